@@ -1,0 +1,135 @@
+import net from 'node:net';
+import type { ListenAddress } from '@handoff/protocol';
+import type { PolicyMode } from '@handoff/policies';
+import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
+import type { ListenOption } from './options.js';
+
+/** A native TCP or Pipe handle, as Node's `tcp_wrap` / `pipe_wrap` expose it. Internal. */
+export interface NativeHandle {
+  close(callback?: () => void): void;
+  getsockname?(out: Record<string, unknown>): number;
+  getpeername?(out: Record<string, unknown>): number;
+  onconnection: ((status: number, handle?: NativeHandle) => void) | null;
+  readonly fd: number;
+}
+
+/** A listener the primary owns. */
+export interface BoundListener {
+  readonly index: number;
+  readonly option: ListenOption;
+  /** Where it is bound, with the real port when 0 was asked for. */
+  readonly address: ListenAddress;
+  readonly mode: PolicyMode;
+  /** Mode `primary`: the listening server whose connections the dispatcher takes. */
+  readonly server: net.Server | undefined;
+  /** Mode `shared`: the bound (not listening) socket every worker listens and accepts on. */
+  readonly sharedHandle: NativeHandle | undefined;
+  close(): void;
+}
+
+const UV_EADDRINUSE = -98;
+const UV_EACCES = -13;
+
+function describe(option: ListenOption): string {
+  return 'path' in option ? option.path : `${option.host ?? '::'}:${option.port}`;
+}
+
+function bindError(option: ListenOption, code: string | number, cause?: unknown): HandoffPrimaryError {
+  const where = describe(option);
+  if (code === 'EADDRINUSE' || code === UV_EADDRINUSE) {
+    return new HandoffPrimaryError(
+      PrimaryErrorCode.PORT_IN_USE,
+      'path' in option
+        ? `socket path ${where} is in use by another process; choose another path or remove the stale socket file`
+        : `port ${option.port} is in use by another process (${where}); choose another port or stop that process`,
+      { cause },
+    );
+  }
+  const hint = code === 'EACCES' || code === UV_EACCES ? ' (ports below 1024 need privileges: run the primary with them; workers need none)' : '';
+  return new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, `could not listen on ${where}: ${String(code)}${hint}`, { cause });
+}
+
+/**
+ * Mode `primary`: the primary listens and accepts. Resolves once listening; a taken port rejects
+ * with `HANDOFF_ERR_PORT_IN_USE`.
+ */
+function listenInPrimary(index: number, option: ListenOption): Promise<BoundListener> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer({ pauseOnConnect: true });
+    server.once('error', (error: NodeJS.ErrnoException) => reject(bindError(option, error.code ?? 'error', error)));
+    const onListening = (): void => {
+      const a = server.address();
+      const address: ListenAddress = typeof a === 'string' || a === null ? { path: (option as { path: string }).path } : { port: a.port, host: a.address };
+      resolve({ index, option, address, mode: 'primary', server, sharedHandle: undefined, close: () => server.close() });
+    };
+    if ('path' in option) server.listen({ path: option.path, backlog: option.backlog ?? 511 }, onListening);
+    else server.listen({ port: option.port, host: option.host, backlog: option.backlog ?? 511 }, onListening);
+  });
+}
+
+type CreateServerHandle = (address: string | null, port: number, addressType: number, fd: undefined, flags: number) => NativeHandle | number;
+
+/**
+ * Mode `shared`: the primary binds the socket but never listens on it, so it never accepts; each
+ * worker calls `listen` on its copy and the kernel wakes one of them per connection. This is how
+ * `node:cluster`'s `SharedHandle` does it (`net._createServerHandle`), and it is what lets the
+ * primary keep a copy to hand to replacement workers.
+ */
+function bindShared(index: number, option: ListenOption): BoundListener {
+  const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  if (typeof create !== 'function') throw new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, 'this Node.js runtime lacks net._createServerHandle, needed by mode shared');
+  const handle =
+    'path' in option ? create(option.path, -1, -1, undefined, 0) : create(option.host ?? null, option.port, option.host === undefined ? 0 : net.isIP(option.host), undefined, 0);
+  if (typeof handle === 'number') throw bindError(option, handle);
+  // libuv reports EADDRINUSE of a TCP bind late (at listen); getsockname surfaces it now.
+  const out: Record<string, unknown> = {};
+  const err = handle.getsockname?.(out) ?? 0;
+  if (err !== 0 && !('path' in option)) {
+    handle.close();
+    throw bindError(option, err);
+  }
+  const address: ListenAddress = 'path' in option ? { path: option.path } : { port: out.port as number, host: out.address as string };
+  return { index, option, address, mode: 'shared', server: undefined, sharedHandle: handle, close: () => handle.close() };
+}
+
+/** True when this Node has `reusePort` in `net.Server.listen` (22.12+ / 23.1+) on an OS that has SO_REUSEPORT. */
+export function reusePortSupported(version = process.versions.node, platform = process.platform): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const runtime = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  return runtime && (platform === 'linux' || platform === 'freebsd' || platform === 'darwin');
+}
+
+/**
+ * Binds one listener for the given mode. Ports, including those below 1024, are bound here, in the
+ * primary, so workers can run without privileges.
+ */
+export async function bindListener(index: number, option: ListenOption, mode: PolicyMode): Promise<BoundListener> {
+  if (mode === 'primary') return listenInPrimary(index, option);
+  if (mode === 'shared') return bindShared(index, option);
+  // reuseport: each worker binds its own socket. The primary only checks and resolves the port.
+  if (!reusePortSupported()) {
+    throw new HandoffPrimaryError(
+      PrimaryErrorCode.REUSEPORT_UNSUPPORTED,
+      `policy reusePort() needs Node.js >= 22.12 or >= 23.1 on Linux, FreeBSD or macOS; this is Node ${process.versions.node} on ${process.platform}. Use roundRobin() or sharedHandle() instead`,
+    );
+  }
+  if ('path' in option) throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, `policy reusePort() needs TCP listeners; ${option.path} is a Unix socket`);
+  return reserveReusePort(index, option);
+}
+
+/**
+ * Mode `reuseport`: the primary listens with `reusePort` only to learn the port (for port 0) and to
+ * fail fast when it is taken, then closes before any worker listens: the workers' sockets form the
+ * SO_REUSEPORT group, and the kernel hashes each connection to one of them.
+ */
+function reserveReusePort(index: number, option: Extract<ListenOption, { port: number }>): Promise<BoundListener> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(bindError(option, error.code ?? 'error', error)));
+    probe.listen({ port: option.port, host: option.host, reusePort: true, backlog: 1 } as net.ListenOptions, () => {
+      const a = probe.address() as net.AddressInfo;
+      const address: ListenAddress = { port: a.port, host: option.host ?? a.address };
+      resolve({ index, option, address, mode: 'reuseport', server: probe, sharedHandle: undefined, close: () => probe.close() });
+    });
+  });
+}

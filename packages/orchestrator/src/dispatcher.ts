@@ -1,0 +1,254 @@
+import type { Server } from 'node:net';
+import { PROTOCOL_CMD, PROTOCOL_VERSION } from '@handoff/protocol';
+import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
+import type { BoundListener, NativeHandle } from './bind.js';
+import { channels, debug } from './diagnostics.js';
+import { refuseConnection } from './refuse.js';
+import type { PendingConnection, WorkerProcess } from './worker-process.js';
+
+/** Why the primary answered a connection itself. */
+export type RejectReason = 'queue-full' | 'queue-timeout' | 'closing' | 'attempts';
+
+/** What the dispatcher needs from the primary. */
+export interface DispatcherHost {
+  /** Workers that may be picked: ready, not draining, ascending id. */
+  readyWorkers(): readonly WorkerProcess[];
+  onRejected(id: number, listener: number, reason: RejectReason): void;
+}
+
+/** Limits of the wait for a ready worker. */
+export interface QueueLimits {
+  readonly maxPending: number;
+  readonly queueTimeout: number;
+}
+
+interface Queued {
+  readonly connection: PendingConnection;
+  readonly since: number;
+}
+
+/** A connection is tried on at most this many workers before the primary gives up on it (503). */
+const MAX_ATTEMPTS = 8;
+
+/** Options of every handle send: keep the primary's copy open until the worker accepts. */
+const SEND_OPTIONS = Object.freeze({ keepOpen: true });
+
+/**
+ * The primary's accept path in mode `primary`: takes each connection's native handle straight from
+ * the listening socket, asks the policy for a worker, and sends the handle with a `connection`
+ * message. The primary's copy stays open until the worker says `accepted`, so a connection whose
+ * worker dies or refuses first goes to another one; with no worker ready it waits in a bounded
+ * queue, and past the limits it is answered 503. Nothing is dropped silently.
+ */
+export class Dispatcher {
+  private nextId = 1;
+  private readonly queue: Queued[] = [];
+  private queueHead = 0;
+  private queueTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private readonly listeners: BoundListener[] = [];
+  /** Reused for every pick (the policy must not keep it): one allocation less per connection. */
+  private readonly info: { listener: number; remoteAddress: string | undefined; remotePort: number | undefined; family: ConnectionInfo['family'] } = {
+    listener: 0,
+    remoteAddress: undefined,
+    remotePort: undefined,
+    family: undefined,
+  };
+  private readonly peer: Record<string, unknown> = {};
+
+  constructor(
+    private readonly policy: PrimaryPolicy,
+    private readonly host: DispatcherHost,
+    private readonly limits: QueueLimits,
+  ) {}
+
+  /**
+   * Takes over a listening server's accepts. Like `node:cluster`'s round-robin handle
+   * (lib/internal/cluster/round_robin_handle.js), it replaces the native handle's `onconnection`, so
+   * the primary never builds a `net.Socket` for a connection it only passes on.
+   */
+  attach(listener: BoundListener): void {
+    const server = listener.server as (Server & { _handle: NativeHandle | null }) | undefined;
+    const handle = server?._handle;
+    if (handle === null || handle === undefined) throw new Error('dispatcher: listener is not listening');
+    this.listeners[listener.index] = listener;
+    const index = listener.index;
+    handle.onconnection = (status: number, client?: NativeHandle): void => {
+      if (status < 0 || client === undefined) {
+        debug('accept failed on listener %d: %d', index, status);
+        return;
+      }
+      this.accept(index, client);
+    };
+  }
+
+  /** A new connection on listener `listener`. */
+  accept(listener: number, handle: NativeHandle): void {
+    const connection: PendingConnection = { id: this.nextId++, listener, handle, attempts: 0 };
+    if (this.closing) {
+      this.reject(connection, 'closing');
+      return;
+    }
+    this.place(connection);
+  }
+
+  /** Sends `connection` to a worker the policy picks, or queues it. */
+  private place(connection: PendingConnection): void {
+    const workers = this.host.readyWorkers();
+    if (workers.length === 0) {
+      this.enqueue(connection);
+      return;
+    }
+    const info = this.info;
+    info.listener = connection.listener;
+    if (this.policy.needsRemoteAddress === true) this.readPeer(connection.handle);
+    const worker = this.policy.pick(workers, info) as WorkerProcess | undefined;
+    if (worker === undefined || worker.state !== 'ready') {
+      this.enqueue(connection);
+      return;
+    }
+    this.sendTo(worker, connection);
+  }
+
+  private readPeer(handle: NativeHandle): void {
+    const out = this.peer;
+    const err = handle.getpeername?.(out) ?? -1;
+    const info = this.info;
+    if (err === 0) {
+      info.remoteAddress = out.address as string;
+      info.remotePort = out.port as number;
+      info.family = out.family as 'IPv4' | 'IPv6';
+    } else {
+      info.remoteAddress = undefined;
+      info.remotePort = undefined;
+      info.family = 'unix';
+    }
+  }
+
+  private sendTo(worker: WorkerProcess, connection: PendingConnection): void {
+    connection.attempts++;
+    worker.pending.set(connection.id, connection);
+    worker.connections++;
+    // No callback: a failed write means the worker is going away, and its exit re-dispatches
+    // everything still pending on it.
+    worker.child.send(
+      { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id },
+      connection.handle as never,
+      SEND_OPTIONS,
+    );
+    if (channels.dispatch.hasSubscribers) channels.dispatch.publish({ id: connection.id, listener: connection.listener, worker: worker.id });
+  }
+
+  /** The worker took these connections: close the primary's copies. */
+  accepted(worker: WorkerProcess, ids: readonly number[]): void {
+    for (const id of ids) {
+      const connection = worker.pending.get(id);
+      if (connection === undefined) continue;
+      worker.pending.delete(id);
+      connection.handle.close();
+    }
+  }
+
+  /** The worker did not take these connections (it is draining): place them again. */
+  refused(worker: WorkerProcess, ids: readonly number[]): void {
+    for (const id of ids) {
+      const connection = worker.pending.get(id);
+      if (connection === undefined) continue;
+      worker.pending.delete(id);
+      worker.connections = Math.max(0, worker.connections - 1);
+      this.replace(connection, worker, 'refused');
+    }
+  }
+
+  /** The worker is gone: every connection it had not accepted goes elsewhere. */
+  workerGone(worker: WorkerProcess): void {
+    if (worker.pending.size === 0) return;
+    const orphans = [...worker.pending.values()];
+    worker.pending.clear();
+    for (const connection of orphans) this.replace(connection, worker, 'worker-exit');
+  }
+
+  private replace(connection: PendingConnection, from: WorkerProcess, reason: string): void {
+    if (channels.redispatch.hasSubscribers) channels.redispatch.publish({ id: connection.id, from: from.id, reason });
+    debug('re-dispatching connection %d from worker %d (%s)', connection.id, from.id, reason);
+    if (this.closing) this.reject(connection, 'closing');
+    else if (connection.attempts >= MAX_ATTEMPTS) this.reject(connection, 'attempts');
+    else this.place(connection);
+  }
+
+  private enqueue(connection: PendingConnection): void {
+    if (this.queue.length - this.queueHead >= this.limits.maxPending) {
+      this.reject(connection, 'queue-full');
+      return;
+    }
+    this.queue.push({ connection, since: Date.now() });
+    if (this.queueTimer === undefined) this.armQueueTimer();
+  }
+
+  private armQueueTimer(): void {
+    const head = this.queue[this.queueHead];
+    if (head === undefined) return;
+    const wait = Math.max(0, head.since + this.limits.queueTimeout - Date.now());
+    this.queueTimer = setTimeout(() => {
+      this.queueTimer = undefined;
+      this.expireQueue();
+    }, wait);
+  }
+
+  private expireQueue(): void {
+    const now = Date.now();
+    while (this.queueHead < this.queue.length) {
+      const head = this.queue[this.queueHead]!;
+      if (head.since + this.limits.queueTimeout > now) break;
+      this.queueHead++;
+      this.reject(head.connection, 'queue-timeout');
+    }
+    this.compactQueue();
+    this.armQueueTimer();
+  }
+
+  private compactQueue(): void {
+    if (this.queueHead > 0 && this.queueHead * 2 >= this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  /** Connections waiting for a ready worker. */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** A worker became ready: place what waits. */
+  flushQueue(): void {
+    while (this.queueHead < this.queue.length && this.host.readyWorkers().length > 0) {
+      const { connection } = this.queue[this.queueHead]!;
+      this.queueHead++;
+      this.place(connection);
+      // place() may have queued it again (policy declined): stop, it is at the tail now.
+      if (this.queue[this.queue.length - 1]?.connection === connection && this.queueHead >= this.queue.length - 1) break;
+    }
+    this.compactQueue();
+    if (this.queued === 0 && this.queueTimer !== undefined) {
+      clearTimeout(this.queueTimer);
+      this.queueTimer = undefined;
+    }
+  }
+
+  private reject(connection: PendingConnection, reason: RejectReason): void {
+    const listener = this.listeners[connection.listener];
+    refuseConnection(connection.handle, listener?.option.protocol ?? 'http');
+    if (channels.rejected.hasSubscribers) channels.rejected.publish({ id: connection.id, listener: connection.listener, reason });
+    this.host.onRejected(connection.id, connection.listener, reason);
+  }
+
+  /** Stops placing: what waits and what arrives from now on is answered 503. */
+  close(): void {
+    this.closing = true;
+    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
+    this.queueTimer = undefined;
+    while (this.queueHead < this.queue.length) this.reject(this.queue[this.queueHead++]!.connection, 'closing');
+    this.queue.length = 0;
+    this.queueHead = 0;
+  }
+}

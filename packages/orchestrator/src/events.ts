@@ -1,0 +1,46 @@
+import type { HandoffError } from '@handoff/protocol';
+import type { WorkerState } from './worker-process.js';
+import type { RejectReason } from './dispatcher.js';
+
+/** The primary's lifecycle: `new -> starting -> running -> (reloading) -> draining -> stopped`. */
+export type PrimaryState = 'new' | 'starting' | 'running' | 'reloading' | 'draining' | 'stopped';
+
+/** A read-only snapshot of one worker. */
+export interface WorkerInfo {
+  /** Unique for the primary's lifetime; a replacement gets a new id. */
+  readonly id: number;
+  readonly pid: number;
+  readonly state: WorkerState;
+  /** When it entered its current state, ms since the epoch. */
+  readonly since: number;
+  /** Open connections as the primary knows them. */
+  readonly connections: number;
+  /** Requests served, as last reported. */
+  readonly requests: number;
+  /** Times the worker's slot was restarted after an unexpected exit. */
+  readonly restarts: number;
+  /** Resident set size in bytes, as last reported (0 before the first report). */
+  readonly rss: number;
+}
+
+/** Typed events of a `Primary`. */
+export interface PrimaryEvents {
+  /** A worker process was forked. */
+  'worker:spawn': [worker: WorkerInfo];
+  /** A worker said it is ready and may now be picked. */
+  'worker:ready': [worker: WorkerInfo];
+  /** A worker exited; `expected` is false for crashes (which are replaced). */
+  'worker:exit': [worker: WorkerInfo, exit: { readonly code: number | null; readonly signal: string | null; readonly expected: boolean }];
+  /** Workers crash in a loop: `crashes` unexpected exits within `windowMs`; the next replacement waits `nextDelayMs`. */
+  'worker:crash-loop': [info: { readonly crashes: number; readonly windowMs: number; readonly nextDelayMs: number }];
+  /** A rolling reload began. */
+  'reload:start': [];
+  /** A rolling reload ended: `replaced` workers were replaced; `error` is set if it was aborted. */
+  'reload:end': [result: { readonly replaced: number; readonly error?: HandoffError }];
+  /** The primary's state changed. */
+  state: [change: { readonly from: PrimaryState; readonly to: PrimaryState }];
+  /** The primary answered a connection itself (503 or close): no worker could take it. */
+  'connection:rejected': [info: { readonly id: number; readonly listener: number; readonly reason: RejectReason }];
+  /** Something went wrong that the primary survived: a bad message from a worker, a failed reload… */
+  error: [error: HandoffError];
+}

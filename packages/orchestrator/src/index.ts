@@ -1,0 +1,10 @@
+export { createPrimary, type CloseOptions, type Primary } from './primary.js';
+export type { ListenOption, PrimaryOptions, RestartOptions } from './options.js';
+export type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
+export type { WorkerState } from './worker-process.js';
+export type { RejectReason } from './dispatcher.js';
+export { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
+export { channels as diagnosticsChannels } from './diagnostics.js';
+export { reusePortSupported } from './bind.js';
+export { RETRY_AFTER_SECONDS } from './refuse.js';
+export { HandoffError } from '@handoff/protocol';

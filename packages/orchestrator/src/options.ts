@@ -1,0 +1,161 @@
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { roundRobin, type Policy } from '@handoff/policies';
+import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
+
+/** One address to listen on: a TCP port (IPv4 or IPv6) or a Unix socket path. */
+export type ListenOption =
+  | {
+      /** TCP port; 0 picks a free one (read it back from `primary.addresses()`). */
+      readonly port: number;
+      /** Host to bind. @default '::' then '0.0.0.0', as Node's `listen` does */
+      readonly host?: string;
+      /** Listen backlog. @default 511 */
+      readonly backlog?: number;
+      /**
+       * What the primary speaks when it must refuse a connection itself (no worker in time):
+       * `'http'` answers `503 Service Unavailable`, `'tcp'` just closes.
+       * @default 'http'
+       */
+      readonly protocol?: 'http' | 'tcp';
+    }
+  | { readonly path: string; readonly backlog?: number; readonly protocol?: 'http' | 'tcp' };
+
+/** Restart and crash-loop settings. */
+export interface RestartOptions {
+  /** Delay before replacing a worker that exited unexpectedly, doubled per recent crash. @default 100 */
+  readonly initialDelay?: number;
+  /** Cap of that delay. @default 10000 */
+  readonly maxDelay?: number;
+  /** This many unexpected exits within `crashLoopWindow` ms is a crash loop. @default 5 */
+  readonly crashLoopCount?: number;
+  /** @default 10000 */
+  readonly crashLoopWindow?: number;
+}
+
+/** Options of `createPrimary`. */
+export interface PrimaryOptions {
+  /** The worker program: a path or `file:` URL of a module that calls `serve()` from `@handoff/worker`. */
+  readonly worker: string | URL;
+  /** How many workers; `'auto'` is one per available CPU (`os.availableParallelism()`). @default 'auto' */
+  readonly workers?: number | 'auto';
+  /** Where to listen: a port, one address, or several. */
+  readonly listen: number | ListenOption | readonly ListenOption[];
+  /** How connections spread over workers. @default roundRobin() */
+  readonly policy?: Policy;
+  /** Arguments passed to each worker (`process.argv.slice(2)` there). */
+  readonly args?: readonly string[];
+  /** Node flags for each worker. @default process.execArgv */
+  readonly execArgv?: readonly string[];
+  /** Extra environment variables for each worker, on top of the primary's. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** How long a worker may take to become ready, in ms. @default 30000 */
+  readonly readyTimeout?: number;
+  /** How long a draining worker may take to finish its connections before it is killed, in ms. @default 10000 */
+  readonly drainTimeout?: number;
+  /** Connections waiting for a ready worker, at most; past it the primary answers 503. @default 1024 */
+  readonly maxPending?: number;
+  /** How long a connection may wait for a ready worker before the primary answers 503, in ms. @default 5000 */
+  readonly queueTimeout?: number;
+  /** Restart backoff and crash-loop detection. */
+  readonly restart?: RestartOptions;
+  /** Close on SIGTERM and SIGINT (a second SIGINT forces), and reload on SIGHUP when `reloadOnSighup`. @default false */
+  readonly handleSignals?: boolean;
+  /** With `handleSignals`, SIGHUP triggers `reload()`. @default false */
+  readonly reloadOnSighup?: boolean;
+}
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedOptions {
+  readonly worker: string;
+  readonly workers: number;
+  readonly listen: readonly ListenOption[];
+  readonly policy: Policy;
+  readonly args: readonly string[];
+  readonly execArgv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly readyTimeout: number;
+  readonly drainTimeout: number;
+  readonly maxPending: number;
+  readonly queueTimeout: number;
+  readonly restart: Required<RestartOptions>;
+  readonly handleSignals: boolean;
+  readonly reloadOnSighup: boolean;
+}
+
+function invalid(message: string): never {
+  throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, message);
+}
+
+function count(name: string, value: unknown, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    invalid(`option ${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function resolveListen(value: unknown): ListenOption[] {
+  const list = typeof value === 'number' ? [{ port: value }] : Array.isArray(value) ? value : value === undefined ? [] : [value];
+  if (list.length === 0) invalid('option listen is required: a port (3000), { port, host }, { path } or an array of them');
+  return list.map((entry: unknown, i: number) => {
+    const where = list.length > 1 ? `listen[${i}]` : 'listen';
+    if (typeof entry !== 'object' || entry === null) invalid(`${where} must be { port, host? } or { path }`);
+    const e = entry as Record<string, unknown>;
+    if (e.protocol !== undefined && e.protocol !== 'http' && e.protocol !== 'tcp') invalid(`${where}.protocol must be 'http' or 'tcp'`);
+    if (e.backlog !== undefined) count(`${where}.backlog`, e.backlog, 511, 1);
+    if (typeof e.path === 'string') {
+      if (e.path === '') invalid(`${where}.path must not be empty`);
+      return e as ListenOption;
+    }
+    if (typeof e.port !== 'number' || !Number.isInteger(e.port) || e.port < 0 || e.port > 65535) {
+      invalid(`${where}.port must be an integer in 0..65535 (0 picks a free port), got ${JSON.stringify(e.port)}`);
+    }
+    if (e.host !== undefined && typeof e.host !== 'string') invalid(`${where}.host must be a string such as '127.0.0.1' or '::'`);
+    return e as ListenOption;
+  });
+}
+
+/** Validates `createPrimary`'s options once, up front, and fills in every default. */
+export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) invalid('createPrimary() needs an options object: { worker, listen }');
+  const { worker } = options;
+  let workerPath: string;
+  if (worker instanceof URL) workerPath = fileURLToPath(worker);
+  else if (typeof worker === 'string' && worker !== '') workerPath = worker.startsWith('file:') ? fileURLToPath(worker) : worker;
+  else invalid('option worker is required: the path of the worker module, e.g. new URL("./worker.js", import.meta.url)');
+
+  const workers = options.workers === 'auto' || options.workers === undefined ? availableParallelism() : count('workers', options.workers, 1, 1);
+  const policy = options.policy ?? roundRobin();
+  if (typeof policy !== 'object' || policy === null || !['primary', 'shared', 'reuseport'].includes((policy as Policy).mode)) {
+    invalid("option policy must be a policy object, e.g. roundRobin() from '@handoff/policies'");
+  }
+  if (policy.mode === 'primary' && typeof policy.pick !== 'function') invalid(`policy ${policy.name} of mode 'primary' must have a pick(workers, info) function`);
+  const restart = options.restart ?? {};
+  const stringArray = (name: string, v: unknown, fallback: readonly string[]): readonly string[] => {
+    if (v === undefined) return fallback;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) invalid(`option ${name} must be an array of strings`);
+    return v as string[];
+  };
+  return {
+    worker: workerPath,
+    workers,
+    listen: resolveListen(options.listen),
+    policy,
+    args: stringArray('args', options.args, []),
+    execArgv: stringArray('execArgv', options.execArgv, process.execArgv),
+    env: options.env ?? {},
+    readyTimeout: count('readyTimeout', options.readyTimeout, 30_000, 1),
+    drainTimeout: count('drainTimeout', options.drainTimeout, 10_000),
+    maxPending: count('maxPending', options.maxPending, 1024),
+    queueTimeout: count('queueTimeout', options.queueTimeout, 5000, 1),
+    restart: {
+      initialDelay: count('restart.initialDelay', restart.initialDelay, 100),
+      maxDelay: count('restart.maxDelay', restart.maxDelay, 10_000),
+      crashLoopCount: count('restart.crashLoopCount', restart.crashLoopCount, 5, 1),
+      crashLoopWindow: count('restart.crashLoopWindow', restart.crashLoopWindow, 10_000, 1),
+    },
+    handleSignals: options.handleSignals === true,
+    reloadOnSighup: options.reloadOnSighup === true,
+  };
+}

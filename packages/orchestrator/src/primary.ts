@@ -1,0 +1,310 @@
+import { EventEmitter } from 'node:events';
+import type { ListenAddress } from '@handoff/protocol';
+import { bindListener, type BoundListener } from './bind.js';
+import { channels } from './diagnostics.js';
+import { Dispatcher } from './dispatcher.js';
+import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
+import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
+import { resolveOptions, type PrimaryOptions, type ResolvedOptions } from './options.js';
+import { Supervisor } from './supervisor.js';
+import type { WorkerProcess } from './worker-process.js';
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** How long workers may take to finish their connections before they are killed, in ms. @default options.drainTimeout */
+  readonly timeout?: number;
+}
+
+/** The primary process: owns the listeners and the workers. Create it with {@link createPrimary}. */
+export interface Primary extends EventEmitter<PrimaryEvents> {
+  /** Where it is in its lifecycle. */
+  readonly state: PrimaryState;
+  /**
+   * Binds every listener (a taken port fails here, before any fork), forks the workers and resolves
+   * when each is ready; rejects at `readyTimeout`, or when a worker exits first, with a typed error
+   * carrying its exit code and last stderr lines.
+   */
+  start(options?: { readonly signal?: AbortSignal }): Promise<void>;
+  /** Stops accepting, drains every worker, and resolves when every child has exited. */
+  close(options?: CloseOptions): Promise<void>;
+  /** Replaces every worker, one at a time: the new one is ready before the old one drains. */
+  reload(options?: { readonly signal?: AbortSignal }): Promise<void>;
+  /** Changes the number of workers while serving; down by draining. */
+  scale(workers: number): Promise<void>;
+  /** A snapshot of the live workers, ascending id. */
+  workers(): readonly WorkerInfo[];
+  /** Where each listener is bound (with the real port when 0 was asked for), in `listen` order. */
+  addresses(): readonly ListenAddress[];
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
+  private current: PrimaryState = 'new';
+  private readonly options: ResolvedOptions;
+  private readonly supervisor: Supervisor;
+  private bound: BoundListener[] = [];
+  private dispatcher: Dispatcher | undefined;
+  private closing: Promise<void> | undefined;
+  private reloading: Promise<void> | undefined;
+  private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  private readyWaiters = new Set<(worker: WorkerInfo | undefined, failure?: HandoffPrimaryError) => void>();
+
+  constructor(options: PrimaryOptions) {
+    super();
+    this.options = resolveOptions(options);
+    const primary = this;
+    this.supervisor = new Supervisor(this.options, {
+      workerSpawned: (w) => primary.emit('worker:spawn', w),
+      workerReady: (w) => {
+        primary.emit('worker:ready', w);
+        for (const waiter of primary.readyWaiters) waiter(w);
+      },
+      workerExited: (w, code, signal, expected) => {
+        primary.emit('worker:exit', w, { code, signal, expected });
+        for (const waiter of primary.readyWaiters) waiter(undefined);
+      },
+      crashLoop: (crashes, windowMs, nextDelayMs) => primary.emit('worker:crash-loop', { crashes, windowMs, nextDelayMs }),
+      error: (error) => primary.reportError(error),
+    });
+  }
+
+  get state(): PrimaryState {
+    return this.current;
+  }
+
+  private setState(to: PrimaryState): void {
+    const from = this.current;
+    if (from === to) return;
+    this.current = to;
+    if (channels.state.hasSubscribers) channels.state.publish({ from, to });
+    this.emit('state', { from, to });
+  }
+
+  /** 'error' events are only emitted when someone listens: an unobserved one must not crash the primary. */
+  private reportError(error: import('@handoff/protocol').HandoffError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  async start(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    if (this.current !== 'new') throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `start() was already called (state ${this.current}); create a new primary`);
+    options.signal?.throwIfAborted();
+    this.setState('starting');
+    const mode = this.options.policy.mode;
+    try {
+      for (let i = 0; i < this.options.listen.length; i++) this.bound.push(await bindListener(i, this.options.listen[i]!, mode));
+    } catch (error) {
+      for (const l of this.bound) l.close();
+      this.setState('stopped');
+      throw error;
+    }
+    this.supervisor.listeners = this.bound;
+    if (mode === 'primary') {
+      this.dispatcher = new Dispatcher(this.options.policy as Extract<typeof this.options.policy, { mode: 'primary' }>, {
+        readyWorkers: this.supervisor.readyWorkers,
+        onRejected: (id, listener, reason) => this.emit('connection:rejected', { id, listener, reason }),
+      }, this.options);
+      this.supervisor.dispatcher = this.dispatcher;
+      for (const l of this.bound) this.dispatcher.attach(l);
+    }
+    this.installSignals();
+    const started: WorkerProcess[] = [];
+    for (let i = 0; i < this.options.workers; i++) started.push(this.supervisor.addSlot());
+    try {
+      await this.waitReady(started, options.signal);
+    } catch (error) {
+      await this.shutdownAfterFailedStart();
+      throw error;
+    }
+    if (mode === 'reuseport') {
+      // Every worker has its own SO_REUSEPORT socket now: the primary's probe leaves the group.
+      for (const l of this.bound) l.close();
+    }
+    this.setState('running');
+  }
+
+  /** Resolves when every worker in `batch` is ready; rejects when one exits first or at the deadline. */
+  private waitReady(batch: readonly WorkerProcess[], signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const pending = new Set(batch.filter((w) => w.state !== 'ready'));
+      const done = (error?: Error): void => {
+        clearTimeout(timer);
+        this.readyWaiters.delete(check);
+        signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const check = (): void => {
+        for (const w of pending) {
+          if (w.state === 'ready') pending.delete(w);
+          else if (w.state === 'exited') {
+            done(
+              new HandoffPrimaryError(
+                PrimaryErrorCode.WORKER_START_FAILED,
+                `worker ${w.id} (pid ${w.pid}) exited before it was ready (${w.signalCode !== null ? `signal ${w.signalCode}` : `exit code ${w.exitCode}`}); does ${this.options.worker} call serve() from @handoff/worker? Its last stderr lines:\n${w.stderr() || '(none)'}`,
+                { details: { exitCode: w.exitCode, signal: w.signalCode, stderr: w.stderr() } },
+              ),
+            );
+            return;
+          }
+        }
+        if (pending.size === 0) done();
+      };
+      const onAbort = (): void => done(new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'start() was aborted', { cause: signal?.reason }));
+      const timer = setTimeout(() => {
+        const late = [...pending][0];
+        done(
+          new HandoffPrimaryError(
+            PrimaryErrorCode.READY_TIMEOUT,
+            `worker ${late?.id} (pid ${late?.pid}) was not ready within ${this.options.readyTimeout} ms; raise readyTimeout or call ready() sooner. Its last stderr lines:\n${late?.stderr() || '(none)'}`,
+            { details: { exitCode: late?.exitCode ?? null, signal: late?.signalCode ?? null, stderr: late?.stderr() ?? '' } },
+          ),
+        );
+      }, this.options.readyTimeout);
+      this.readyWaiters.add(check);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      check();
+    });
+  }
+
+  private async shutdownAfterFailedStart(): Promise<void> {
+    this.supervisor.stopReplacing();
+    this.dispatcher?.close();
+    for (const l of this.bound) l.close();
+    await Promise.all(this.supervisor.all().map((w) => this.supervisor.drain(w, 0)));
+    this.removeSignals();
+    this.setState('stopped');
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.doClose(options.timeout ?? this.options.drainTimeout);
+    return this.closing;
+  }
+
+  private async doClose(timeout: number): Promise<void> {
+    if (this.current === 'new' || this.current === 'stopped') {
+      this.setState('stopped');
+      return;
+    }
+    this.setState('draining');
+    this.supervisor.stopReplacing();
+    // Stop accepting first, so nothing new lands on a draining worker.
+    for (const l of this.bound) l.close();
+    this.dispatcher?.close();
+    await Promise.all(this.supervisor.all().map((w) => this.supervisor.drain(w, timeout)));
+    this.removeSignals();
+    this.setState('stopped');
+  }
+
+  reload(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    if (this.current !== 'running' && this.current !== 'reloading') {
+      return Promise.reject(new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `reload() needs a running primary (state ${this.current})`));
+    }
+    this.reloading ??= this.doReload(options.signal).finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async doReload(signal?: AbortSignal): Promise<void> {
+    this.setState('reloading');
+    this.emit('reload:start');
+    let replaced = 0;
+    try {
+      for (const old of this.supervisor.all()) {
+        if (old.state === 'exited' || old.state === 'draining' || old.expectedExit) continue;
+        signal?.throwIfAborted();
+        if (this.current !== 'reloading') break;
+        const fresh = this.supervisor.spawnReplacement(old);
+        try {
+          await this.waitReady([fresh], signal);
+        } catch (error) {
+          // The new code does not start: keep the old worker serving, stop the reload.
+          old.expectedExit = false;
+          fresh.expectedExit = true;
+          fresh.kill('SIGKILL');
+          throw error;
+        }
+        await this.supervisor.drain(old, this.options.drainTimeout);
+        replaced++;
+      }
+      if (this.current === 'reloading') this.setState('running');
+      this.emit('reload:end', { replaced });
+    } catch (error) {
+      if (this.current === 'reloading') this.setState('running');
+      const e = error instanceof HandoffPrimaryError ? error : new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'reload aborted', { cause: error });
+      this.emit('reload:end', { replaced, error: e });
+      throw e;
+    }
+  }
+
+  async scale(count: number): Promise<void> {
+    if (!Number.isInteger(count) || count < 1) throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, `scale() needs an integer >= 1, got ${count}`);
+    if (this.current !== 'running') throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `scale() needs a running primary (state ${this.current})`);
+    const added: WorkerProcess[] = [];
+    while (this.supervisor.slotCount < count) added.push(this.supervisor.addSlot());
+    const removed: Promise<void>[] = [];
+    while (this.supervisor.slotCount > count) {
+      const worker = this.supervisor.removeSlot();
+      if (worker !== undefined) removed.push(this.supervisor.drain(worker, this.options.drainTimeout));
+    }
+    await Promise.all([this.waitReady(added), ...removed]);
+  }
+
+  workers(): readonly WorkerInfo[] {
+    return this.supervisor.all().map((w) => this.supervisor.info(w));
+  }
+
+  addresses(): readonly ListenAddress[] {
+    return this.bound.map((l) => l.address);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private installSignals(): void {
+    if (!this.options.handleSignals) return;
+    let interrupts = 0;
+    const onClose = (signal: NodeJS.Signals) => () => {
+      if (signal === 'SIGINT' && ++interrupts > 1) {
+        // A second Ctrl-C: the user does not want to wait.
+        for (const w of this.supervisor.all()) w.kill('SIGKILL');
+        process.exit(130);
+      }
+      void this.close().then(() => {
+        process.exitCode = 0;
+      });
+    };
+    const handlers: Array<[NodeJS.Signals, () => void]> = [
+      ['SIGTERM', onClose('SIGTERM')],
+      ['SIGINT', onClose('SIGINT')],
+    ];
+    if (this.options.reloadOnSighup) handlers.push(['SIGHUP', () => void this.reload().catch((error: unknown) => this.reportError(error as HandoffPrimaryError))]);
+    for (const [signal, handler] of handlers) {
+      process.on(signal, handler);
+      this.signalHandlers.push([signal, handler]);
+    }
+  }
+
+  private removeSignals(): void {
+    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    this.signalHandlers.length = 0;
+  }
+}
+
+/**
+ * Creates the primary: it will bind `listen`, fork `workers` copies of `worker`, and spread
+ * connections with `policy`. Options are validated now: a mistake throws a `HandoffPrimaryError`
+ * with code `HANDOFF_ERR_INVALID_OPTION` that names the option.
+ *
+ * @example
+ * ```js
+ * import { createPrimary } from '@handoff/orchestrator';
+ *
+ * const primary = createPrimary({ worker: new URL('./worker.js', import.meta.url), workers: 2, listen: 3000 });
+ * await primary.start();
+ * ```
+ */
+export function createPrimary(options: PrimaryOptions): Primary {
+  return new PrimaryImpl(options);
+}

@@ -1,0 +1,32 @@
+import { Socket, type SocketConstructorOpts } from 'node:net';
+import type { NativeHandle } from './bind.js';
+
+/** Seconds a client is told to wait before retrying, in the primary's 503 answers. */
+export const RETRY_AFTER_SECONDS = 1;
+
+const RESPONSE_503 =
+  'HTTP/1.1 503 Service Unavailable\r\n' +
+  'Content-Type: text/plain; charset=utf-8\r\n' +
+  `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` +
+  'Connection: close\r\n' +
+  'Content-Length: 20\r\n' +
+  '\r\n' +
+  'no worker available\n';
+
+/** How long a refused client may take to read the answer before the socket is destroyed, in ms. */
+const LINGER_MS = 2000;
+
+/**
+ * Answers a connection the primary cannot place: `503 Service Unavailable` with `Retry-After` for
+ * HTTP listeners, a plain close for TCP ones. The request is read and discarded first: closing a
+ * socket with unread bytes makes the kernel send RST, which would destroy the answer before the
+ * client reads it.
+ */
+export function refuseConnection(handle: NativeHandle, protocol: 'http' | 'tcp'): void {
+  const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
+  socket.on('error', () => socket.destroy());
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
+  socket.resume();
+  if (protocol === 'http') socket.end(RESPONSE_503);
+  else socket.end();
+}

@@ -1,0 +1,238 @@
+import { createMessage, type HandoffError } from '@handoff/protocol';
+import { RecentEvents, restartDelay } from './backoff.js';
+import type { BoundListener } from './bind.js';
+import { channels, debug } from './diagnostics.js';
+import type { Dispatcher } from './dispatcher.js';
+import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
+import type { WorkerInfo } from './events.js';
+import type { ResolvedOptions } from './options.js';
+import { WorkerProcess } from './worker-process.js';
+
+/** A place in the pool: when its worker crashes, a new one takes the slot. */
+interface Slot {
+  readonly index: number;
+  worker: WorkerProcess | undefined;
+  restarts: number;
+  readonly crashes: RecentEvents;
+  respawnTimer: NodeJS.Timeout | undefined;
+  /** False once the slot was removed (scale down, close): its exits are not replaced. */
+  active: boolean;
+}
+
+/** What the supervisor tells the primary. */
+export interface SupervisorHost {
+  workerSpawned(worker: WorkerInfo): void;
+  workerReady(worker: WorkerInfo): void;
+  workerExited(worker: WorkerInfo, code: number | null, signal: string | null, expected: boolean): void;
+  crashLoop(crashes: number, windowMs: number, nextDelayMs: number): void;
+  error(error: HandoffError): void;
+}
+
+/**
+ * Keeps the pool of worker processes: forks them, introduces them to the listeners, tracks which
+ * are ready, replaces the ones that crash (with backoff; a crash loop is reported once), and drains
+ * or kills them on request.
+ */
+export class Supervisor {
+  private nextWorkerId = 1;
+  private readonly slots: Slot[] = [];
+  private readonly workers = new Map<number, WorkerProcess>();
+  private ready: WorkerProcess[] = [];
+  private readonly allCrashes: RecentEvents;
+  private inCrashLoop = false;
+  dispatcher: Dispatcher | undefined;
+  listeners: readonly BoundListener[] = [];
+  /** While false (closing), exits are never replaced. */
+  replacing = true;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly host: SupervisorHost,
+  ) {
+    this.allCrashes = new RecentEvents(options.restart.crashLoopWindow);
+  }
+
+  /** Ready workers, ascending id: what policies pick from. Rebuilt only when it changes. */
+  readyWorkers = (): readonly WorkerProcess[] => this.ready;
+
+  /** Every live worker, ascending id. */
+  all(): WorkerProcess[] {
+    return [...this.workers.values()];
+  }
+
+  get slotCount(): number {
+    return this.slots.filter((s) => s.active).length;
+  }
+
+  /** Adds a slot and forks its worker. */
+  addSlot(): WorkerProcess {
+    const slot: Slot = { index: this.slots.length, worker: undefined, restarts: 0, crashes: new RecentEvents(this.options.restart.crashLoopWindow), respawnTimer: undefined, active: true };
+    this.slots.push(slot);
+    return this.spawn(slot);
+  }
+
+  /** Removes the newest active slot; returns its worker (the caller drains it). */
+  removeSlot(): WorkerProcess | undefined {
+    for (let i = this.slots.length - 1; i >= 0; i--) {
+      const slot = this.slots[i]!;
+      if (!slot.active) continue;
+      slot.active = false;
+      if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
+      return slot.worker;
+    }
+    return undefined;
+  }
+
+  /** Forks a worker into `slot` (replacing what is there in the slot's bookkeeping). */
+  spawn(slot: Slot): WorkerProcess {
+    const worker = new WorkerProcess(this.nextWorkerId++, slot.index, this.options);
+    worker.countsDispatch = this.options.policy.mode === 'primary';
+    slot.worker = worker;
+    this.workers.set(worker.id, worker);
+    this.wire(worker);
+    if (channels.spawn.hasSubscribers) channels.spawn.publish({ id: worker.id, pid: worker.pid });
+    this.host.workerSpawned(this.info(worker));
+    return worker;
+  }
+
+  /** Forks a new worker for the slot of `old` without touching `old` (rolling reload). */
+  spawnReplacement(old: WorkerProcess): WorkerProcess {
+    const slot = this.slots[old.slot]!;
+    old.expectedExit = true;
+    return this.spawn(slot);
+  }
+
+  private wire(worker: WorkerProcess): void {
+    const readyTimer = setTimeout(() => {
+      if (worker.state !== 'starting') return;
+      this.host.error(
+        new HandoffPrimaryError(PrimaryErrorCode.READY_TIMEOUT, `worker ${worker.id} (pid ${worker.pid}) did not become ready within ${this.options.readyTimeout} ms; it is killed`, {
+          details: { stderr: worker.stderr() },
+        }),
+      );
+      worker.kill('SIGKILL');
+    }, this.options.readyTimeout);
+    readyTimer.unref();
+    worker.on('hello', () => this.introduce(worker));
+    worker.on('ready', () => {
+      clearTimeout(readyTimer);
+      this.rebuildReady();
+      this.options.policy.mode === 'primary' && this.options.policy.join?.(worker);
+      if (channels.ready.hasSubscribers) channels.ready.publish({ id: worker.id, pid: worker.pid });
+      this.host.workerReady(this.info(worker));
+      this.dispatcher?.flushQueue();
+    });
+    worker.on('accepted', (ids) => this.dispatcher?.accepted(worker, ids));
+    worker.on('refused', (ids) => this.dispatcher?.refused(worker, ids));
+    worker.on('protocol-error', (error) => {
+      this.host.error(error);
+      if (error.code === 'HANDOFF_ERR_PROTOCOL_VERSION') {
+        // It cannot be talked to: refuse it. It is replaced like a crash, so a fleet of wrong
+        // versions shows up as a crash loop rather than as silence.
+        worker.kill('SIGKILL');
+      }
+    });
+    worker.on('worker-error', (code, message) => this.host.error(new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, `worker ${worker.id}: ${code}: ${message}`)));
+    worker.once('exit', (code, signal) => {
+      clearTimeout(readyTimer);
+      this.onExit(worker, code, signal);
+    });
+  }
+
+  /** Answers `hello`: tells the worker about every listener. */
+  private introduce(worker: WorkerProcess): void {
+    const total = this.listeners.length;
+    for (const listener of this.listeners) {
+      const message = createMessage('listen', { listener: listener.index, listeners: total, mode: listener.mode, address: listener.address, backlog: listener.option.backlog });
+      worker.post(message, listener.mode === 'shared' ? listener.sharedHandle : undefined);
+    }
+  }
+
+  private onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    this.workers.delete(worker.id);
+    const wasReady = this.ready.includes(worker);
+    if (wasReady) this.rebuildReady();
+    if (wasReady && this.options.policy.mode === 'primary') this.options.policy.leave?.(worker);
+    this.dispatcher?.workerGone(worker);
+    const slot = this.slots[worker.slot]!;
+    const expected = worker.expectedExit;
+    if (channels.exit.hasSubscribers) channels.exit.publish({ id: worker.id, pid: worker.pid, code, signal, expected });
+    debug('worker %d (pid %d) exited: code %s signal %s expected %s', worker.id, worker.pid, code, signal, expected);
+    this.host.workerExited(this.info(worker), code, signal, expected);
+    if (expected || !slot.active || !this.replacing || slot.worker !== worker) return;
+    // A crash: replace it after a backoff that grows with the slot's recent crashes.
+    slot.restarts++;
+    const slotCrashes = slot.crashes.record();
+    const allCrashes = this.allCrashes.record();
+    const delay = restartDelay(slotCrashes, this.options.restart.initialDelay, this.options.restart.maxDelay);
+    if (allCrashes >= this.options.restart.crashLoopCount) {
+      if (!this.inCrashLoop) {
+        this.inCrashLoop = true;
+        if (channels.crashLoop.hasSubscribers) channels.crashLoop.publish({ crashes: allCrashes, windowMs: this.options.restart.crashLoopWindow, nextDelayMs: delay });
+        this.host.crashLoop(allCrashes, this.options.restart.crashLoopWindow, delay);
+      }
+    } else {
+      this.inCrashLoop = false;
+    }
+    slot.respawnTimer = setTimeout(() => {
+      slot.respawnTimer = undefined;
+      if (slot.active && this.replacing) this.spawn(slot);
+    }, delay);
+  }
+
+  private rebuildReady(): void {
+    const ready: WorkerProcess[] = [];
+    for (const w of this.workers.values()) if (w.state === 'ready') ready.push(w);
+    ready.sort((a, b) => a.id - b.id);
+    this.ready = ready;
+  }
+
+  /** Takes `worker` out of the pickable set and asks it to drain and exit; SIGKILL past the deadline. */
+  drain(worker: WorkerProcess, timeout: number): Promise<void> {
+    worker.expectedExit = true;
+    if (worker.state === 'exited') return Promise.resolve();
+    const wasReady = worker.state === 'ready';
+    worker.state = 'draining';
+    if (wasReady) {
+      this.rebuildReady();
+      if (this.options.policy.mode === 'primary') this.options.policy.leave?.(worker);
+    }
+    if (channels.drain.hasSubscribers) channels.drain.publish({ id: worker.id, pid: worker.pid });
+    worker.post(createMessage('drain', { timeout }));
+    return new Promise((resolve) => {
+      // The worker enforces the deadline itself; the primary's SIGKILL is the backstop for a stuck one.
+      const killTimer = setTimeout(() => worker.kill('SIGKILL'), timeout + 1000);
+      worker.child.once('exit', () => {
+        clearTimeout(killTimer);
+        resolve();
+      });
+      if (worker.child.exitCode !== null || worker.child.signalCode !== null) resolve();
+    });
+  }
+
+  /** Stops replacing crashed workers and cancels pending replacements. */
+  stopReplacing(): void {
+    this.replacing = false;
+    for (const slot of this.slots) {
+      if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
+      slot.respawnTimer = undefined;
+    }
+  }
+
+  restartsOf(worker: WorkerProcess): number {
+    return this.slots[worker.slot]?.restarts ?? 0;
+  }
+
+  info(worker: WorkerProcess): WorkerInfo {
+    return {
+      id: worker.id,
+      pid: worker.pid,
+      state: worker.state,
+      since: worker.state === 'ready' ? worker.readySince : worker.spawnedAt,
+      connections: worker.connections,
+      requests: worker.requests,
+      restarts: this.restartsOf(worker),
+      rss: worker.rss,
+    };
+  }
+}

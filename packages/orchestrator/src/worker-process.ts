@@ -1,0 +1,168 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { subscribe, type ChannelEnd, type HandoffMessage, type HandoffProtocolError, type LoadMessage } from '@handoff/protocol';
+import type { WorkerView } from '@handoff/policies';
+import type { NativeHandle } from './bind.js';
+import type { ResolvedOptions } from './options.js';
+
+/** Where a worker is in its life. */
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
+
+/** The environment variable that tells `@handoff/worker` it runs under a primary (its worker id). */
+export const WORKER_ID_ENV = 'HANDOFF_WORKER_ID';
+
+/** How many of a worker's last stderr lines are kept, to explain a failed start. */
+const STDERR_LINES = 20;
+
+/** A connection handed to a worker that has not confirmed it yet: the primary still holds its handle. */
+export interface PendingConnection {
+  readonly id: number;
+  readonly listener: number;
+  readonly handle: NativeHandle;
+  /** How many workers it was sent to so far. */
+  attempts: number;
+}
+
+/** Events of a {@link WorkerProcess}, for the primary. */
+export interface WorkerProcessEvents {
+  hello: [];
+  ready: [];
+  accepted: [ids: readonly number[]];
+  refused: [ids: readonly number[]];
+  load: [];
+  draining: [phase: 'started' | 'idle'];
+  pong: [seq: number];
+  'protocol-error': [error: HandoffProtocolError];
+  'worker-error': [code: string, message: string];
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+}
+
+/**
+ * One forked worker, as the primary sees it: its process, its protocol channel, its state and the
+ * load figures policies read. It is also the `WorkerView` handed to `policy.pick`, so a pick needs no
+ * lookup.
+ */
+export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements WorkerView {
+  readonly child: ChildProcess;
+  state: WorkerState = 'starting';
+  /** Set when the primary asked it to go (drain, shutdown, reload, scale down): its exit is no crash. */
+  expectedExit = false;
+  readonly spawnedAt = Date.now();
+  readySince = 0;
+  weight = 1;
+  connections = 0;
+  requests = 0;
+  eventLoopDelay = 0;
+  rss = 0;
+  heapUsed = 0;
+  /** Connections sent but not yet accepted, by id. */
+  readonly pending = new Map<number, PendingConnection>();
+  /** True in mode primary, where the primary counts the connections it sends. */
+  countsDispatch = false;
+  private readonly stderrTail: string[] = [];
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly slot: number,
+    options: ResolvedOptions,
+  ) {
+    super();
+    this.child = fork(options.worker, [...options.args], {
+      env: { ...process.env, ...options.env, [WORKER_ID_ENV]: String(id) },
+      execArgv: [...options.execArgv],
+      // stderr passes through the primary so the last lines can explain a failed start.
+      stdio: ['inherit', 'inherit', 'pipe', 'ipc'],
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      const lines = chunk.toString('utf8').split('\n').filter((l) => l !== '');
+      this.stderrTail.push(...lines);
+      if (this.stderrTail.length > STDERR_LINES) this.stderrTail.splice(0, this.stderrTail.length - STDERR_LINES);
+    });
+    // A failed send (channel closed as the worker dies) is dealt with by the 'exit' handler.
+    this.child.on('error', () => {});
+    const unsubscribe = subscribe(this.child as unknown as ChannelEnd, {
+      message: (message, handle) => this.onMessage(message, handle),
+      error: (error, handle) => {
+        (handle as NativeHandle | undefined)?.close?.();
+        this.emit('protocol-error', error);
+      },
+    });
+    this.child.once('exit', (code, signal) => {
+      unsubscribe();
+      this.state = 'exited';
+      this.exitCode = code;
+      this.signalCode = signal;
+      this.emit('exit', code, signal);
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** The last lines the worker wrote to stderr. */
+  stderr(): string {
+    return this.stderrTail.join('\n');
+  }
+
+  private onMessage(message: HandoffMessage, _handle: unknown): void {
+    switch (message.type) {
+      case 'hello':
+        this.emit('hello');
+        return;
+      case 'ready':
+        if (this.state === 'starting') {
+          this.state = 'ready';
+          this.readySince = Date.now();
+          this.emit('ready');
+        }
+        return;
+      case 'accepted':
+        this.emit('accepted', message.ids);
+        return;
+      case 'refused':
+        this.emit('refused', message.ids);
+        return;
+      case 'load':
+        this.applyLoad(message);
+        this.emit('load');
+        return;
+      case 'draining':
+        this.emit('draining', message.phase);
+        return;
+      case 'pong':
+        this.emit('pong', message.seq);
+        return;
+      case 'error':
+        this.emit('worker-error', message.code, message.message);
+        return;
+      default:
+        this.emit('worker-error', 'HANDOFF_ERR_PROTOCOL_UNEXPECTED', `worker sent '${message.type}', which only the primary sends`);
+    }
+  }
+
+  private applyLoad(message: LoadMessage): void {
+    this.requests = message.requests;
+    this.eventLoopDelay = message.eventLoopDelay;
+    if (message.rss > 0) this.rss = message.rss;
+    if (message.heapUsed > 0) this.heapUsed = message.heapUsed;
+    // In mode primary, connections are counted as they are sent and the worker reports the closes,
+    // so the count is current between reports; in the kernel modes only the worker knows.
+    this.connections = this.countsDispatch ? Math.max(0, this.connections - message.closed) : message.open;
+  }
+
+  /** Sends a message without a handle; a closed channel is ignored (the exit handler follows). */
+  post(message: HandoffMessage, handle?: unknown): void {
+    if (!this.child.connected) return;
+    this.child.send(message, handle as never, undefined, ignore);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.state !== 'exited') this.child.kill(signal);
+  }
+}
+
+function ignore(): void {}

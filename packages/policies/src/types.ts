@@ -1,0 +1,74 @@
+/**
+ * The contract between the orchestrator and a load-distribution policy. Pure data: a policy never
+ * touches sockets, processes, timers or the clock.
+ */
+
+/** A read-only view of one ready worker, as a policy sees it. */
+export interface WorkerView {
+  /** Stable id, unique for the primary's lifetime; a replacement worker gets a new one. Ascending in `workers`. */
+  readonly id: number;
+  /** Relative capacity (default 1), from the `weights` option or the policy's own. */
+  readonly weight: number;
+  /** Connections open on this worker, as the primary knows it (dispatched minus reported closed). */
+  readonly connections: number;
+  /** Requests served, as last reported by the worker. */
+  readonly requests: number;
+  /** Event-loop delay (p99, ms), as last reported by the worker. */
+  readonly eventLoopDelay: number;
+  /** When the worker became ready, in ms since the epoch (from the primary's clock). */
+  readonly readySince: number;
+}
+
+/** What is known of a connection when the policy picks its worker. */
+export interface ConnectionInfo {
+  /** Index of the listener that accepted it, in the order of the `listen` option. */
+  readonly listener: number;
+  /** The client's address; `undefined` unless the policy asked for it (`needsRemoteAddress`) or for Unix sockets. */
+  readonly remoteAddress: string | undefined;
+  /** The client's port, when known. */
+  readonly remotePort: number | undefined;
+  /** Address family of the client, when known. */
+  readonly family: 'IPv4' | 'IPv6' | 'unix' | undefined;
+}
+
+/** Where connections are accepted, and so who chooses the worker. */
+export type PolicyMode = 'primary' | 'shared' | 'reuseport';
+
+/**
+ * A policy of mode `primary`: the primary accepts every connection and asks `pick` for a worker.
+ */
+export interface PrimaryPolicy {
+  readonly mode: 'primary';
+  /** Name used in logs, events and the demo's `POLICY` setting. */
+  readonly name: string;
+  /**
+   * When true, the primary reads the client's address (one `getpeername` per connection) and passes
+   * it in `info`; leave it out when the policy does not look at the address.
+   */
+  readonly needsRemoteAddress?: boolean;
+  /**
+   * Chooses the worker for one connection among `workers` (ready, not draining, ascending `id`,
+   * never empty when called by the orchestrator). Returns one of them, or `undefined` to queue the
+   * connection. Must be pure and fast: it runs once per connection.
+   */
+  pick(workers: readonly WorkerView[], info: ConnectionInfo): WorkerView | undefined;
+  /** Called when a worker becomes ready (and so pickable). */
+  join?(worker: WorkerView): void;
+  /** Called when a worker stops being pickable (draining, exited). */
+  leave?(worker: WorkerView): void;
+}
+
+/** A policy of mode `shared`: every worker accepts on one shared listening socket; the OS picks. */
+export interface SharedPolicy {
+  readonly mode: 'shared';
+  readonly name: string;
+}
+
+/** A policy of mode `reuseport`: each worker binds its own socket with `SO_REUSEPORT`; the kernel hashes. */
+export interface ReusePortPolicy {
+  readonly mode: 'reuseport';
+  readonly name: string;
+}
+
+/** Any load-distribution policy. Set it with the orchestrator's `policy` option. */
+export type Policy = PrimaryPolicy | SharedPolicy | ReusePortPolicy;

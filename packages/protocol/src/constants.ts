@@ -1,0 +1,23 @@
+/** The protocol's name. */
+export const PROTOCOL_NAME = 'handoff';
+
+/** The protocol version this package speaks. A peer on another version is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * The tag on every handoff message. Node routes any IPC message whose `cmd` starts with `NODE_` to
+ * the internal `'internalMessage'` event instead of `'message'` (see `isInternal()` in Node's
+ * `lib/internal/child_process.js`), which is how `node:cluster` keeps its traffic away from user
+ * code. handoff rides the same rule, so the user's `process.on('message')` never sees ours and
+ * ours never sees theirs.
+ */
+export const PROTOCOL_CMD = 'NODE_HANDOFF';
+
+/** Largest `head` (bytes read before dispatch) a `connection` message may carry, in bytes. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+/** Largest number of connection ids in one `accepted` or `refused` batch. */
+export const MAX_BATCH = 4096;
+
+/** Longest string field (error messages, capabilities, paths) the decoder accepts. */
+export const MAX_STRING = 4096;

@@ -1,0 +1,30 @@
+export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_BATCH, MAX_HEAD_BYTES, MAX_STRING } from './constants.js';
+export { HandoffError, HandoffProtocolError, ProtocolErrorCode, toHandoffError } from './errors.js';
+export type {
+  AcceptedMessage,
+  BodyOf,
+  ConnectionMessage,
+  DrainMessage,
+  DrainingMessage,
+  Envelope,
+  ErrorMessage,
+  HandoffMessage,
+  HandoffMessageType,
+  HelloMessage,
+  ListenAddress,
+  ListenMessage,
+  ListenMode,
+  LoadMessage,
+  MessageOf,
+  PingMessage,
+  PongMessage,
+  PrimaryMessage,
+  ReadyMessage,
+  RefusedMessage,
+  ShutdownMessage,
+  WorkerMessage,
+} from './messages.js';
+export { PRIMARY_MESSAGE_TYPES, WORKER_MESSAGE_TYPES } from './messages.js';
+export { isHandoffMessage } from './guard.js';
+export { decodeMessage, isPathAddress, MESSAGE_TYPES, type DecodeResult } from './decode.js';
+export { createMessage, sendMessage, subscribe, type ChannelEnd, type ProtocolHandlers } from './channel.js';

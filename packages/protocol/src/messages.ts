@@ -1,0 +1,159 @@
+import type { PROTOCOL_CMD } from './constants.js';
+
+/** Fields every handoff message carries: the protocol's tag and version. */
+export interface Envelope {
+  /** Always {@link PROTOCOL_CMD}: routes the message to Node's internal channel, away from user code. */
+  readonly cmd: typeof PROTOCOL_CMD;
+  /** The sender's protocol version. */
+  readonly v: number;
+}
+
+/** Where a listener is bound: a TCP address or a Unix socket path. */
+export type ListenAddress =
+  | { readonly port: number; readonly host?: string; readonly ipv6Only?: boolean }
+  | { readonly path: string };
+
+/** How the worker receives a listener's connections. */
+export type ListenMode = 'primary' | 'shared' | 'reuseport';
+
+// ---- worker -> primary -------------------------------------------------------------------------
+
+/** A worker's first message: who it is and what it can do. */
+export interface HelloMessage extends Envelope {
+  readonly type: 'hello';
+  readonly pid: number;
+  /** Optional features this worker supports, e.g. `'head'`, `'drain'`. */
+  readonly capabilities: readonly string[];
+}
+
+/** The worker serves: it may now be picked for connections. */
+export interface ReadyMessage extends Envelope {
+  readonly type: 'ready';
+}
+
+/** The worker took these connections: the primary may close its copies. Batched. */
+export interface AcceptedMessage extends Envelope {
+  readonly type: 'accepted';
+  readonly ids: readonly number[];
+}
+
+/** The worker did not take these connections (it is draining): the primary re-dispatches them. */
+export interface RefusedMessage extends Envelope {
+  readonly type: 'refused';
+  readonly ids: readonly number[];
+  readonly reason: 'draining' | 'no-server' | 'error';
+}
+
+/** A worker's load since its last report. Sent on an interval and on change. */
+export interface LoadMessage extends Envelope {
+  readonly type: 'load';
+  /** Connections open now. */
+  readonly open: number;
+  /** Connections closed since the previous report. */
+  readonly closed: number;
+  /** Requests (or, for non-HTTP servers, connections) served since the worker started. */
+  readonly requests: number;
+  /** Event-loop delay, p99 over the interval, in milliseconds. */
+  readonly eventLoopDelay: number;
+  /** Resident set size in bytes. */
+  readonly rss: number;
+  /** V8 heap used in bytes. */
+  readonly heapUsed: number;
+}
+
+/** Answer to a {@link PingMessage}. */
+export interface PongMessage extends Envelope {
+  readonly type: 'pong';
+  readonly seq: number;
+}
+
+/** Something went wrong inside the worker's adapter; the worker goes on. */
+export interface ErrorMessage extends Envelope {
+  readonly type: 'error';
+  readonly code: string;
+  readonly message: string;
+}
+
+/** A worker's progress through a drain: `'started'`, then `'idle'` when no connection is left. */
+export interface DrainingMessage extends Envelope {
+  readonly type: 'draining';
+  readonly phase: 'started' | 'idle';
+  /** Connections still open. */
+  readonly open: number;
+}
+
+// ---- primary -> worker -------------------------------------------------------------------------
+
+/**
+ * Attach to a listener. In mode `shared` the listening server handle comes with it; in mode
+ * `primary` no handle comes and connections follow one by one; in mode `reuseport` the worker
+ * binds `address` itself with `reusePort`.
+ */
+export interface ListenMessage extends Envelope {
+  readonly type: 'listen';
+  readonly listener: number;
+  /** How many listeners the primary has: the worker is attached once it has seen them all. */
+  readonly listeners: number;
+  readonly mode: ListenMode;
+  readonly address: ListenAddress;
+  readonly backlog?: number;
+}
+
+/** One accepted connection; its socket handle travels with the message. */
+export interface ConnectionMessage extends Envelope {
+  readonly type: 'connection';
+  readonly listener: number;
+  /** Unique per primary; echoed back in `accepted` / `refused`. */
+  readonly id: number;
+  /** Bytes the primary already read from the socket (base64), to be put back before the server reads. */
+  readonly head?: string;
+}
+
+/** Heartbeat: the worker answers with a {@link PongMessage} of the same `seq`. */
+export interface PingMessage extends Envelope {
+  readonly type: 'ping';
+  readonly seq: number;
+}
+
+/** Stop taking connections, finish what is in flight, close idle sockets, then exit by `timeout` ms. */
+export interface DrainMessage extends Envelope {
+  readonly type: 'drain';
+  readonly timeout: number;
+}
+
+/** Exit now (after closing what can be closed quickly). */
+export interface ShutdownMessage extends Envelope {
+  readonly type: 'shutdown';
+}
+
+/** Every message a worker sends to the primary. */
+export type WorkerMessage =
+  | HelloMessage
+  | ReadyMessage
+  | AcceptedMessage
+  | RefusedMessage
+  | LoadMessage
+  | PongMessage
+  | ErrorMessage
+  | DrainingMessage;
+
+/** Every message the primary sends to a worker. */
+export type PrimaryMessage = ListenMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage;
+
+/** Every handoff message, discriminated by `type`. */
+export type HandoffMessage = WorkerMessage | PrimaryMessage;
+
+/** The `type` of every handoff message. */
+export type HandoffMessageType = HandoffMessage['type'];
+
+/** A message of the given type. */
+export type MessageOf<T extends HandoffMessageType> = Extract<HandoffMessage, { type: T }>;
+
+/** The fields of a message of type `T` that its sender fills in (all but the envelope). */
+export type BodyOf<T extends HandoffMessageType> = Omit<MessageOf<T>, 'cmd' | 'v'>;
+
+/** Message types that a worker sends. */
+export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'accepted', 'refused', 'load', 'pong', 'error', 'draining'] as const;
+
+/** Message types that the primary sends. */
+export const PRIMARY_MESSAGE_TYPES = ['listen', 'connection', 'ping', 'drain', 'shutdown'] as const;

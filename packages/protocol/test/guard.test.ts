@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { createMessage, decodeMessage, isHandoffMessage, MESSAGE_TYPES, PROTOCOL_CMD, PROTOCOL_VERSION } from '@handoff/protocol';
+
+const FAKE_HANDLE = { fd: 3 };
+
+/** One valid message of each type, with the handle it must carry (if any). */
+export const VALID: Array<{ message: Record<string, unknown>; handle?: object }> = [
+  { message: createMessage('hello', { pid: 42, capabilities: ['drain'] }) },
+  { message: createMessage('ready', {}) },
+  { message: createMessage('accepted', { ids: [1, 2, 3] }) },
+  { message: createMessage('refused', { ids: [4], reason: 'draining' }) },
+  { message: createMessage('load', { open: 1, closed: 2, requests: 3, eventLoopDelay: 1.5, rss: 1000, heapUsed: 500 }) },
+  { message: createMessage('pong', { seq: 7 }) },
+  { message: createMessage('error', { code: 'X', message: 'y' }) },
+  { message: createMessage('draining', { phase: 'started', open: 3 }) },
+  { message: createMessage('listen', { listener: 0, listeners: 1, mode: 'primary', address: { port: 80, host: '127.0.0.1' } }) },
+  { message: createMessage('listen', { listener: 0, listeners: 2, mode: 'shared', address: { path: '/tmp/x.sock' } }), handle: FAKE_HANDLE },
+  { message: createMessage('connection', { listener: 0, id: 9 }), handle: FAKE_HANDLE },
+  { message: createMessage('ping', { seq: 1 }) },
+  { message: createMessage('drain', { timeout: 1000 }) },
+  { message: createMessage('shutdown', {}) },
+];
+
+describe('isHandoffMessage', () => {
+  it('accepts every message type', () => {
+    const types = new Set(VALID.map((v) => v.message.type));
+    expect([...types].sort()).toEqual([...MESSAGE_TYPES].sort());
+    for (const { message } of VALID) expect(isHandoffMessage(message)).toBe(true);
+  });
+
+  it("tells the user's messages from handoff's", () => {
+    for (const value of [null, undefined, 1, 'hello', [], {}, { type: 'hello' }, { cmd: 'NODE_HANDLE' }, { cmd: 'handoff' }]) {
+      expect(isHandoffMessage(value)).toBe(false);
+    }
+  });
+});
+
+describe('decodeMessage', () => {
+  it('accepts every valid message with its handle', () => {
+    for (const { message, handle } of VALID) {
+      const result = decodeMessage(message, handle);
+      expect(result.ok, JSON.stringify(message)).toBe(true);
+    }
+  });
+
+  it('rejects malformed messages with a typed error, never a throw', () => {
+    const cases: Array<[unknown, object | undefined, string]> = [
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'nope' }, undefined, 'HANDOFF_ERR_PROTOCOL_UNKNOWN_TYPE'],
+      [{ cmd: PROTOCOL_CMD, v: 99, type: 'ready' }, undefined, 'HANDOFF_ERR_PROTOCOL_VERSION'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1 }, undefined, 'HANDOFF_ERR_PROTOCOL_HANDLE'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: -1, id: 1 }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'hello', pid: 'x', capabilities: [] }, undefined, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'accepted', ids: new Array(5000).fill(1) }, undefined, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, head: 'A'.repeat(100_000) }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'ready' }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_HANDLE'],
+      ['garbage', undefined, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
+    ];
+    for (const [value, handle, code] of cases) {
+      const result = decodeMessage(value, handle);
+      expect(result.ok).toBe(false);
+      if (!result.ok) {
+        expect(result.error.code).toBe(code);
+        expect(result.error.received).toBe(value);
+      }
+    }
+  });
+
+  it('names both versions when they differ', () => {
+    const result = decodeMessage({ cmd: PROTOCOL_CMD, v: 2, type: 'ready' });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.message).toMatch(/v1.*v2/);
+  });
+});

@@ -1,0 +1,80 @@
+import type { Server, Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { ConnectionTracker } from './tracker.js';
+import { isHttp2Server } from './tracker.js';
+
+/** How long a keep-alive socket that was idle when the drain began may stay idle before it is closed. */
+export const IDLE_GRACE_MS = 500;
+
+/** What a drain needs to reach. */
+export interface DrainTarget {
+  readonly server: Server;
+  readonly tracker: ConnectionTracker;
+  /** HTTP/2 sessions open on the server (each gets a GOAWAY). */
+  readonly sessions: ReadonlySet<{ close(): void; destroyed: boolean }>;
+}
+
+/**
+ * Drains a server gracefully and resolves once its last connection is closed, or at `deadline`
+ * (ms since the epoch) after destroying what is left.
+ *
+ * - HTTP/1: every response from now on says `Connection: close`, so a busy keep-alive socket closes
+ *   after its in-flight request. A socket idle when the drain begins is closed only if it stays
+ *   idle (no request, no byte) through a grace: closing it at the instant its client reuses it
+ *   would fail that client's request.
+ * - HTTP/2: each session gets GOAWAY (`session.close()`), which lets its open streams finish.
+ * - Anything else (raw TCP, WebSocket): left to finish on its own until the deadline.
+ */
+export function drainConnections(target: DrainTarget, deadline: number, idleGraceMs = IDLE_GRACE_MS): Promise<void> {
+  const { tracker } = target;
+  tracker.onRequestWhileDraining = markClose;
+  if (isHttp2Server(target.server)) {
+    for (const session of target.sessions) if (!session.destroyed) session.close();
+  }
+  const bytesAtStart = new Map<Socket, number>();
+  for (const socket of tracker.sockets) bytesAtStart.set(socket, socket.bytesRead);
+
+  return new Promise((resolve) => {
+    let finished = false;
+    const timers: NodeJS.Timeout[] = [];
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      for (const t of timers) clearTimeout(t);
+      tracker.onClose = previousOnClose;
+      resolve();
+    };
+    const previousOnClose = tracker.onClose;
+    tracker.onClose = () => {
+      previousOnClose();
+      if (tracker.sockets.size === 0) finish();
+    };
+    if (tracker.sockets.size === 0) {
+      finish();
+      return;
+    }
+    timers.push(
+      setTimeout(() => {
+        for (const socket of tracker.sockets) {
+          const untouched = bytesAtStart.get(socket) === socket.bytesRead;
+          if (untouched && tracker.isIdle(socket) && isHttp1(target.server)) socket.destroy();
+        }
+      }, Math.min(idleGraceMs, Math.max(0, deadline - Date.now()))),
+      setTimeout(() => {
+        for (const socket of tracker.sockets) socket.destroy();
+        // 'close' events follow asynchronously; do not wait for stragglers past the deadline.
+        setImmediate(finish);
+      }, Math.max(0, deadline - Date.now())),
+    );
+  });
+}
+
+function markClose(_req: unknown, res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  res.shouldKeepAlive = false;
+}
+
+/** HTTP/1 servers: http, https, and http2 with `allowHTTP1` (whose HTTP/1 sockets are tracked the same way). */
+function isHttp1(server: Server): boolean {
+  return typeof (server as Server & { closeIdleConnections?: unknown }).closeIdleConnections === 'function' || isHttp2Server(server);
+}

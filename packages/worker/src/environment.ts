@@ -1,0 +1,16 @@
+/**
+ * The environment variable the orchestrator sets on every worker it forks (its worker id). With it
+ * and an IPC channel, `serve()` takes connections from the primary; without, it listens itself.
+ */
+export const WORKER_ID_ENV = 'HANDOFF_WORKER_ID';
+
+/** True inside a worker forked by a handoff primary. */
+export function isHandoffWorker(): boolean {
+  return process.env[WORKER_ID_ENV] !== undefined && typeof process.send === 'function';
+}
+
+/** This worker's id as the primary numbered it, or `undefined` outside a handoff worker. */
+export function workerId(): number | undefined {
+  const raw = process.env[WORKER_ID_ENV];
+  return raw === undefined ? undefined : Number(raw);
+}

@@ -1,0 +1,14 @@
+import { HandoffError } from '@handoff/protocol';
+
+/** Codes of {@link HandoffWorkerError}. */
+export const WorkerErrorCode = {
+  /** `serve()` was called twice in one worker process. */
+  ALREADY_SERVING: 'HANDOFF_ERR_ALREADY_SERVING',
+  /** `serve()` was given something that is not a `net.Server` (http, https, http2, tls, net). */
+  INVALID_SERVER: 'HANDOFF_ERR_INVALID_SERVER',
+  /** The worker could not attach to a listener the primary sent. */
+  LISTEN_FAILED: 'HANDOFF_ERR_LISTEN_FAILED',
+} as const;
+
+/** An error raised by `@handoff/worker`. */
+export class HandoffWorkerError extends HandoffError {}

@@ -1,0 +1,201 @@
+import type { Server, Socket } from 'node:net';
+import { debuglog } from 'node:util';
+import {
+  createMessage,
+  HandoffError,
+  PROTOCOL_VERSION,
+  subscribe,
+  type ChannelEnd,
+  type HandoffMessage,
+  type HandoffProtocolError,
+  type ListenMessage,
+} from '@handoff/protocol';
+import { socketFromHandle } from './intake.js';
+import { attachListener } from './listeners.js';
+import { Reporter } from './reporter.js';
+import { ConnectionTracker } from './tracker.js';
+import { drainConnections } from './drain.js';
+
+const debug = debuglog('handoff');
+
+/** How long a worker whose primary died may take to finish before it exits, in ms. */
+export const ORPHAN_GRACE_MS = 500;
+
+type Hook = () => unknown;
+
+/**
+ * Everything a worker process does for its primary, for the one server it serves: handshake,
+ * attaching listeners, taking connections, reporting load, draining and exiting.
+ */
+export class WorkerRuntime {
+  readonly tracker: ConnectionTracker;
+  private readonly reporter: Reporter;
+  private readonly channel: ChannelEnd;
+  private readonly acceptors: Server[] = [];
+  private readonly sessions = new Set<{ close(): void; destroyed: boolean }>();
+  private readonly drainHooks: Hook[] = [];
+  private readonly shutdownHooks: Hook[] = [];
+  private readonly allowHalfOpen: boolean;
+  private listenersSeen = 0;
+  private listenersExpected = Number.POSITIVE_INFINITY;
+  private appReady: boolean;
+  private sentReady = false;
+  private draining = false;
+  private exiting = false;
+  private readonly onSocket = (socket: Socket): void => {
+    // net.Server's own accept path sets these; servers and frameworks read them.
+    (socket as Socket & { server: Server; _server: Server }).server = this.server;
+    (socket as Socket & { server: Server; _server: Server })._server = this.server;
+    this.tracker.track(socket);
+    this.server.emit('connection', socket);
+  };
+
+  constructor(
+    private readonly server: Server,
+    readyNow: boolean,
+  ) {
+    this.channel = process as unknown as ChannelEnd;
+    this.allowHalfOpen = (server as Server & { allowHalfOpen?: boolean }).allowHalfOpen === true;
+    this.appReady = readyNow;
+    this.tracker = new ConnectionTracker(server);
+    this.reporter = new Reporter(this.channel, this.tracker);
+    server.on('session', (session: { close(): void; destroyed: boolean; once(e: 'close', f: () => void): void }) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    });
+    subscribe(this.channel, {
+      message: (message, handle) => this.onMessage(message, handle),
+      error: (error, handle) => this.onProtocolError(error, handle),
+    });
+    // The primary is gone (crashed, killed): finish quickly and exit, so no orphan keeps the port.
+    process.once('disconnect', () => {
+      debug('worker %d: primary disconnected, exiting', process.pid);
+      void this.exit(Date.now() + ORPHAN_GRACE_MS, 0);
+    });
+    this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: ['drain', 'load'] }));
+  }
+
+  /** The app says it is ready (for `serve(server, { ready: false })`). */
+  markReady(): void {
+    this.appReady = true;
+    this.maybeSendReady();
+  }
+
+  onDrain(hook: Hook): void {
+    this.drainHooks.push(hook);
+  }
+
+  onShutdown(hook: Hook): void {
+    this.shutdownHooks.push(hook);
+  }
+
+  private maybeSendReady(): void {
+    if (this.sentReady || !this.appReady || this.listenersSeen < this.listenersExpected || this.draining) return;
+    this.sentReady = true;
+    this.reporter.send(createMessage('ready', {}));
+  }
+
+  private onMessage(message: HandoffMessage, handle: unknown): void {
+    switch (message.type) {
+      case 'connection':
+        if (this.draining) {
+          // The primary still holds its copy and re-dispatches; ours must go.
+          (handle as { close?: () => void }).close?.();
+          this.reporter.send(createMessage('refused', { ids: [message.id], reason: 'draining' }));
+          return;
+        }
+        this.onSocket(socketFromHandle(handle, this.allowHalfOpen, message.head));
+        this.reporter.accepted(message.id);
+        return;
+      case 'listen':
+        void this.onListen(message, handle);
+        return;
+      case 'ping':
+        this.reporter.send(createMessage('pong', { seq: message.seq }));
+        return;
+      case 'drain':
+        void this.exit(Date.now() + message.timeout, 0);
+        return;
+      case 'shutdown':
+        void this.exit(Date.now(), 0);
+        return;
+      default:
+        // A worker-to-primary message sent to a worker: report, never crash.
+        this.reportError('HANDOFF_ERR_PROTOCOL_UNEXPECTED', `a worker got a '${message.type}' message, which only workers send`);
+    }
+  }
+
+  private async onListen(message: ListenMessage, handle: unknown): Promise<void> {
+    this.listenersExpected = message.listeners;
+    try {
+      if (message.mode !== 'primary') this.acceptors.push(await attachListener(message, handle, this.onSocket));
+      this.listenersSeen++;
+      this.maybeSendReady();
+    } catch (error) {
+      const e = error instanceof HandoffError ? error : new HandoffError('HANDOFF_ERR_LISTEN_FAILED', String(error));
+      this.reportError(e.code, e.message);
+      // A worker that cannot serve its listeners is useless: exit so the primary replaces it.
+      void this.exit(Date.now(), 1);
+    }
+  }
+
+  private onProtocolError(error: HandoffProtocolError, handle: unknown): void {
+    (handle as { close?: () => void } | undefined)?.close?.();
+    debug('worker %d: %s', process.pid, error.message);
+    this.reportError(error.code, error.message);
+    if (error.code === 'HANDOFF_ERR_PROTOCOL_VERSION') {
+      process.emitWarning(`handoff worker (protocol v${PROTOCOL_VERSION}): ${error.message}`, { code: error.code });
+    }
+  }
+
+  private reportError(code: string, message: string): void {
+    this.reporter.send(createMessage('error', { code, message: message.slice(0, 4096) }));
+  }
+
+  /**
+   * Stops taking connections, drains until `deadline`, runs the hooks and exits. Idempotent: a
+   * `shutdown` during a drain moves the deadline closer.
+   */
+  private async exit(deadline: number, code: number): Promise<void> {
+    if (this.exiting) {
+      if (deadline < this.deadline) this.forceAt(deadline);
+      return;
+    }
+    this.exiting = true;
+    this.draining = true;
+    this.deadline = deadline;
+    for (const acceptor of this.acceptors) acceptor.close();
+    this.reporter.send(createMessage('draining', { phase: 'started', open: this.tracker.sockets.size }));
+    await runHooks(this.drainHooks);
+    await Promise.race([drainConnections({ server: this.server, tracker: this.tracker, sessions: this.sessions }, deadline), this.forced]);
+    this.reporter.send(createMessage('draining', { phase: 'idle', open: this.tracker.sockets.size }));
+    await runHooks(this.shutdownHooks);
+    this.reporter.stop();
+    // Let the last messages reach the primary before the channel closes with the process.
+    setImmediate(() => process.exit(code));
+  }
+
+  private deadline = Number.POSITIVE_INFINITY;
+  private forceResolve: (() => void) | undefined;
+  private readonly forced = new Promise<void>((resolve) => {
+    this.forceResolve = resolve;
+  });
+
+  private forceAt(deadline: number): void {
+    this.deadline = deadline;
+    setTimeout(() => {
+      for (const socket of this.tracker.sockets) socket.destroy();
+      this.forceResolve?.();
+    }, Math.max(0, deadline - Date.now()));
+  }
+}
+
+async function runHooks(hooks: readonly Hook[]): Promise<void> {
+  for (const hook of hooks) {
+    try {
+      await hook();
+    } catch (error) {
+      debug('hook failed: %o', error);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { Server } from 'node:net';
+import { isHandoffWorker } from './environment.js';
+import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
+import { WorkerRuntime } from './runtime.js';
+import { ConnectionTracker, type WorkerStats } from './tracker.js';
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /**
+   * Port to listen on when running alone (outside a handoff worker). Under a primary it is ignored:
+   * the primary owns the ports.
+   * @default Number(process.env.PORT) || 3000
+   */
+  readonly port?: number;
+  /**
+   * Host to listen on when running alone.
+   * @default '127.0.0.1'
+   */
+  readonly host?: string;
+  /**
+   * Whether the worker is ready as soon as its listeners are attached. Set `false` when the app must
+   * finish something first (open a database), then call `ready()` on the returned handle.
+   * @default true
+   */
+  readonly ready?: boolean;
+}
+
+/** What {@link serve} returns. */
+export interface ServeHandle {
+  /** True when the server takes its connections from a handoff primary; false when it listens itself. */
+  readonly managed: boolean;
+  /** Tells the primary this worker may get connections (after `serve(server, { ready: false })`). */
+  ready(): void;
+  /** Runs `hook` when a drain starts (before connections are closed): stop jobs, close a framework. */
+  onDrain(hook: () => unknown): ServeHandle;
+  /** Runs `hook` after the last connection closed, just before the worker exits: close the database, flush logs. */
+  onShutdown(hook: () => unknown): ServeHandle;
+  /** Connection and request counters of this worker. */
+  stats(): WorkerStats;
+}
+
+let served: Server | undefined;
+
+/**
+ * Serves `server` (any `net.Server`: http, https, http2, tls, net; a framework through its Node
+ * server) under a handoff primary, or, run alone, listens on `options.port` so the same file works
+ * in development.
+ *
+ * @example
+ * ```js
+ * import { createServer } from 'node:http';
+ * import { serve } from '@handoff/worker';
+ *
+ * serve(createServer((req, res) => res.end(`handled by child, pid: ${process.pid}\n`)));
+ * ```
+ */
+export function serve(server: Server, options: ServeOptions = {}): ServeHandle {
+  if (!(server instanceof Server)) {
+    throw new HandoffWorkerError(
+      WorkerErrorCode.INVALID_SERVER,
+      'serve() needs a net.Server (http.createServer(), https, http2, tls or net); for a framework pass its Node server, e.g. fastify.server',
+    );
+  }
+  if (served !== undefined) {
+    throw new HandoffWorkerError(WorkerErrorCode.ALREADY_SERVING, 'serve() was already called in this process; serve one server per worker');
+  }
+  served = server;
+  if (isHandoffWorker()) {
+    const runtime = new WorkerRuntime(server, options.ready !== false);
+    const handle: ServeHandle = {
+      managed: true,
+      ready: () => runtime.markReady(),
+      onDrain: (hook) => (runtime.onDrain(hook), handle),
+      onShutdown: (hook) => (runtime.onShutdown(hook), handle),
+      stats: () => runtime.tracker.stats(),
+    };
+    return handle;
+  }
+  return serveAlone(server, options);
+}
+
+function serveAlone(server: Server, options: ServeOptions): ServeHandle {
+  const tracker = new ConnectionTracker(server);
+  server.on('connection', (socket) => tracker.track(socket));
+  const shutdownHooks: Array<() => unknown> = [];
+  server.listen(options.port ?? (Number(process.env.PORT) || 3000), options.host ?? '127.0.0.1');
+  server.once('close', () => {
+    for (const hook of shutdownHooks) void hook();
+  });
+  const handle: ServeHandle = {
+    managed: false,
+    ready: () => {},
+    onDrain: () => handle,
+    onShutdown: (hook) => (shutdownHooks.push(hook), handle),
+    stats: () => tracker.stats(),
+  };
+  return handle;
+}

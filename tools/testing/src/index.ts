@@ -1,0 +1,3 @@
+export { get, pidOf, type GetOptions, type TestResponse } from './http.js';
+export { isAlive, killAll, waitFor } from './processes.js';
+export { startTestPrimary, type TestPrimary } from './primary.js';
