@@ -33,6 +33,10 @@ export interface PrimaryEvents {
   'worker:exit': [worker: WorkerInfo, exit: { readonly code: number | null; readonly signal: string | null; readonly expected: boolean }];
   /** Workers crash in a loop: `crashes` unexpected exits within `windowMs`; the next replacement waits `nextDelayMs`. */
   'worker:crash-loop': [info: { readonly crashes: number; readonly windowMs: number; readonly nextDelayMs: number }];
+  /** A worker stopped answering the heartbeat for `stuckMs` (its event loop is blocked); it is killed and replaced. */
+  'worker:unresponsive': [worker: WorkerInfo, info: { readonly stuckMs: number }];
+  /** A worker reached `maxRequests` or `maxMemory`; it is replaced gracefully (new one ready, then old one drained). */
+  'worker:recycle': [worker: WorkerInfo, info: { readonly reason: 'max-requests' | 'max-memory' }];
   /** A rolling reload began. */
   'reload:start': [];
   /** A rolling reload ended: `replaced` workers were replaced; `error` is set if it was aborted. */

@@ -59,6 +59,24 @@ export interface PrimaryOptions {
   readonly queueTimeout?: number;
   /** Restart backoff and crash-loop detection. */
   readonly restart?: RestartOptions;
+  /** How often the primary pings each worker, in ms. @default 2000 */
+  readonly heartbeatInterval?: number;
+  /**
+   * A worker that has not answered a ping for this long (its event loop is stuck) is killed and
+   * replaced, in ms; 0 turns the heartbeat off. @default 10000
+   */
+  readonly heartbeatTimeout?: number;
+  /** Replace a worker, gracefully, after it served about this many requests; 0 never. @default 0 */
+  readonly maxRequests?: number;
+  /**
+   * Spread of `maxRequests`: each worker's limit is `maxRequests` plus a random 0..jitter, so that
+   * workers started together are not all recycled together. @default 10% of maxRequests
+   */
+  readonly maxRequestsJitter?: number;
+  /** Replace a worker, gracefully, once its resident set size passes this many bytes; 0 never. @default 0 */
+  readonly maxMemory?: number;
+  /** How many workers a rolling reload replaces at once. @default 1 */
+  readonly reloadConcurrency?: number;
   /** Close on SIGTERM and SIGINT (a second SIGINT forces), and reload on SIGHUP when `reloadOnSighup`. @default false */
   readonly handleSignals?: boolean;
   /** With `handleSignals`, SIGHUP triggers `reload()`. @default false */
@@ -79,6 +97,12 @@ export interface ResolvedOptions {
   readonly maxPending: number;
   readonly queueTimeout: number;
   readonly restart: Required<RestartOptions>;
+  readonly heartbeatInterval: number;
+  readonly heartbeatTimeout: number;
+  readonly maxRequests: number;
+  readonly maxRequestsJitter: number;
+  readonly maxMemory: number;
+  readonly reloadConcurrency: number;
   readonly handleSignals: boolean;
   readonly reloadOnSighup: boolean;
 }
@@ -155,6 +179,12 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
       crashLoopCount: count('restart.crashLoopCount', restart.crashLoopCount, 5, 1),
       crashLoopWindow: count('restart.crashLoopWindow', restart.crashLoopWindow, 10_000, 1),
     },
+    heartbeatInterval: count('heartbeatInterval', options.heartbeatInterval, 2000, 10),
+    heartbeatTimeout: count('heartbeatTimeout', options.heartbeatTimeout, 10_000),
+    maxRequests: count('maxRequests', options.maxRequests, 0),
+    maxRequestsJitter: count('maxRequestsJitter', options.maxRequestsJitter, Math.floor((options.maxRequests ?? 0) / 10)),
+    maxMemory: count('maxMemory', options.maxMemory, 0),
+    reloadConcurrency: count('reloadConcurrency', options.reloadConcurrency, 1, 1),
     handleSignals: options.handleSignals === true,
     reloadOnSighup: options.reloadOnSighup === true,
   };

@@ -47,7 +47,6 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   private closing: Promise<void> | undefined;
   private reloading: Promise<void> | undefined;
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
-  private readyWaiters = new Set<(worker: WorkerInfo | undefined, failure?: HandoffPrimaryError) => void>();
 
   constructor(options: PrimaryOptions) {
     super();
@@ -55,14 +54,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     const primary = this;
     this.supervisor = new Supervisor(this.options, {
       workerSpawned: (w) => primary.emit('worker:spawn', w),
-      workerReady: (w) => {
-        primary.emit('worker:ready', w);
-        for (const waiter of primary.readyWaiters) waiter(w);
-      },
-      workerExited: (w, code, signal, expected) => {
-        primary.emit('worker:exit', w, { code, signal, expected });
-        for (const waiter of primary.readyWaiters) waiter(undefined);
-      },
+      workerReady: (w) => primary.emit('worker:ready', w),
+      workerExited: (w, code, signal, expected) => primary.emit('worker:exit', w, { code, signal, expected }),
+      unresponsive: (w, stuckMs) => primary.emit('worker:unresponsive', w, { stuckMs }),
+      recycle: (w, reason) => primary.emit('worker:recycle', w, { reason }),
       crashLoop: (crashes, windowMs, nextDelayMs) => primary.emit('worker:crash-loop', { crashes, windowMs, nextDelayMs }),
       error: (error) => primary.reportError(error),
     });
@@ -122,47 +117,15 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     this.setState('running');
   }
 
-  /** Resolves when every worker in `batch` is ready; rejects when one exits first or at the deadline. */
+  /** Resolves when every worker in `batch` is ready; rejects when one fails to start, or on abort. */
   private waitReady(batch: readonly WorkerProcess[], signal?: AbortSignal): Promise<void> {
+    const all = Promise.all(batch.map((w) => this.supervisor.whenReady(w))).then(() => undefined);
+    if (signal === undefined) return all;
     return new Promise((resolve, reject) => {
-      const pending = new Set(batch.filter((w) => w.state !== 'ready'));
-      const done = (error?: Error): void => {
-        clearTimeout(timer);
-        this.readyWaiters.delete(check);
-        signal?.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const check = (): void => {
-        for (const w of pending) {
-          if (w.state === 'ready') pending.delete(w);
-          else if (w.state === 'exited') {
-            done(
-              new HandoffPrimaryError(
-                PrimaryErrorCode.WORKER_START_FAILED,
-                `worker ${w.id} (pid ${w.pid}) exited before it was ready (${w.signalCode !== null ? `signal ${w.signalCode}` : `exit code ${w.exitCode}`}); does ${this.options.worker} call serve() from @handoff/worker? Its last stderr lines:\n${w.stderr() || '(none)'}`,
-                { details: { exitCode: w.exitCode, signal: w.signalCode, stderr: w.stderr() } },
-              ),
-            );
-            return;
-          }
-        }
-        if (pending.size === 0) done();
-      };
-      const onAbort = (): void => done(new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'start() was aborted', { cause: signal?.reason }));
-      const timer = setTimeout(() => {
-        const late = [...pending][0];
-        done(
-          new HandoffPrimaryError(
-            PrimaryErrorCode.READY_TIMEOUT,
-            `worker ${late?.id} (pid ${late?.pid}) was not ready within ${this.options.readyTimeout} ms; raise readyTimeout or call ready() sooner. Its last stderr lines:\n${late?.stderr() || '(none)'}`,
-            { details: { exitCode: late?.exitCode ?? null, signal: late?.signalCode ?? null, stderr: late?.stderr() ?? '' } },
-          ),
-        );
-      }, this.options.readyTimeout);
-      this.readyWaiters.add(check);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      check();
+      const onAbort = (): void => reject(new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'the operation was aborted', { cause: signal.reason }));
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      all.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
@@ -190,10 +153,15 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     // Stop accepting first, so nothing new lands on a draining worker.
     for (const l of this.bound) l.close();
     this.dispatcher?.close();
-    await Promise.all(this.supervisor.all().map((w) => this.supervisor.drain(w, timeout)));
+    const workers = this.supervisor.all();
+    await Promise.all(workers.map((w) => this.supervisor.drain(w, timeout)));
+    this.killedAtDeadline = workers.some((w) => w.signalCode === 'SIGKILL');
     this.removeSignals();
     this.setState('stopped');
   }
+
+  /** True when `close()` had to SIGKILL a worker that did not finish draining in time. */
+  private killedAtDeadline = false;
 
   reload(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     if (this.current !== 'running' && this.current !== 'reloading') {
@@ -210,22 +178,14 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     this.emit('reload:start');
     let replaced = 0;
     try {
-      for (const old of this.supervisor.all()) {
-        if (old.state === 'exited' || old.state === 'draining' || old.expectedExit) continue;
+      // Replace `reloadConcurrency` workers at a time; each new one is ready before its old one drains.
+      const olds = this.supervisor.all().filter((w) => w.state === 'ready' || w.state === 'starting');
+      for (let i = 0; i < olds.length; i += this.options.reloadConcurrency) {
         signal?.throwIfAborted();
         if (this.current !== 'reloading') break;
-        const fresh = this.supervisor.spawnReplacement(old);
-        try {
-          await this.waitReady([fresh], signal);
-        } catch (error) {
-          // The new code does not start: keep the old worker serving, stop the reload.
-          old.expectedExit = false;
-          fresh.expectedExit = true;
-          fresh.kill('SIGKILL');
-          throw error;
-        }
-        await this.supervisor.drain(old, this.options.drainTimeout);
-        replaced++;
+        const batch = olds.slice(i, i + this.options.reloadConcurrency).filter((w) => w.state !== 'exited' && !w.expectedExit);
+        await Promise.all(batch.map((old) => this.supervisor.replace(old)));
+        replaced += batch.length;
       }
       if (this.current === 'reloading') this.setState('running');
       this.emit('reload:end', { replaced });
@@ -265,15 +225,17 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   private installSignals(): void {
     if (!this.options.handleSignals) return;
     let interrupts = 0;
-    const onClose = (signal: NodeJS.Signals) => () => {
+    const onClose = (signal: NodeJS.Signals) => (): void => {
       if (signal === 'SIGINT' && ++interrupts > 1) {
         // A second Ctrl-C: the user does not want to wait.
         for (const w of this.supervisor.all()) w.kill('SIGKILL');
         process.exit(130);
       }
-      void this.close().then(() => {
-        process.exitCode = 0;
-      });
+      // The process exits once closed: 0 when every worker drained in time, 1 when some had to be killed.
+      void this.close().then(
+        () => process.exit(this.killedAtDeadline ? 1 : 0),
+        () => process.exit(1),
+      );
     };
     const handlers: Array<[NodeJS.Signals, () => void]> = [
       ['SIGTERM', onClose('SIGTERM')],

@@ -1,5 +1,6 @@
 import { createMessage, type HandoffError } from '@handoff/protocol';
 import { RecentEvents, restartDelay } from './backoff.js';
+import { HealthMonitor, type RecycleReason } from './health.js';
 import type { BoundListener } from './bind.js';
 import { channels, debug } from './diagnostics.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -25,6 +26,8 @@ export interface SupervisorHost {
   workerReady(worker: WorkerInfo): void;
   workerExited(worker: WorkerInfo, code: number | null, signal: string | null, expected: boolean): void;
   crashLoop(crashes: number, windowMs: number, nextDelayMs: number): void;
+  unresponsive(worker: WorkerInfo, stuckMs: number): void;
+  recycle(worker: WorkerInfo, reason: RecycleReason): void;
   error(error: HandoffError): void;
 }
 
@@ -95,16 +98,74 @@ export class Supervisor {
     return worker;
   }
 
-  /** Forks a new worker for the slot of `old` without touching `old` (rolling reload). */
-  spawnReplacement(old: WorkerProcess): WorkerProcess {
+  /**
+   * Replaces `old` gracefully: forks its successor into the same slot, waits until it is ready, then
+   * drains `old`. If the successor fails to become ready, `old` keeps serving and this rejects.
+   */
+  async replace(old: WorkerProcess): Promise<WorkerProcess> {
     const slot = this.slots[old.slot]!;
     old.expectedExit = true;
-    return this.spawn(slot);
+    const fresh = this.spawn(slot);
+    try {
+      await this.whenReady(fresh);
+    } catch (error) {
+      // The new code does not start: the old worker stays in its slot and keeps serving.
+      fresh.expectedExit = true;
+      fresh.kill('SIGKILL');
+      slot.worker = old;
+      old.expectedExit = false;
+      throw error;
+    }
+    await this.drain(old, this.options.drainTimeout);
+    return fresh;
+  }
+
+  /**
+   * Resolves when `worker` is ready; rejects with `HANDOFF_ERR_WORKER_START_FAILED` if it exits
+   * first, or `HANDOFF_ERR_READY_TIMEOUT` if it was killed for taking longer than `readyTimeout`.
+   */
+  whenReady(worker: WorkerProcess): Promise<void> {
+    if (worker.state === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onReady = (): void => {
+        worker.off('exit', onExit);
+        resolve();
+      };
+      const onExit = (): void => {
+        worker.off('ready', onReady);
+        reject(this.startFailure(worker));
+      };
+      if (worker.state === 'exited') {
+        onExit();
+        return;
+      }
+      worker.once('ready', onReady);
+      worker.once('exit', onExit);
+    });
+  }
+
+  private startFailure(w: WorkerProcess): HandoffPrimaryError {
+    const details = { exitCode: w.exitCode, signal: w.signalCode, stderr: w.stderr() };
+    const tail = `Its last stderr lines:\n${w.stderr() || '(none)'}`;
+    if (w.readyTimedOut) {
+      return new HandoffPrimaryError(
+        PrimaryErrorCode.READY_TIMEOUT,
+        `worker ${w.id} (pid ${w.pid}) was not ready within ${this.options.readyTimeout} ms and was killed; raise readyTimeout, or call ready() sooner. ${tail}`,
+        { details },
+      );
+    }
+    const how = w.signalCode !== null ? `signal ${w.signalCode}` : `exit code ${w.exitCode}`;
+    return new HandoffPrimaryError(
+      PrimaryErrorCode.WORKER_START_FAILED,
+      `worker ${w.id} (pid ${w.pid}) exited before it was ready (${how}); does ${this.options.worker} call serve() from @handoff/worker? ${tail}`,
+      { details },
+    );
   }
 
   private wire(worker: WorkerProcess): void {
     const readyTimer = setTimeout(() => {
       if (worker.state !== 'starting') return;
+      worker.readyTimedOut = true;
       this.host.error(
         new HandoffPrimaryError(PrimaryErrorCode.READY_TIMEOUT, `worker ${worker.id} (pid ${worker.pid}) did not become ready within ${this.options.readyTimeout} ms; it is killed`, {
           details: { stderr: worker.stderr() },
@@ -114,6 +175,17 @@ export class Supervisor {
     }, this.options.readyTimeout);
     readyTimer.unref();
     worker.on('hello', () => this.introduce(worker));
+    new HealthMonitor(worker, this.options, {
+      unresponsive: (w, stuckMs) => {
+        this.host.unresponsive(this.info(w), stuckMs);
+        // Its loop is stuck: it cannot drain. Its pending connections are re-dispatched on exit.
+        w.kill('SIGKILL');
+      },
+      recycle: (w, reason) => {
+        this.host.recycle(this.info(w), reason);
+        this.replace(w).catch((error: HandoffError) => this.host.error(error));
+      },
+    });
     worker.on('ready', () => {
       clearTimeout(readyTimer);
       this.rebuildReady();
@@ -202,11 +274,10 @@ export class Supervisor {
     return new Promise((resolve) => {
       // The worker enforces the deadline itself; the primary's SIGKILL is the backstop for a stuck one.
       const killTimer = setTimeout(() => worker.kill('SIGKILL'), timeout + 1000);
-      worker.child.once('exit', () => {
+      worker.once('exit', () => {
         clearTimeout(killTimer);
         resolve();
       });
-      if (worker.child.exitCode !== null || worker.child.signalCode !== null) resolve();
     });
   }
 

@@ -14,6 +14,9 @@ export const WORKER_ID_ENV = 'HANDOFF_WORKER_ID';
 /** How many of a worker's last stderr lines are kept, to explain a failed start. */
 const STDERR_LINES = 20;
 
+/** How long after a worker's exit its channel may take to report closed, in ms. */
+const CHANNEL_CLOSE_WAIT_MS = 1000;
+
 /** A connection handed to a worker that has not confirmed it yet: the primary still holds its handle. */
 export interface PendingConnection {
   readonly id: number;
@@ -45,6 +48,8 @@ export interface WorkerProcessEvents {
 export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements WorkerView {
   readonly child: ChildProcess;
   state: WorkerState = 'starting';
+  /** Set when the supervisor killed it for not becoming ready within `readyTimeout`. */
+  readyTimedOut = false;
   /** Set when the primary asked it to go (drain, shutdown, reload, scale down): its exit is no crash. */
   expectedExit = false;
   readonly spawnedAt = Date.now();
@@ -90,12 +95,28 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         this.emit('protocol-error', error);
       },
     });
-    this.child.once('exit', (code, signal) => {
+    // 'exit' (from SIGCHLD) can come before the last messages on the channel are read. An
+    // `accepted` still in the pipe must be seen before the exit, or a connection the worker took
+    // would be re-dispatched half-read: so the exit is reported once the channel has closed too
+    // (Node reads the pipe to EOF first), with a bound in case it never says so.
+    let exited = false;
+    let disconnected = !this.child.connected;
+    const report = (): void => {
+      if (this.state === 'exited') return;
       unsubscribe();
       this.state = 'exited';
+      this.emit('exit', this.exitCode, this.signalCode);
+    };
+    this.child.once('disconnect', () => {
+      disconnected = true;
+      if (exited) report();
+    });
+    this.child.once('exit', (code, signal) => {
+      exited = true;
       this.exitCode = code;
       this.signalCode = signal;
-      this.emit('exit', code, signal);
+      if (disconnected) report();
+      else setTimeout(report, CHANNEL_CLOSE_WAIT_MS).unref();
     });
   }
 

@@ -1,0 +1,79 @@
+import { createMessage } from '@handoff/protocol';
+import type { ResolvedOptions } from './options.js';
+import type { WorkerProcess } from './worker-process.js';
+
+/** Why a healthy-looking worker is replaced on purpose. */
+export type RecycleReason = 'max-requests' | 'max-memory';
+
+/** What the health monitor asks of the supervisor. */
+export interface HealthHost {
+  /** The worker has not answered a ping for `stuckMs`: kill it. */
+  unresponsive(worker: WorkerProcess, stuckMs: number): void;
+  /** The worker reached a recycling limit: replace it gracefully. */
+  recycle(worker: WorkerProcess, reason: RecycleReason): void;
+}
+
+/**
+ * Watches one worker: a heartbeat (`ping`, answered by `pong` from the worker's event loop, so a
+ * stuck loop stops answering) and the recycling limits checked on each `load` report.
+ */
+export class HealthMonitor {
+  private seq = 0;
+  /** When the oldest unanswered ping was sent, or 0 when none is outstanding. */
+  private outstandingSince = 0;
+  private outstandingSeq = -1;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly requestLimit: number;
+  private recycled = false;
+
+  constructor(
+    private readonly worker: WorkerProcess,
+    private readonly options: ResolvedOptions,
+    private readonly host: HealthHost,
+    random: () => number = Math.random,
+  ) {
+    this.requestLimit = options.maxRequests > 0 ? options.maxRequests + Math.floor(random() * (options.maxRequestsJitter + 1)) : 0;
+    worker.on('pong', (seq) => {
+      if (seq === this.outstandingSeq) this.outstandingSince = 0;
+    });
+    worker.on('load', () => this.checkLimits());
+    if (options.heartbeatTimeout > 0) {
+      this.timer = setInterval(() => this.beat(), Math.min(options.heartbeatInterval, options.heartbeatTimeout));
+      this.timer.unref();
+    }
+    worker.once('exit', () => this.stop());
+  }
+
+  private beat(): void {
+    const { worker } = this;
+    // A starting worker has its own deadline (readyTimeout).
+    if (worker.state !== 'ready' && worker.state !== 'draining') return;
+    const now = Date.now();
+    if (this.outstandingSince !== 0) {
+      const stuck = now - this.outstandingSince;
+      if (stuck >= this.options.heartbeatTimeout) {
+        this.stop();
+        this.host.unresponsive(worker, stuck);
+      }
+      return;
+    }
+    this.outstandingSeq = this.seq++;
+    this.outstandingSince = now;
+    worker.post(createMessage('ping', { seq: this.outstandingSeq }));
+  }
+
+  private checkLimits(): void {
+    const { worker, options } = this;
+    if (this.recycled || worker.state !== 'ready') return;
+    let reason: RecycleReason | undefined;
+    if (this.requestLimit > 0 && worker.requests >= this.requestLimit) reason = 'max-requests';
+    else if (options.maxMemory > 0 && worker.rss > options.maxMemory) reason = 'max-memory';
+    if (reason === undefined) return;
+    this.recycled = true;
+    this.host.recycle(worker, reason);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+  }
+}
