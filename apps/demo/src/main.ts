@@ -14,10 +14,12 @@ async function main(): Promise<void> {
     workers: config.workers,
     listen: { port: config.port, host: config.host },
     policy: POLICIES[config.policy]!(),
-    handleSignals: true,
     reloadOnSighup: true,
   });
   primary.on('error', (error) => console.error(`handoff: ${error.code}: ${error.message}`));
+  primary.on('reload:end', ({ replaced, error }) =>
+    error === undefined ? console.log(`reloaded (${replaced} workers replaced)`) : console.error(`handoff: reload aborted: ${error.message}`),
+  );
   primary.on('worker:crash-loop', ({ crashes, windowMs }) => console.error(`handoff: workers crash in a loop (${crashes} in ${windowMs} ms)`));
   await primary.start();
   const address = primary.addresses()[0]!;

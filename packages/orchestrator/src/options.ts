@@ -77,7 +77,11 @@ export interface PrimaryOptions {
   readonly maxMemory?: number;
   /** How many workers a rolling reload replaces at once. @default 1 */
   readonly reloadConcurrency?: number;
-  /** Close on SIGTERM and SIGINT (a second SIGINT forces), and reload on SIGHUP when `reloadOnSighup`. @default false */
+  /**
+   * On SIGTERM and SIGINT, `close()` then exit (0 when every worker drained in time, 1 otherwise);
+   * a second SIGINT kills the workers and exits 130. Set `false` to handle signals yourself.
+   * @default true
+   */
   readonly handleSignals?: boolean;
   /** With `handleSignals`, SIGHUP triggers `reload()`. @default false */
   readonly reloadOnSighup?: boolean;
@@ -185,7 +189,7 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     maxRequestsJitter: count('maxRequestsJitter', options.maxRequestsJitter, Math.floor((options.maxRequests ?? 0) / 10)),
     maxMemory: count('maxMemory', options.maxMemory, 0),
     reloadConcurrency: count('reloadConcurrency', options.reloadConcurrency, 1, 1),
-    handleSignals: options.handleSignals === true,
+    handleSignals: options.handleSignals !== false,
     reloadOnSighup: options.reloadOnSighup === true,
   };
 }

@@ -15,7 +15,7 @@ export interface TestPrimary extends AsyncDisposable {
  * and SIGKILLs any straggler by pid.
  */
 export async function startTestPrimary(options: Omit<PrimaryOptions, 'listen'> & Partial<Pick<PrimaryOptions, 'listen'>>): Promise<TestPrimary> {
-  const primary = createPrimary({ listen: { port: 0, host: '127.0.0.1' }, readyTimeout: 15_000, drainTimeout: 3000, ...options });
+  const primary = createPrimary({ listen: { port: 0, host: '127.0.0.1' }, readyTimeout: 15_000, drainTimeout: 3000, handleSignals: false, ...options });
   const pids = new Set<number>();
   primary.on('worker:spawn', (w) => pids.add(w.pid));
   const dispose = async (): Promise<void> => {
