@@ -25,7 +25,7 @@ describe('close()', () => {
         res.resume();
         res.on('end', () => {
           const socket = req.socket;
-          socket.once('close', () => resolve(Date.now()));
+          socket!.once('close', () => resolve(Date.now()));
         });
       });
       req.end();

@@ -59,7 +59,7 @@ describe('reload()', () => {
     writeFileSync(versionFile, 'v3');
     writeFileSync(crashFile, 'broken');
     const before = primary.workers().map((w) => w.pid);
-    const error = await primary.reload().catch((e: unknown) => e as { code: string });
+    const error = (await primary.reload().catch((e: unknown) => e)) as { code: string };
     expect(error.code).toBe('HANDOFF_ERR_WORKER_START_FAILED');
     expect(primary.state).toBe('running');
     expect(primary.workers().map((w) => w.pid)).toEqual(before);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createMessage, decodeMessage, isHandoffMessage, MESSAGE_TYPES, PROTOCOL_CMD, PROTOCOL_VERSION } from '@handoff/protocol';
+import { createMessage, decodeMessage, type HandoffMessage, isHandoffMessage, MESSAGE_TYPES, PROTOCOL_CMD, PROTOCOL_VERSION } from '@handoff/protocol';
 
 const FAKE_HANDLE = { fd: 3 };
 
 /** One valid message of each type, with the handle it must carry (if any). */
-export const VALID: Array<{ message: Record<string, unknown>; handle?: object }> = [
+export const VALID: Array<{ message: HandoffMessage; handle?: object }> = [
   { message: createMessage('hello', { pid: 42, capabilities: ['drain'] }) },
   { message: createMessage('ready', {}) },
   { message: createMessage('accepted', { ids: [1, 2, 3] }) },
