@@ -75,6 +75,21 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       return isInt(m.open) ? undefined : 'open must be a non-negative integer';
     },
   },
+  bind: {
+    handle: 'forbidden',
+    check: (m) => {
+      if (!isInt(m.request, 1)) return 'request must be a positive integer';
+      if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be a positive integer';
+      return checkAddress(m.address);
+    },
+  },
+  'bind-error': {
+    handle: 'forbidden',
+    check: (m) => {
+      if (!isInt(m.request, 1)) return 'request must be a positive integer';
+      return isStr(m.code, 128) && isStr(m.message) ? undefined : 'code and message must be strings (code <= 128, message <= 4096 characters)';
+    },
+  },
   listen: {
     // The handle comes in mode `shared` only; checked below, because it depends on `mode`.
     handle: 'optional',
@@ -83,6 +98,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       if (!isInt(m.listeners, 1, 1024) || (m.listener as number) >= (m.listeners as number)) return 'listeners must be an integer in 1..1024, above listener';
       if (m.mode !== 'primary' && m.mode !== 'shared' && m.mode !== 'reuseport') return "mode must be 'primary', 'shared' or 'reuseport'";
       if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be a positive integer';
+      if (m.request !== undefined && !isInt(m.request, 1)) return 'request must be a positive integer';
       return checkAddress(m.address);
     },
   },

@@ -2,6 +2,8 @@ export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_BATCH, MAX_HEAD_BYTE
 export { HandoffError, HandoffProtocolError, ProtocolErrorCode, toHandoffError } from './errors.js';
 export type {
   AcceptedMessage,
+  BindErrorMessage,
+  BindMessage,
   BodyOf,
   ConnectionMessage,
   DrainMessage,

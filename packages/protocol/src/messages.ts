@@ -82,6 +82,19 @@ export interface DrainingMessage extends Envelope {
   readonly open: number;
 }
 
+/**
+ * Drop-in mode: the app inside the worker called `server.listen(address)`. The primary binds the
+ * address itself (or reuses its listener for the same address) and answers with a `listen` message
+ * carrying the same `request`, or with a `bind-error`.
+ */
+export interface BindMessage extends Envelope {
+  readonly type: 'bind';
+  /** Chosen by the worker, unique among its requests; echoed in the answer. */
+  readonly request: number;
+  readonly address: ListenAddress;
+  readonly backlog?: number;
+}
+
 // ---- primary -> worker -------------------------------------------------------------------------
 
 /**
@@ -97,6 +110,17 @@ export interface ListenMessage extends Envelope {
   readonly mode: ListenMode;
   readonly address: ListenAddress;
   readonly backlog?: number;
+  /** Present when this `listen` answers the worker's `bind` request of the same number. */
+  readonly request?: number;
+}
+
+/** The primary could not bind what a worker's `bind` asked for. */
+export interface BindErrorMessage extends Envelope {
+  readonly type: 'bind-error';
+  readonly request: number;
+  /** The errno-style code, e.g. `EADDRINUSE`, or a handoff error code. */
+  readonly code: string;
+  readonly message: string;
 }
 
 /** One accepted connection; its socket handle travels with the message. */
@@ -135,10 +159,11 @@ export type WorkerMessage =
   | LoadMessage
   | PongMessage
   | ErrorMessage
-  | DrainingMessage;
+  | DrainingMessage
+  | BindMessage;
 
 /** Every message the primary sends to a worker. */
-export type PrimaryMessage = ListenMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage;
+export type PrimaryMessage = ListenMessage | BindErrorMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage;
 
 /** Every handoff message, discriminated by `type`. */
 export type HandoffMessage = WorkerMessage | PrimaryMessage;
@@ -153,7 +178,7 @@ export type MessageOf<T extends HandoffMessageType> = Extract<HandoffMessage, { 
 export type BodyOf<T extends HandoffMessageType> = Omit<MessageOf<T>, 'cmd' | 'v'>;
 
 /** Message types that a worker sends. */
-export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'accepted', 'refused', 'load', 'pong', 'error', 'draining'] as const;
+export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'accepted', 'refused', 'load', 'pong', 'error', 'draining', 'bind'] as const;
 
 /** Message types that the primary sends. */
-export const PRIMARY_MESSAGE_TYPES = ['listen', 'connection', 'ping', 'drain', 'shutdown'] as const;
+export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'connection', 'ping', 'drain', 'shutdown'] as const;
