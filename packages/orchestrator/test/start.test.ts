@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPrimary, HandoffError, HandoffPrimaryError, type Primary } from '@handoff/orchestrator';
 import { sharedHandle } from '@handoff/policies';
-import { get, killAll, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { get, isAlive, killAll, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { app, throws } from './helpers.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -62,6 +62,25 @@ describe('start()', () => {
     expect(error.code).toBe('HANDOFF_ERR_READY_TIMEOUT');
     expect(error.message).toContain('500 ms');
     expect(spawned).toHaveLength(1);
+  });
+
+  it('stops with HANDOFF_ERR_ABORTED, leaving no child, when its AbortSignal fires before the workers are ready', async () => {
+    const primary = createPrimary({ worker: app, workers: 2, listen: { port: 0, host: '127.0.0.1' }, env: { READY_DELAY_MS: 'never' } });
+    const abort = new AbortController();
+    primary.on('worker:spawn', () => abort.abort(new Error('the operator gave up')));
+    const spawned: number[] = [];
+    primary.on('worker:spawn', (w) => spawned.push(w.pid));
+    cleanups.push(() => killAll(spawned));
+    const error = await primary.start({ signal: abort.signal }).then(
+      () => {
+        throw new Error('start() resolved');
+      },
+      (e: unknown) => e as HandoffPrimaryError,
+    );
+    expect(error.code).toBe('HANDOFF_ERR_ABORTED');
+    expect((error.cause as Error).message).toBe('the operator gave up');
+    expect(primary.state).toBe('stopped');
+    for (const pid of spawned) expect(isAlive(pid)).toBe(false);
   });
 
   it('waits for a worker that calls ready() later, and serves once it has', async () => {
