@@ -143,4 +143,31 @@ describe('primary death', () => {
     expect(await exited).toBe(0);
     for (const p of workerPids) expect(isAlive(p)).toBe(false);
   });
+
+  it('a second SIGINT forces: the primary kills its workers and exits with code 130 without waiting for the drain', async () => {
+    const child = spawn(process.execPath, [primaryScript], { stdio: ['ignore', 'pipe', 'inherit'] });
+    pids.add(child.pid!);
+    const line = await new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+      });
+    });
+    const { port, pids: workerPids } = JSON.parse(line) as { port: number; pids: number[] };
+    workerPids.forEach((p) => pids.add(p));
+    // A request that would hold the drain for a minute.
+    const slow = get(port, { path: '/slow?ms=60000', timeout: 30_000 }).catch((e: unknown) => e);
+    expect((await get(port)).status).toBe(200);
+    // Give the slow request time to reach its worker: from then on, it holds the drain.
+    await new Promise((r) => setTimeout(r, 1000));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(child.exitCode).toBe(null);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    await waitFor(() => workerPids.every((p) => !isAlive(p)), 2000, 20, 'the workers to be gone');
+    expect(await slow).toBeInstanceOf(Error);
+  });
 });
