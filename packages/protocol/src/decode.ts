@@ -60,6 +60,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     check: (m) => {
       for (const k of ['open', 'closed', 'requests', 'rss', 'heapUsed'] as const) if (!isInt(m[k])) return `${k} must be a non-negative integer`;
       if (!isNum(m.eventLoopDelay)) return 'eventLoopDelay must be a non-negative number';
+      if (m.paused !== undefined && typeof m.paused !== 'boolean') return 'paused must be a boolean';
       return undefined;
     },
   },
@@ -90,6 +91,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       return isStr(m.code, 128) && isStr(m.message) ? undefined : 'code and message must be strings (code <= 128, message <= 4096 characters)';
     },
   },
+  limit: { handle: 'forbidden', check: (m) => (isInt(m.open, 1) ? undefined : 'open must be a positive integer') },
   listen: {
     // The handle comes in mode `shared` only; checked below, because it depends on `mode`.
     handle: 'optional',
@@ -99,6 +101,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       if (m.mode !== 'primary' && m.mode !== 'shared' && m.mode !== 'reuseport') return "mode must be 'primary', 'shared' or 'reuseport'";
       if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be a positive integer';
       if (m.request !== undefined && !isInt(m.request, 1)) return 'request must be a positive integer';
+      if (m.limit !== undefined && !isInt(m.limit, 1)) return 'limit must be a positive integer';
       return checkAddress(m.address);
     },
   },

@@ -13,6 +13,7 @@ export type {
   HandoffMessage,
   HandoffMessageType,
   HelloMessage,
+  LimitMessage,
   ListenAddress,
   ListenMessage,
   ListenMode,

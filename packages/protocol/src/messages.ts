@@ -59,6 +59,11 @@ export interface LoadMessage extends Envelope {
   readonly rss: number;
   /** V8 heap used in bytes. */
   readonly heapUsed: number;
+  /**
+   * Balanced shared mode: true when the worker has reached its limit of open connections and closed
+   * its copies of the listening sockets; it waits to be re-armed with `listen`.
+   */
+  readonly paused?: boolean;
 }
 
 /** Answer to a {@link PingMessage}. */
@@ -112,6 +117,18 @@ export interface ListenMessage extends Envelope {
   readonly backlog?: number;
   /** Present when this `listen` answers the worker's `bind` request of the same number. */
   readonly request?: number;
+  /**
+   * Balanced shared mode: the worker's limit of open connections; reaching it, the worker closes
+   * its copy of the listening socket and reports `paused`. A `listen` for a listener the worker
+   * already knows re-arms it.
+   */
+  readonly limit?: number;
+}
+
+/** Balanced shared mode: a new, lower limit of open connections for a worker that is armed. */
+export interface LimitMessage extends Envelope {
+  readonly type: 'limit';
+  readonly open: number;
 }
 
 /** The primary could not bind what a worker's `bind` asked for. */
@@ -163,7 +180,7 @@ export type WorkerMessage =
   | BindMessage;
 
 /** Every message the primary sends to a worker. */
-export type PrimaryMessage = ListenMessage | BindErrorMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage;
+export type PrimaryMessage = ListenMessage | BindErrorMessage | LimitMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage;
 
 /** Every handoff message, discriminated by `type`. */
 export type HandoffMessage = WorkerMessage | PrimaryMessage;
@@ -181,4 +198,4 @@ export type BodyOf<T extends HandoffMessageType> = Omit<MessageOf<T>, 'cmd' | 'v
 export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'accepted', 'refused', 'load', 'pong', 'error', 'draining', 'bind'] as const;
 
 /** Message types that the primary sends. */
-export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'connection', 'ping', 'drain', 'shutdown'] as const;
+export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'limit', 'connection', 'ping', 'drain', 'shutdown'] as const;
