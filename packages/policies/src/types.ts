@@ -62,6 +62,12 @@ export interface PrimaryPolicy {
 export interface SharedPolicy {
   readonly mode: 'shared';
   readonly name: string;
+  /**
+   * When set, the primary steers which workers accept: a worker that holds more than its fair share
+   * of open connections (plus `tolerance`, plus `slack` connections) stops accepting until it is
+   * below it again. No per-connection IPC. See `balancedShared()`.
+   */
+  readonly balance?: { readonly tolerance: number; readonly slack: number };
 }
 
 /** A policy of mode `reuseport`: each worker binds its own socket with `SO_REUSEPORT`; the kernel hashes. */
