@@ -79,6 +79,11 @@ export class AcceptSteering<W extends SteeredWorker> {
       this.paused.add(worker);
       this.told.delete(worker);
     }
+    this.rebalance(workers);
+  }
+
+  /** The pool changed (a worker left or joined): re-arms and tightens as {@link report} does. */
+  rebalance(workers: readonly W[]): void {
     const limit = this.limit(workers);
     for (const w of workers) {
       if (this.paused.has(w)) {

@@ -7,6 +7,7 @@ import type { Dispatcher } from './dispatcher.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { WorkerInfo } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import { AcceptSteering } from './steering.js';
 import { WorkerProcess } from './worker-process.js';
 
 /** A place in the pool: when its worker crashes, a new one takes the slot. */
@@ -47,12 +48,21 @@ export class Supervisor {
   listeners: readonly BoundListener[] = [];
   /** While false (closing), exits are never replaced. */
   replacing = true;
+  /** Balanced shared mode only: who accepts on the shared sockets. */
+  private readonly steering: AcceptSteering<WorkerProcess> | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly host: SupervisorHost,
   ) {
     this.allCrashes = new RecentEvents(options.restart.crashLoopWindow);
+    const policy = options.policy;
+    if (policy.mode === 'shared' && policy.balance !== undefined) {
+      this.steering = new AcceptSteering(policy.balance, {
+        rearm: (worker, limit) => this.sendListeners(worker, limit),
+        tighten: (worker, limit) => worker.post(createMessage('limit', { open: limit })),
+      });
+    }
   }
 
   /** Ready workers, ascending id: what policies pick from. Rebuilt only when it changes. */
@@ -195,6 +205,14 @@ export class Supervisor {
       this.dispatcher?.flushQueue();
     });
     worker.on('accepted', (ids) => this.dispatcher?.accepted(worker, ids));
+    if (this.steering !== undefined) {
+      const steering = this.steering;
+      const steer = (): void => {
+        if (worker.state === 'ready') steering.report(worker, worker.paused, this.ready);
+      };
+      worker.on('load', steer);
+      worker.on('ready', steer);
+    }
     worker.on('refused', (ids) => this.dispatcher?.refused(worker, ids));
     worker.on('protocol-error', (error) => {
       this.host.error(error);
@@ -213,17 +231,26 @@ export class Supervisor {
 
   /** Answers `hello`: tells the worker about every listener. */
   private introduce(worker: WorkerProcess): void {
+    this.sendListeners(worker, this.steering?.armed(worker, this.ready));
+  }
+
+  /** Sends `worker` every listener (with its handle in mode shared): to attach, or to re-arm. */
+  private sendListeners(worker: WorkerProcess, limit: number | undefined): void {
     const total = this.listeners.length;
     for (const listener of this.listeners) {
       const message = createMessage('listen', { listener: listener.index, listeners: total, mode: listener.mode, address: listener.address, backlog: listener.option.backlog });
+      if (limit !== undefined) (message as { limit?: number }).limit = limit;
       worker.post(message, listener.mode === 'shared' ? listener.sharedHandle : undefined);
     }
   }
 
   private onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker.id);
+    this.steering?.leave(worker);
     const wasReady = this.ready.includes(worker);
     if (wasReady) this.rebuildReady();
+    // Fewer workers share the connections: a paused one may be under the new limit.
+    this.steering?.rebalance(this.ready);
     if (wasReady && this.options.policy.mode === 'primary') this.options.policy.leave?.(worker);
     this.dispatcher?.workerGone(worker);
     const slot = this.slots[worker.slot]!;
@@ -265,8 +292,10 @@ export class Supervisor {
     if (worker.state === 'exited') return Promise.resolve();
     const wasReady = worker.state === 'ready';
     worker.state = 'draining';
+    this.steering?.leave(worker);
     if (wasReady) {
       this.rebuildReady();
+      this.steering?.rebalance(this.ready);
       if (this.options.policy.mode === 'primary') this.options.policy.leave?.(worker);
     }
     if (channels.drain.hasSubscribers) channels.drain.publish({ id: worker.id, pid: worker.pid });

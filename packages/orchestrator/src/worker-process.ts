@@ -60,6 +60,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   eventLoopDelay = 0;
   rss = 0;
   heapUsed = 0;
+  /** Balanced shared mode: the worker closed its acceptors at its limit, as of its last report. */
+  paused = false;
   /** Connections sent but not yet accepted, by id. */
   readonly pending = new Map<number, PendingConnection>();
   /** True in mode primary, where the primary counts the connections it sends. */
@@ -170,6 +172,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.eventLoopDelay = message.eventLoopDelay;
     if (message.rss > 0) this.rss = message.rss;
     if (message.heapUsed > 0) this.heapUsed = message.heapUsed;
+    this.paused = message.paused === true;
     // In mode primary, connections are counted as they are sent and the worker reports the closes,
     // so the count is current between reports; in the kernel modes only the worker knows.
     this.connections = this.countsDispatch ? Math.max(0, this.connections - message.closed) : message.open;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sharedHandle, roundRobin } from '@handoff/policies';
+import { balancedShared, sharedHandle, roundRobin } from '@handoff/policies';
 import { get, runLoad, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { app } from './helpers.js';
 
@@ -18,6 +18,7 @@ describe('reload()', () => {
   for (const [name, policy] of [
     ['primary', roundRobin],
     ['shared', sharedHandle],
+    ['shared, balanced', balancedShared],
   ] as const) {
     it(`mode ${name}: 20 consecutive reloads under keep-alive and Connection: close load fail no request`, async () => {
       current = await startTestPrimary({ worker: app, workers: 2, policy: policy() });

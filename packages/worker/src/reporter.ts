@@ -31,6 +31,19 @@ export class Reporter {
     };
   }
 
+  private changed = false;
+  /** Whether the acceptors are closed (balanced shared mode); read when a report is built. */
+  isPaused: () => boolean = () => false;
+
+  /**
+   * Something the primary steers by changed (balanced shared mode: a connection opened, or the
+   * acceptors closed or re-opened): a `load` report leaves this turn.
+   */
+  loadChanged(): void {
+    this.changed = true;
+    this.schedule();
+  }
+
   /** Queues the acceptance of connection `id`. */
   accepted(id: number): void {
     this.acceptedIds.push(id);
@@ -58,7 +71,7 @@ export class Reporter {
       this.acceptedIds = [];
       this.send(createMessage('accepted', { ids }));
     }
-    if (this.closedSinceReport > 0) this.sendLoad(false);
+    if (this.closedSinceReport > 0 || this.changed) this.sendLoad(false);
   }
 
   private rss = 0;
@@ -69,6 +82,7 @@ export class Reporter {
   private sendLoad(sample: boolean): void {
     const closed = this.closedSinceReport;
     this.closedSinceReport = 0;
+    this.changed = false;
     if (sample) {
       const memory = process.memoryUsage();
       this.rss = memory.rss;
@@ -77,16 +91,16 @@ export class Reporter {
       this.eventLoopDelay = Number.isFinite(p99) ? Math.round(p99 * 100) / 100 : 0;
       this.eld.reset();
     }
-    this.send(
-      createMessage('load', {
-        open: this.tracker.sockets.size,
-        closed,
-        requests: this.tracker.requests,
-        eventLoopDelay: this.eventLoopDelay,
-        rss: this.rss,
-        heapUsed: this.heapUsed,
-      }),
-    );
+    const load = createMessage('load', {
+      open: this.tracker.sockets.size,
+      closed,
+      requests: this.tracker.requests,
+      eventLoopDelay: this.eventLoopDelay,
+      rss: this.rss,
+      heapUsed: this.heapUsed,
+    });
+    if (this.isPaused()) (load as { paused?: boolean }).paused = true;
+    this.send(load);
   }
 
   /** Stops the timers; what is batched is sent. */

@@ -10,6 +10,7 @@ import {
   type HandoffProtocolError,
   type ListenMessage,
 } from '@handoff/protocol';
+import { AcceptGate } from './gate.js';
 import { socketFromHandle } from './intake.js';
 import { attachListener } from './listeners.js';
 import { Reporter } from './reporter.js';
@@ -31,7 +32,7 @@ export class WorkerRuntime {
   readonly tracker: ConnectionTracker;
   private readonly reporter: Reporter;
   private readonly channel: ChannelEnd;
-  private readonly acceptors: Server[] = [];
+  private readonly gate = new AcceptGate();
   private readonly sessions = new Set<{ close(): void; destroyed: boolean }>();
   private readonly drainHooks: Hook[] = [];
   private readonly shutdownHooks: Hook[] = [];
@@ -46,8 +47,15 @@ export class WorkerRuntime {
     // net.Server's own accept path sets these; servers and frameworks read them.
     (socket as Socket & { server: Server; _server: Server }).server = this.server;
     (socket as Socket & { server: Server; _server: Server })._server = this.server;
+    // ...and counts it, as its own accept path does: the socket's close decrements it.
+    (this.server as Server & { _connections: number })._connections++;
     this.tracker.track(socket);
     this.server.emit('connection', socket);
+    // Balanced shared mode: the primary steers by every worker's open connections.
+    if (this.gate.limit !== Number.POSITIVE_INFINITY) {
+      this.gate.check(this.tracker.sockets.size);
+      this.reporter.loadChanged();
+    }
   };
 
   constructor(
@@ -59,6 +67,7 @@ export class WorkerRuntime {
     this.appReady = readyNow;
     this.tracker = new ConnectionTracker(server);
     this.reporter = new Reporter(this.channel, this.tracker);
+    this.reporter.isPaused = () => this.gate.paused;
     server.on('session', (session: { close(): void; destroyed: boolean; once(e: 'close', f: () => void): void }) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
@@ -110,6 +119,10 @@ export class WorkerRuntime {
       case 'listen':
         void this.onListen(message, handle);
         return;
+      case 'limit':
+        this.gate.limit = message.open;
+        if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged();
+        return;
       case 'ping':
         this.reporter.send(createMessage('pong', { seq: message.seq }));
         return;
@@ -126,9 +139,27 @@ export class WorkerRuntime {
   }
 
   private async onListen(message: ListenMessage, handle: unknown): Promise<void> {
+    if (message.limit !== undefined) this.gate.limit = message.limit;
+    const again = this.gate.known.has(message.listener);
+    if (this.exiting || this.gate.armed.has(message.listener) || this.gate.arming.has(message.listener)) {
+      // A re-arm that crossed a drain or a duplicate re-arm: this copy is not needed.
+      (handle as { close?: () => void } | undefined)?.close?.();
+      return;
+    }
+    if (again) this.gate.paused = false;
+    this.gate.known.add(message.listener);
     this.listenersExpected = message.listeners;
     try {
-      if (message.mode !== 'primary') this.acceptors.push(await attachListener(message, handle, this.onSocket));
+      if (message.mode !== 'primary') {
+        this.gate.arming.add(message.listener);
+        const acceptor = await attachListener(message, handle, this.onSocket).finally(() => this.gate.arming.delete(message.listener));
+        if (this.exiting) acceptor.close();
+        else this.gate.armed.set(message.listener, acceptor);
+      }
+      if (again) {
+        this.reporter.loadChanged();
+        return;
+      }
       this.listenersSeen++;
       this.maybeSendReady();
     } catch (error) {
@@ -164,7 +195,7 @@ export class WorkerRuntime {
     this.exiting = true;
     this.draining = true;
     this.deadline = deadline;
-    for (const acceptor of this.acceptors) acceptor.close();
+    this.gate.close();
     this.reporter.send(createMessage('draining', { phase: 'started', open: this.tracker.sockets.size }));
     await runHooks(this.drainHooks);
     await Promise.race([drainConnections({ server: this.server, tracker: this.tracker, sessions: this.sessions }, deadline), this.forced]);

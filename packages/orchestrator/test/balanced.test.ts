@@ -1,0 +1,65 @@
+import { Agent, request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { balancedShared } from '@handoff/policies';
+import { runLoad, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { app } from './helpers.js';
+
+let current: TestPrimary | undefined;
+const agents: Agent[] = [];
+afterEach(async () => {
+  for (const a of agents.splice(0)) a.destroy();
+  await current?.[Symbol.asyncDispose]();
+  current = undefined;
+});
+
+/** Opens `count` keep-alive connections at once (one agent each), one request on each; returns the pid that served each. */
+async function burst(port: number, count: number): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: count }, () => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      agents.push(agent);
+      return new Promise<number>((resolve, reject) => {
+        const req = request({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(Number(/pid: (\d+)/.exec(body)?.[1])));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    }),
+  );
+}
+
+function busiest(pids: number[]): number {
+  const counts = new Map<number, number>();
+  for (const p of pids) counts.set(p, (counts.get(p) ?? 0) + 1);
+  return Math.max(...counts.values());
+}
+
+describe('balancedShared()', () => {
+  it('holds the busiest of 2 workers to 55 % of 64 keep-alive connections opened at once, twice in a row', async () => {
+    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared() });
+    const first = await burst(current.port, 64);
+    expect(new Set(first).size).toBe(2);
+    expect(busiest(first)).toBeLessThanOrEqual(35);
+    for (const a of agents.splice(0)) a.destroy();
+    // Once those close, the limits come down, and a second burst spreads as well.
+    const second = await burst(current.port, 64);
+    expect(busiest(second)).toBeLessThanOrEqual(35);
+  });
+
+  it('holds each of 4 workers within 1.2x its fair share, and serves churn with no failure', async () => {
+    current = await startTestPrimary({ worker: app, workers: 4, policy: balancedShared() });
+    const pids = await burst(current.port, 64);
+    expect(busiest(pids)).toBeLessThanOrEqual(Math.floor(16 * 1.2));
+    const stop = new AbortController();
+    const churn = runLoad({ port: current.port, concurrency: 8, keepAlive: false, signal: stop.signal });
+    await new Promise((r) => setTimeout(r, 1500));
+    stop.abort();
+    const result = await churn;
+    expect({ failed: result.failed, non2xx: result.non2xx }).toEqual({ failed: 0, non2xx: 0 });
+    expect(result.ok).toBeGreaterThan(50);
+  });
+});
