@@ -36,7 +36,8 @@ const SEND_OPTIONS = Object.freeze({ keepOpen: true });
 /**
  * The primary's accept path in mode `primary`: takes each connection's native handle straight from
  * the listening socket, asks the policy for a worker, and sends the handle with a `connection`
- * message. The primary's copy stays open until the worker says `accepted`, so a connection whose
+ * message. The primary's copy stays open until the worker's runtime acknowledges the handle
+ * (Node's own `NODE_HANDLE_ACK`, which every handle send gets anyway), so a connection whose
  * worker dies or refuses first goes to another one; with no worker ready it waits in a bounded
  * queue, and past the limits it is answered 503. Nothing is dropped silently.
  */
@@ -128,6 +129,7 @@ export class Dispatcher {
   private sendTo(worker: WorkerProcess, connection: PendingConnection): void {
     connection.attempts++;
     worker.pending.set(connection.id, connection);
+    worker.unacknowledged.push(connection);
     worker.connections++;
     // No callback: a failed write means the worker is going away, and its exit re-dispatches
     // everything still pending on it.
@@ -139,25 +141,18 @@ export class Dispatcher {
     if (channels.dispatch.hasSubscribers) channels.dispatch.publish({ id: connection.id, listener: connection.listener, worker: worker.id });
   }
 
-  /** The worker took these connections: close the primary's copies. */
-  accepted(worker: WorkerProcess, ids: readonly number[]): void {
-    for (const id of ids) {
-      const connection = worker.pending.get(id);
-      if (connection === undefined) continue;
-      worker.pending.delete(id);
+  /**
+   * The worker's runtime received the connection's handle (or, `received` false, could not): close
+   * the primary's copy, or place the connection again.
+   */
+  settled(worker: WorkerProcess, connection: PendingConnection, received: boolean): void {
+    if (!worker.pending.delete(connection.id)) return;
+    if (received) {
       connection.handle.close();
+      return;
     }
-  }
-
-  /** The worker did not take these connections (it is draining): place them again. */
-  refused(worker: WorkerProcess, ids: readonly number[]): void {
-    for (const id of ids) {
-      const connection = worker.pending.get(id);
-      if (connection === undefined) continue;
-      worker.pending.delete(id);
-      worker.connections = Math.max(0, worker.connections - 1);
-      this.replace(connection, worker, 'refused');
-    }
+    worker.connections = Math.max(0, worker.connections - 1);
+    this.replace(connection, worker, 'not-received');
   }
 
   /** The worker is gone: every connection it had not accepted goes elsewhere. */
@@ -165,6 +160,7 @@ export class Dispatcher {
     if (worker.pending.size === 0) return;
     const orphans = [...worker.pending.values()];
     worker.pending.clear();
+    worker.unacknowledged.length = 0;
     for (const connection of orphans) this.replace(connection, worker, 'worker-exit');
   }
 

@@ -204,7 +204,7 @@ export class Supervisor {
       this.host.workerReady(this.info(worker));
       this.dispatcher?.flushQueue();
     });
-    worker.on('accepted', (ids) => this.dispatcher?.accepted(worker, ids));
+    worker.onHandleSettled = (connection, received) => this.dispatcher?.settled(worker, connection, received);
     if (this.steering !== undefined) {
       const steering = this.steering;
       const steer = (): void => {
@@ -213,7 +213,6 @@ export class Supervisor {
       worker.on('load', steer);
       worker.on('ready', steer);
     }
-    worker.on('refused', (ids) => this.dispatcher?.refused(worker, ids));
     worker.on('protocol-error', (error) => {
       this.host.error(error);
       if (error.code === 'HANDOFF_ERR_PROTOCOL_VERSION') {

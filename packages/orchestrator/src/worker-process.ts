@@ -30,8 +30,6 @@ export interface PendingConnection {
 export interface WorkerProcessEvents {
   hello: [];
   ready: [];
-  accepted: [ids: readonly number[]];
-  refused: [ids: readonly number[]];
   load: [];
   draining: [phase: 'started' | 'idle'];
   pong: [seq: number];
@@ -62,7 +60,16 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   heapUsed = 0;
   /** Balanced shared mode: the worker closed its acceptors at its limit, as of its last report. */
   paused = false;
-  /** Connections sent but not yet accepted, by id. */
+  /**
+   * Handles sent to this worker and not yet acknowledged by its Node runtime, oldest first: a
+   * connection, or `null` for another handle (a shared listening socket). Node passes one handle at
+   * a time on a channel and the receiver answers each with `NODE_HANDLE_ACK` (or `NACK`), so the
+   * next acknowledgement is always for the oldest entry.
+   */
+  readonly unacknowledged: Array<PendingConnection | null> = [];
+  /** Told when the worker's runtime received (or failed to receive) a connection's handle. */
+  onHandleSettled: ((connection: PendingConnection, received: boolean) => void) | undefined;
+  /** Connections sent but not yet received by the worker, by id. */
   readonly pending = new Map<number, PendingConnection>();
   /** True in mode primary, where the primary counts the connections it sends. */
   countsDispatch = false;
@@ -97,8 +104,17 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         this.emit('protocol-error', error);
       },
     });
+    // The worker's runtime acknowledges every handle it receives: for a connection, that is the
+    // moment the worker holds it and the primary can let go of its copy. Using Node's own
+    // acknowledgement adds no message per connection.
+    this.child.on('internalMessage', (message: { cmd?: unknown } | null) => {
+      const cmd = message?.cmd;
+      if (cmd !== 'NODE_HANDLE_ACK' && cmd !== 'NODE_HANDLE_NACK') return;
+      const connection = this.unacknowledged.shift();
+      if (connection !== undefined && connection !== null) this.onHandleSettled?.(connection, cmd === 'NODE_HANDLE_ACK');
+    });
     // 'exit' (from SIGCHLD) can come before the last messages on the channel are read. An
-    // `accepted` still in the pipe must be seen before the exit, or a connection the worker took
+    // acknowledgement still in the pipe must be seen before the exit, or a connection the worker took
     // would be re-dispatched half-read: so the exit is reported once the channel has closed too
     // (Node reads the pipe to EOF first), with a bound in case it never says so.
     let exited = false;
@@ -143,12 +159,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
           this.emit('ready');
         }
         return;
-      case 'accepted':
-        this.emit('accepted', message.ids);
-        return;
-      case 'refused':
-        this.emit('refused', message.ids);
-        return;
       case 'load':
         this.applyLoad(message);
         this.emit('load');
@@ -181,6 +191,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   /** Sends a message without a handle; a closed channel is ignored (the exit handler follows). */
   post(message: HandoffMessage, handle?: unknown): void {
     if (!this.child.connected) return;
+    if (handle !== undefined && handle !== null) this.unacknowledged.push(null);
     this.child.send(message, handle as never, undefined, ignore);
   }
 

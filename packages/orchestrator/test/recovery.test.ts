@@ -21,17 +21,18 @@ function tempDir(): string {
 }
 
 describe('crash recovery', () => {
-  it('re-dispatches a connection whose worker died before accepting it', async () => {
-    // Worker 1 SIGKILLs itself the instant a connection's handle reaches it.
-    current = await startTestPrimary({ worker: app, workers: 2, env: { DIE_ON_CONNECTION_WORKER: '1' } });
+  it('re-dispatches a connection whose worker never received it (event loop stuck, then killed)', async () => {
+    // Worker 1's event loop stops 200 ms after it attaches: the connection round-robin sends it
+    // waits in its channel, unacknowledged, until the heartbeat kills it.
+    current = await startTestPrimary({ worker: app, workers: 2, env: { HANG_WORKER: '1' }, heartbeatInterval: 100, heartbeatTimeout: 1000 });
     const redispatched: unknown[] = [];
     const onRedispatch = (m: unknown): void => void redispatched.push(m);
     diagnosticsChannels.redispatch.subscribe(onRedispatch);
     try {
       const [first, second] = current.primary.workers();
       expect(first!.id).toBe(1);
-      // Round-robin sends the first connection to worker 1, which dies holding it.
-      const res = await get(current.port);
+      await new Promise((r) => setTimeout(r, 500));
+      const res = await get(current.port, { timeout: 20_000 });
       expect(res.status).toBe(200);
       expect(pidOf(res.body)).toBe(second!.pid);
       expect(redispatched).toMatchObject([{ from: 1, reason: 'worker-exit' }]);

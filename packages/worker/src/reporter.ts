@@ -1,18 +1,26 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { createMessage, MAX_BATCH, type ChannelEnd, type WorkerMessage } from '@handoff/protocol';
+import { createMessage, type ChannelEnd, type WorkerMessage } from '@handoff/protocol';
 import type { ConnectionTracker } from './tracker.js';
 
 /** How often a worker reports its load when nothing else makes it, in ms. */
 export const LOAD_INTERVAL_MS = 1000;
 
 /**
- * Batches what a worker tells the primary about connections: acceptances and closes gathered during
- * one turn of the event loop leave as one `accepted` and one `load` message, not one per event.
+ * How long a change of the connection counts may wait before it is reported, in ms: under churn,
+ * one `load` message per turn of the event loop would cost both processes a write and a read per
+ * connection or two; a few milliseconds of staleness costs the policies nothing.
+ */
+export const LOAD_COALESCE_MS = 10;
+
+/**
+ * Batches what a worker tells the primary about its connections: opens and closes within
+ * {@link LOAD_COALESCE_MS} leave as one `load` message; a pause or re-arm of the acceptors (balanced
+ * shared mode) leaves at the end of the current turn of the event loop.
  */
 export class Reporter {
-  private acceptedIds: number[] = [];
   private closedSinceReport = 0;
   private scheduled = false;
+  private coalesceTimer: NodeJS.Timeout | undefined;
   private readonly eld: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
   private readonly flushBound = (): void => this.flush();
@@ -27,7 +35,9 @@ export class Reporter {
     this.timer.unref();
     tracker.onClose = () => {
       this.closedSinceReport++;
-      this.schedule();
+      // A paused worker waits for its closes to be seen before it is re-armed: no waiting then.
+      if (this.isPaused()) this.loadChanged(true);
+      else this.coalesce();
     };
   }
 
@@ -36,19 +46,20 @@ export class Reporter {
   isPaused: () => boolean = () => false;
 
   /**
-   * Something the primary steers by changed (balanced shared mode: a connection opened, or the
-   * acceptors closed or re-opened): a `load` report leaves this turn.
+   * Something the primary steers by changed (balanced shared mode): a connection opened, reported
+   * within {@link LOAD_COALESCE_MS}; or, `urgent`, the acceptors closed or re-opened, reported this
+   * turn.
    */
-  loadChanged(): void {
+  loadChanged(urgent = false): void {
     this.changed = true;
-    this.schedule();
+    if (urgent) this.schedule();
+    else this.coalesce();
   }
 
-  /** Queues the acceptance of connection `id`. */
-  accepted(id: number): void {
-    this.acceptedIds.push(id);
-    if (this.acceptedIds.length >= MAX_BATCH) this.flush();
-    else this.schedule();
+  private coalesce(): void {
+    if (this.scheduled || this.coalesceTimer !== undefined) return;
+    this.coalesceTimer = setTimeout(this.flushBound, LOAD_COALESCE_MS);
+    this.coalesceTimer.unref();
   }
 
   /** Sends a message now (outside the batches). */
@@ -66,10 +77,9 @@ export class Reporter {
   /** Sends what is batched. */
   flush(): void {
     this.scheduled = false;
-    if (this.acceptedIds.length > 0) {
-      const ids = this.acceptedIds;
-      this.acceptedIds = [];
-      this.send(createMessage('accepted', { ids }));
+    if (this.coalesceTimer !== undefined) {
+      clearTimeout(this.coalesceTimer);
+      this.coalesceTimer = undefined;
     }
     if (this.closedSinceReport > 0 || this.changed) this.sendLoad(false);
   }

@@ -52,10 +52,7 @@ export class WorkerRuntime {
     this.tracker.track(socket);
     this.server.emit('connection', socket);
     // Balanced shared mode: the primary steers by every worker's open connections.
-    if (this.gate.limit !== Number.POSITIVE_INFINITY) {
-      this.gate.check(this.tracker.sockets.size);
-      this.reporter.loadChanged();
-    }
+    if (this.gate.limit !== Number.POSITIVE_INFINITY) this.reporter.loadChanged(this.gate.check(this.tracker.sockets.size));
   };
 
   constructor(
@@ -107,21 +104,17 @@ export class WorkerRuntime {
   private onMessage(message: HandoffMessage, handle: unknown): void {
     switch (message.type) {
       case 'connection':
-        if (this.draining) {
-          // The primary still holds its copy and re-dispatches; ours must go.
-          (handle as { close?: () => void }).close?.();
-          this.reporter.send(createMessage('refused', { ids: [message.id], reason: 'draining' }));
-          return;
-        }
+        // Node acknowledged the handle before this runs: the primary has let go of its copy, so the
+        // connection is served here even while draining (the primary sends none after `drain`, so
+        // only those already on their way arrive; they get `Connection: close` like the rest).
         this.onSocket(socketFromHandle(handle, this.allowHalfOpen, message.head));
-        this.reporter.accepted(message.id);
         return;
       case 'listen':
         void this.onListen(message, handle);
         return;
       case 'limit':
         this.gate.limit = message.open;
-        if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged();
+        if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged(true);
         return;
       case 'ping':
         this.reporter.send(createMessage('pong', { seq: message.seq }));
@@ -157,7 +150,7 @@ export class WorkerRuntime {
         else this.gate.armed.set(message.listener, acceptor);
       }
       if (again) {
-        this.reporter.loadChanged();
+        this.reporter.loadChanged(true);
         return;
       }
       this.listenersSeen++;
