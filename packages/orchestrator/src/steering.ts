@@ -21,6 +21,13 @@ export interface BalanceSettings {
   readonly slack: number;
 }
 
+/**
+ * How long a paused worker stays paused at least, in ms, unless every worker is: under churn the
+ * counts wobble around the fair share many times a second, and each re-arm costs a handle sent and
+ * a listen; this bounds re-arms to a few dozen per second per worker.
+ */
+export const MIN_PAUSE_MS = 20;
+
 /** What the steering needs to know of a worker. */
 export interface SteeredWorker {
   readonly id: number;
@@ -38,7 +45,8 @@ export interface SteeringActions<W extends SteeredWorker> {
 
 /** Keeps every worker's share of open connections near the fair share, without per-connection IPC. */
 export class AcceptSteering<W extends SteeredWorker> {
-  private readonly paused = new Set<W>();
+  /** Paused workers, with when they paused (ms). */
+  private readonly paused = new Map<W, number>();
   /** The limit each armed worker was last told. */
   private readonly told = new Map<W, number>();
 
@@ -74,26 +82,29 @@ export class AcceptSteering<W extends SteeredWorker> {
    * ready). Re-arms every paused worker that is now below the limit, and tightens armed workers
    * whose limit fell.
    */
-  report(worker: W, paused: boolean, workers: readonly W[]): void {
-    if (paused) {
-      this.paused.add(worker);
+  report(worker: W, paused: boolean, workers: readonly W[], now = Date.now()): void {
+    if (paused && !this.paused.has(worker)) {
+      this.paused.set(worker, now);
       this.told.delete(worker);
     }
-    this.rebalance(workers);
+    this.rebalance(workers, now);
   }
 
   /** The pool changed (a worker left or joined): re-arms and tightens as {@link report} does. */
-  rebalance(workers: readonly W[]): void {
+  rebalance(workers: readonly W[], now = Date.now()): void {
     const limit = this.limit(workers);
+    // A paused worker is re-armed once it is below the limit and has rested MIN_PAUSE_MS: under
+    // churn the counts wobble around the fair share, and each re-arm costs a handle sent.
+    let armed = 0;
+    let leastLoaded: W | undefined;
     for (const w of workers) {
-      if (this.paused.has(w)) {
-        if (w.connections < limit) {
-          this.paused.delete(w);
-          this.told.set(w, limit);
-          this.actions.rearm(w, limit);
-        }
-        continue;
+      const pausedAt = this.paused.get(w);
+      if (pausedAt !== undefined) {
+        if (w.connections < limit && now - pausedAt >= MIN_PAUSE_MS) this.rearm(w, limit);
+        else if (w.connections < limit && (leastLoaded === undefined || w.connections < leastLoaded.connections)) leastLoaded = w;
+        if (this.paused.has(w)) continue;
       }
+      armed++;
       const told = this.told.get(w);
       // Only tightening needs a message (a limit too low corrects itself through a pause), and only
       // a clear fall: a limit that wobbles with every closed connection would cost a message each.
@@ -102,6 +113,15 @@ export class AcceptSteering<W extends SteeredWorker> {
         this.actions.tighten(w, limit);
       }
     }
+    // Someone must always accept: with every worker paused, the least loaded one goes back to work
+    // (one exists below the limit, see `limit()`).
+    if (armed === 0 && leastLoaded !== undefined) this.rearm(leastLoaded, limit);
+  }
+
+  private rearm(worker: W, limit: number): void {
+    this.paused.delete(worker);
+    this.told.set(worker, limit);
+    this.actions.rearm(worker, limit);
   }
 
   /** `worker` is no longer in the pool (draining, exited). */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AcceptSteering } from '../src/steering.js';
+import { AcceptSteering, MIN_PAUSE_MS } from '../src/steering.js';
 
 interface W {
   id: number;
@@ -78,7 +78,10 @@ describe('AcceptSteering', () => {
     expect(steering.isPaused(a)).toBe(true);
     expect(rearmed).toEqual([]);
     a.connections = 20;
-    steering.report(a, false, [a, b]);
+    steering.report(a, false, [a, b], Date.now() + 5);
+    // Below the limit, but it rests MIN_PAUSE_MS first (b still accepts).
+    expect(rearmed).toEqual([]);
+    steering.report(a, false, [a, b], Date.now() + MIN_PAUSE_MS + 1);
     expect(rearmed).toEqual([1]);
     expect(steering.isPaused(a)).toBe(false);
     expect(tightened).toEqual([[2, 21]]);

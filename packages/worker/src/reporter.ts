@@ -35,9 +35,7 @@ export class Reporter {
     this.timer.unref();
     tracker.onClose = () => {
       this.closedSinceReport++;
-      // A paused worker waits for its closes to be seen before it is re-armed: no waiting then.
-      if (this.isPaused()) this.loadChanged(true);
-      else this.coalesce();
+      this.coalesce();
     };
   }
 
