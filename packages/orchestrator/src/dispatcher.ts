@@ -133,11 +133,14 @@ export class Dispatcher {
     worker.connections++;
     // No callback: a failed write means the worker is going away, and its exit re-dispatches
     // everything still pending on it.
-    worker.child.send(
-      { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id },
-      connection.handle as never,
-      SEND_OPTIONS,
-    );
+    // The peer's address rides along only when the policy already read it for its pick: no
+    // getpeername() is paid for the message alone. (place() filled `info` for this connection.)
+    const info = this.info;
+    const message =
+      this.policy.needsRemoteAddress === true
+        ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, family: info.family }
+        : { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id };
+    worker.child.send(message, connection.handle as never, SEND_OPTIONS);
     if (channels.dispatch.hasSubscribers) channels.dispatch.publish({ id: connection.id, listener: connection.listener, worker: worker.id });
   }
 

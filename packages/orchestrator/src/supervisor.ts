@@ -1,4 +1,4 @@
-import { createMessage, type HandoffError } from '@handoff/protocol';
+import { createMessage, HandoffProtocolError, isProtocolErrorCode, ProtocolErrorCode, type HandoffError } from '@handoff/protocol';
 import { RecentEvents, restartDelay } from './backoff.js';
 import { HealthMonitor, type RecycleReason } from './health.js';
 import type { BoundListener } from './bind.js';
@@ -154,7 +154,9 @@ export class Supervisor {
     });
   }
 
-  private startFailure(w: WorkerProcess): HandoffPrimaryError {
+  private startFailure(w: WorkerProcess): HandoffError {
+    // Refused for its protocol version: that, not its exit, is what the user must fix.
+    if (w.refusal !== undefined) return w.refusal;
     const details = { exitCode: w.exitCode, signal: w.signalCode, stderr: w.stderr() };
     const tail = `Its last stderr lines:\n${w.stderr() || '(none)'}`;
     if (w.readyTimedOut) {
@@ -214,14 +216,25 @@ export class Supervisor {
       worker.on('ready', steer);
     }
     worker.on('protocol-error', (error) => {
-      this.host.error(error);
-      if (error.code === 'HANDOFF_ERR_PROTOCOL_VERSION') {
-        // It cannot be talked to: refuse it. It is replaced like a crash, so a fleet of wrong
-        // versions shows up as a crash loop rather than as silence.
-        worker.kill('SIGKILL');
+      if (error.code !== ProtocolErrorCode.VERSION) {
+        this.host.error(error);
+        return;
       }
+      // It cannot be talked to: refuse it, once (its later messages are just as foreign). Its slot
+      // is respawned after restart.maxDelay, not in a tight loop (see onExit).
+      if (worker.refusal !== undefined) return;
+      worker.refusal = new HandoffProtocolError(ProtocolErrorCode.VERSION, `worker ${worker.id} (pid ${worker.pid}) was refused: ${error.message}`, error.received, { cause: error });
+      this.host.error(worker.refusal);
+      worker.kill('SIGKILL');
     });
-    worker.on('worker-error', (code, message) => this.host.error(new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, `worker ${worker.id}: ${code}: ${message}`)));
+    worker.on('worker-error', (code, message) =>
+      this.host.error(
+        // A message the worker refused keeps its protocol code, so users can tell it from a failed listen.
+        isProtocolErrorCode(code)
+          ? new HandoffProtocolError(code, `worker ${worker.id} (pid ${worker.pid}) refused a message from the primary: ${message}`)
+          : new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, `worker ${worker.id}: ${code}: ${message}`),
+      ),
+    );
     worker.once('exit', (code, signal) => {
       clearTimeout(readyTimer);
       this.onExit(worker, code, signal);
@@ -262,7 +275,9 @@ export class Supervisor {
     slot.restarts++;
     const slotCrashes = slot.crashes.record();
     const allCrashes = this.allCrashes.record();
-    const delay = restartDelay(slotCrashes, this.options.restart.initialDelay, this.options.restart.maxDelay);
+    // A version mismatch does not heal by retrying at once: the same files would fork the same
+    // worker. Waiting the longest delay still lets a fixed install come back without a restart.
+    const delay = worker.refusal !== undefined ? this.options.restart.maxDelay : restartDelay(slotCrashes, this.options.restart.initialDelay, this.options.restart.maxDelay);
     if (allCrashes >= this.options.restart.crashLoopCount) {
       if (!this.inCrashLoop) {
         this.inCrashLoop = true;

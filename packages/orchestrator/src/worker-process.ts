@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { subscribe, type ChannelEnd, type HandoffMessage, type HandoffProtocolError, type LoadMessage } from '@handoff/protocol';
+import { HandoffProtocolError, ProtocolErrorCode, subscribe, type ChannelEnd, type HandoffMessage, type LoadMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import type { NativeHandle } from './bind.js';
 import type { ResolvedOptions } from './options.js';
@@ -48,6 +48,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   state: WorkerState = 'starting';
   /** Set when the supervisor killed it for not becoming ready within `readyTimeout`. */
   readyTimedOut = false;
+  /** Set when the primary refused it (another protocol version): why it can never become ready. */
+  refusal: HandoffProtocolError | undefined;
   /** Set when the primary asked it to go (drain, shutdown, reload, scale down): its exit is no crash. */
   expectedExit = false;
   readonly spawnedAt = Date.now();
@@ -147,7 +149,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     return this.stderrTail.join('\n');
   }
 
-  private onMessage(message: HandoffMessage, _handle: unknown): void {
+  private onMessage(message: HandoffMessage, handle: unknown): void {
     switch (message.type) {
       case 'hello':
         this.emit('hello');
@@ -173,7 +175,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         this.emit('worker-error', message.code, message.message);
         return;
       default:
-        this.emit('worker-error', 'HANDOFF_ERR_PROTOCOL_UNEXPECTED', `worker sent '${message.type}', which only the primary sends`);
+        // A valid primary-to-worker message sent by a worker: refused like a malformed one.
+        (handle as NativeHandle | undefined)?.close?.();
+        this.emit('protocol-error', new HandoffProtocolError(ProtocolErrorCode.UNEXPECTED, `worker ${this.id} sent '${message.type}', which only the primary sends`, message));
     }
   }
 

@@ -15,7 +15,7 @@ export interface ChannelEnd {
   off(event: 'internalMessage', listener: (message: unknown, handle: unknown) => void): unknown;
 }
 
-/** Options for sending a handle: keep the sender's copy open (the primary closes it on `accepted`). */
+/** Options for sending a handle: keep the sender's copy open (the primary closes it once the receiver's runtime acknowledged it). */
 const KEEP_OPEN = Object.freeze({ keepOpen: true });
 
 /** Builds a message of `type` with the envelope filled in. */

@@ -16,8 +16,5 @@ export const PROTOCOL_CMD = 'NODE_HANDOFF';
 /** Largest `head` (bytes read before dispatch) a `connection` message may carry, in bytes. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
-/** Largest number of connection ids in one `accepted` or `refused` batch. */
-export const MAX_BATCH = 4096;
-
 /** Longest string field (error messages, capabilities, paths) the decoder accepts. */
 export const MAX_STRING = 4096;

@@ -1,4 +1,4 @@
-import { MAX_BATCH, MAX_HEAD_BYTES, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
+import { MAX_HEAD_BYTES, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
 import { HandoffProtocolError, ProtocolErrorCode } from './errors.js';
 import type { HandoffMessage, HandoffMessageType, ListenAddress } from './messages.js';
 
@@ -8,32 +8,56 @@ export type DecodeResult<M extends HandoffMessage = HandoffMessage> =
   | { readonly ok: false; readonly error: HandoffProtocolError };
 
 type Fields = Record<string, unknown>;
-/** Returns a reason the body is wrong, or `undefined` when it is right. */
-type Check = (m: Fields) => string | undefined;
+/** Why a body is wrong: a reason (`MALFORMED`), or `{ oversized }` when a field is only too large. */
+type Problem = string | { readonly oversized: string } | undefined;
+/** Returns what is wrong with the body, or `undefined` when it is right. */
+type Check = (m: Fields) => Problem;
 
 const isInt = (x: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): boolean =>
   typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max;
 const isNum = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x >= 0;
-const isStr = (x: unknown, max = MAX_STRING): boolean => typeof x === 'string' && x.length <= max;
 
-function checkIds(ids: unknown): string | undefined {
-  if (!Array.isArray(ids)) return 'ids must be an array of connection ids';
-  if (ids.length > MAX_BATCH) return `ids holds ${ids.length} entries, more than ${MAX_BATCH}`;
-  for (const id of ids) if (!isInt(id, 1)) return 'ids must hold positive integers';
-  return undefined;
+/** A string field of at most `max` characters; `optional` lets it be absent. */
+function checkStr(m: Fields, key: string, max: number, optional = false): Problem {
+  const x = m[key];
+  if (x === undefined && optional) return undefined;
+  if (typeof x !== 'string') return `${key} must be a string`;
+  return x.length <= max ? undefined : { oversized: `${key} is longer than ${max} characters` };
 }
 
-function checkAddress(a: unknown): string | undefined {
+function checkAddress(a: unknown): Problem {
   if (typeof a !== 'object' || a === null) return 'address must be an object';
   const addr = a as Fields;
-  if ('path' in addr) return isStr(addr.path) && addr.path !== '' ? undefined : 'address.path must be a non-empty string';
+  if ('path' in addr) {
+    if (addr.path === '') return 'address.path must be a non-empty string';
+    return checkStr(addr, 'path', MAX_STRING);
+  }
   if (!isInt(addr.port, 0, 65535)) return 'address.port must be an integer in 0..65535';
-  if (addr.host !== undefined && !isStr(addr.host, 255)) return 'address.host must be a string';
   if (addr.ipv6Only !== undefined && typeof addr.ipv6Only !== 'boolean') return 'address.ipv6Only must be a boolean';
-  return undefined;
+  return checkStr(addr, 'host', 255, true);
+}
+
+function checkCodeAndMessage(m: Fields): Problem {
+  return checkStr(m, 'code', 128) ?? checkStr(m, 'message', MAX_STRING);
+}
+
+function checkHead(m: Fields): Problem {
+  if (m.head === undefined) return undefined;
+  if (typeof m.head !== 'string') return 'head must be a base64 string';
+  if (m.head.length > MAX_HEAD_CHARS) return { oversized: `head is larger than ${MAX_HEAD_BYTES} bytes` };
+  return BASE64.test(m.head) ? undefined : 'head must be a base64 string';
+}
+
+function checkPeer(m: Fields): Problem {
+  if (m.family !== undefined && m.family !== 'IPv4' && m.family !== 'IPv6' && m.family !== 'unix') return "family must be 'IPv4', 'IPv6' or 'unix'";
+  if (m.remotePort !== undefined && !isInt(m.remotePort, 0, 65535)) return 'remotePort must be an integer in 0..65535';
+  // The longest textual IPv6 address with a zone id fits in well under 255 characters.
+  return checkStr(m, 'remoteAddress', 255, true);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Base64 length of {@link MAX_HEAD_BYTES} bytes. */
+const MAX_HEAD_CHARS = Math.ceil(MAX_HEAD_BYTES / 3) * 4;
 
 /** Per type: whether a handle must come with it, and the check of its fields. */
 const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbidden' | 'optional'; readonly check: Check }> = {
@@ -41,20 +65,18 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     handle: 'forbidden',
     check: (m) => {
       if (!isInt(m.pid, 1)) return 'pid must be a positive integer';
-      if (!Array.isArray(m.capabilities) || m.capabilities.length > 64) return 'capabilities must be an array of at most 64 strings';
-      for (const c of m.capabilities) if (!isStr(c, 64)) return 'capabilities must hold strings of at most 64 characters';
+      const caps = m.capabilities;
+      if (!Array.isArray(caps)) return 'capabilities must be an array of strings';
+      if (caps.length > 64) return { oversized: 'capabilities holds more than 64 entries' };
+      for (let i = 0; i < caps.length; i++) {
+        const c: unknown = caps[i];
+        if (typeof c !== 'string') return 'capabilities must hold strings';
+        if (c.length > 64) return { oversized: 'capabilities must hold strings of at most 64 characters' };
+      }
       return undefined;
     },
   },
   ready: { handle: 'forbidden', check: () => undefined },
-  accepted: { handle: 'forbidden', check: (m) => checkIds(m.ids) },
-  refused: {
-    handle: 'forbidden',
-    check: (m) => {
-      if (m.reason !== 'draining' && m.reason !== 'no-server' && m.reason !== 'error') return "reason must be 'draining', 'no-server' or 'error'";
-      return checkIds(m.ids);
-    },
-  },
   load: {
     handle: 'forbidden',
     check: (m) => {
@@ -65,10 +87,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     },
   },
   pong: { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },
-  error: {
-    handle: 'forbidden',
-    check: (m) => (isStr(m.code, 128) && isStr(m.message) ? undefined : 'code and message must be strings (code <= 128, message <= 4096 characters)'),
-  },
+  error: { handle: 'forbidden', check: checkCodeAndMessage },
   draining: {
     handle: 'forbidden',
     check: (m) => {
@@ -80,16 +99,13 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     handle: 'forbidden',
     check: (m) => {
       if (!isInt(m.request, 1)) return 'request must be a positive integer';
-      if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be a positive integer';
+      if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be an integer in 1..1048576';
       return checkAddress(m.address);
     },
   },
   'bind-error': {
     handle: 'forbidden',
-    check: (m) => {
-      if (!isInt(m.request, 1)) return 'request must be a positive integer';
-      return isStr(m.code, 128) && isStr(m.message) ? undefined : 'code and message must be strings (code <= 128, message <= 4096 characters)';
-    },
+    check: (m) => (isInt(m.request, 1) ? checkCodeAndMessage(m) : 'request must be a positive integer'),
   },
   limit: { handle: 'forbidden', check: (m) => (isInt(m.open, 1) ? undefined : 'open must be a positive integer') },
   listen: {
@@ -99,7 +115,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       if (!isInt(m.listener)) return 'listener must be a non-negative integer';
       if (!isInt(m.listeners, 1, 1024) || (m.listener as number) >= (m.listeners as number)) return 'listeners must be an integer in 1..1024, above listener';
       if (m.mode !== 'primary' && m.mode !== 'shared' && m.mode !== 'reuseport') return "mode must be 'primary', 'shared' or 'reuseport'";
-      if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be a positive integer';
+      if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be an integer in 1..1048576';
       if (m.request !== undefined && !isInt(m.request, 1)) return 'request must be a positive integer';
       if (m.limit !== undefined && !isInt(m.limit, 1)) return 'limit must be a positive integer';
       return checkAddress(m.address);
@@ -110,21 +126,23 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     check: (m) => {
       if (!isInt(m.listener)) return 'listener must be a non-negative integer';
       if (!isInt(m.id, 1)) return 'id must be a positive integer';
-      if (m.head !== undefined) {
-        if (typeof m.head !== 'string') return 'head must be a base64 string';
-        if (m.head.length > Math.ceil(MAX_HEAD_BYTES / 3) * 4) return 'oversized';
-        if (!BASE64.test(m.head)) return 'head must be a base64 string';
-      }
-      return undefined;
+      return checkHead(m) ?? checkPeer(m);
     },
   },
   ping: { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },
-  drain: { handle: 'forbidden', check: (m) => (isInt(m.timeout, 0, 2_147_483_647) ? undefined : 'timeout must be a non-negative integer (ms)') },
+  drain: { handle: 'forbidden', check: (m) => (isInt(m.timeout, 0, 2_147_483_647) ? undefined : 'timeout must be an integer in 0..2147483647 (ms)') },
   shutdown: { handle: 'forbidden', check: () => undefined },
 };
 
 /** Every message type the protocol knows. */
 export const MESSAGE_TYPES = Object.keys(SCHEMA) as HandoffMessageType[];
+
+/** A short, safe description of a value from the wire (no `toString` of the peer's objects is called). */
+function describe(x: unknown): string {
+  if (typeof x === 'string') return JSON.stringify(x.slice(0, 64));
+  if (typeof x === 'number' || typeof x === 'boolean' || x === undefined || x === null) return String(x);
+  return `(${typeof x})`;
+}
 
 function fail(code: ProtocolErrorCode, message: string, received: unknown): DecodeResult<never> {
   return { ok: false, error: new HandoffProtocolError(code, message, received) };
@@ -144,23 +162,18 @@ export function decodeMessage(value: unknown, handle?: unknown): DecodeResult {
     if (m.v !== PROTOCOL_VERSION) {
       return fail(
         ProtocolErrorCode.VERSION,
-        `protocol version mismatch: this side speaks handoff protocol v${PROTOCOL_VERSION}, the peer sent v${String(m.v)}; install the same version of @handoff/orchestrator and @handoff/worker`,
+        `protocol version mismatch: this side speaks handoff protocol v${PROTOCOL_VERSION}, the peer sent v${describe(m.v)}; install the same version of @handoff/orchestrator and @handoff/worker`,
         value,
       );
     }
     const type = m.type;
     const schema = typeof type === 'string' && Object.hasOwn(SCHEMA, type) ? SCHEMA[type as HandoffMessageType] : undefined;
     if (schema === undefined) {
-      return fail(ProtocolErrorCode.UNKNOWN_TYPE, `unknown handoff message type ${JSON.stringify(String(type)).slice(0, 80)}`, value);
+      return fail(ProtocolErrorCode.UNKNOWN_TYPE, `unknown handoff message type ${describe(type)}`, value);
     }
     const problem = schema.check(m);
-    if (problem === 'oversized') {
-      return fail(ProtocolErrorCode.OVERSIZED, `${String(type)}: head is larger than ${MAX_HEAD_BYTES} bytes`, value);
-    }
-    if (problem !== undefined) {
-      const code = /more than/.test(problem) ? ProtocolErrorCode.OVERSIZED : ProtocolErrorCode.MALFORMED;
-      return fail(code, `malformed '${String(type)}' message: ${problem}`, value);
-    }
+    if (typeof problem === 'string') return fail(ProtocolErrorCode.MALFORMED, `malformed '${type as string}' message: ${problem}`, value);
+    if (problem !== undefined) return fail(ProtocolErrorCode.OVERSIZED, `oversized '${type as string}' message: ${problem.oversized}`, value);
     const hasHandle = handle !== undefined && handle !== null;
     const needsHandle = schema.handle === 'required' || (type === 'listen' && m.mode === 'shared');
     const forbidsHandle = schema.handle === 'forbidden' || (type === 'listen' && m.mode !== 'shared');

@@ -39,6 +39,8 @@ export const ProtocolErrorCode = {
   HANDLE: 'HANDOFF_ERR_PROTOCOL_HANDLE',
   /** A field is larger than the protocol allows. */
   OVERSIZED: 'HANDOFF_ERR_PROTOCOL_OVERSIZED',
+  /** A valid message in the wrong direction (a worker's message sent to a worker) or the wrong state. */
+  UNEXPECTED: 'HANDOFF_ERR_PROTOCOL_UNEXPECTED',
   /** The IPC channel is closed: the message was not sent. */
   CHANNEL_CLOSED: 'HANDOFF_ERR_CHANNEL_CLOSED',
   /** The handle to send was already closed. */
@@ -47,6 +49,13 @@ export const ProtocolErrorCode = {
 
 /** One of the values of {@link ProtocolErrorCode}. */
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
+
+const PROTOCOL_CODES: ReadonlySet<string> = new Set(Object.values(ProtocolErrorCode));
+
+/** Whether `code` (e.g. from a peer's `error` message) is one of {@link ProtocolErrorCode}. */
+export function isProtocolErrorCode(code: unknown): code is ProtocolErrorCode {
+  return typeof code === 'string' && PROTOCOL_CODES.has(code);
+}
 
 /**
  * A message on the IPC channel that the protocol refuses, or a send that could not happen.

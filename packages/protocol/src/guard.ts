@@ -5,5 +5,10 @@ import { PROTOCOL_CMD } from './constants.js';
  * validating it: use {@link decodeMessage} for that. Cheap enough for every message.
  */
 export function isHandoffMessage(value: unknown): value is { readonly cmd: typeof PROTOCOL_CMD } {
-  return typeof value === 'object' && value !== null && (value as { cmd?: unknown }).cmd === PROTOCOL_CMD;
+  try {
+    return typeof value === 'object' && value !== null && (value as { cmd?: unknown }).cmd === PROTOCOL_CMD;
+  } catch {
+    // A hostile getter or proxy (never from the channel, which parses JSON): not ours to read.
+    return false;
+  }
 }

@@ -1,7 +1,6 @@
-export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_BATCH, MAX_HEAD_BYTES, MAX_STRING } from './constants.js';
-export { HandoffError, HandoffProtocolError, ProtocolErrorCode, toHandoffError } from './errors.js';
+export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_HEAD_BYTES, MAX_STRING } from './constants.js';
+export { HandoffError, HandoffProtocolError, isProtocolErrorCode, ProtocolErrorCode, toHandoffError } from './errors.js';
 export type {
-  AcceptedMessage,
   BindErrorMessage,
   BindMessage,
   BodyOf,
@@ -23,7 +22,6 @@ export type {
   PongMessage,
   PrimaryMessage,
   ReadyMessage,
-  RefusedMessage,
   ShutdownMessage,
   WorkerMessage,
 } from './messages.js';

@@ -31,19 +31,6 @@ export interface ReadyMessage extends Envelope {
   readonly type: 'ready';
 }
 
-/** The worker took these connections: the primary may close its copies. Batched. */
-export interface AcceptedMessage extends Envelope {
-  readonly type: 'accepted';
-  readonly ids: readonly number[];
-}
-
-/** The worker did not take these connections (it is draining): the primary re-dispatches them. */
-export interface RefusedMessage extends Envelope {
-  readonly type: 'refused';
-  readonly ids: readonly number[];
-  readonly reason: 'draining' | 'no-server' | 'error';
-}
-
 /** A worker's load since its last report. Sent on an interval and on change. */
 export interface LoadMessage extends Envelope {
   readonly type: 'load';
@@ -140,14 +127,24 @@ export interface BindErrorMessage extends Envelope {
   readonly message: string;
 }
 
-/** One accepted connection; its socket handle travels with the message. */
+/**
+ * One accepted connection; its socket handle travels with the message. The worker's Node runtime
+ * acknowledges the handle (`NODE_HANDLE_ACK`): that acknowledgement, not a handoff message, tells
+ * the primary it may close its copy.
+ */
 export interface ConnectionMessage extends Envelope {
   readonly type: 'connection';
   readonly listener: number;
-  /** Unique per primary; echoed back in `accepted` / `refused`. */
+  /** Unique per primary: names the connection in the primary's dispatch and re-dispatch events. */
   readonly id: number;
   /** Bytes the primary already read from the socket (base64), to be put back before the server reads. */
   readonly head?: string;
+  /** The peer's address, when the primary already knows it (its policy asked); never looked up for this message. */
+  readonly remoteAddress?: string;
+  /** The peer's port (0..65535), with `remoteAddress`. */
+  readonly remotePort?: number;
+  /** The peer's address family; `'unix'` for a Unix socket peer, which has no address or port. */
+  readonly family?: 'IPv4' | 'IPv6' | 'unix';
 }
 
 /** Heartbeat: the worker answers with a {@link PongMessage} of the same `seq`. */
@@ -171,8 +168,6 @@ export interface ShutdownMessage extends Envelope {
 export type WorkerMessage =
   | HelloMessage
   | ReadyMessage
-  | AcceptedMessage
-  | RefusedMessage
   | LoadMessage
   | PongMessage
   | ErrorMessage
@@ -195,7 +190,7 @@ export type MessageOf<T extends HandoffMessageType> = Extract<HandoffMessage, { 
 export type BodyOf<T extends HandoffMessageType> = Omit<MessageOf<T>, 'cmd' | 'v'>;
 
 /** Message types that a worker sends. */
-export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'accepted', 'refused', 'load', 'pong', 'error', 'draining', 'bind'] as const;
+export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'load', 'pong', 'error', 'draining', 'bind'] as const;
 
 /** Message types that the primary sends. */
 export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'limit', 'connection', 'ping', 'drain', 'shutdown'] as const;

@@ -7,8 +7,6 @@ const FAKE_HANDLE = { fd: 3 };
 export const VALID: Array<{ message: HandoffMessage; handle?: object }> = [
   { message: createMessage('hello', { pid: 42, capabilities: ['drain'] }) },
   { message: createMessage('ready', {}) },
-  { message: createMessage('accepted', { ids: [1, 2, 3] }) },
-  { message: createMessage('refused', { ids: [4], reason: 'draining' }) },
   { message: createMessage('load', { open: 1, closed: 2, requests: 3, eventLoopDelay: 1.5, rss: 1000, heapUsed: 500 }) },
   { message: createMessage('pong', { seq: 7 }) },
   { message: createMessage('error', { code: 'X', message: 'y' }) },
@@ -16,6 +14,8 @@ export const VALID: Array<{ message: HandoffMessage; handle?: object }> = [
   { message: createMessage('listen', { listener: 0, listeners: 1, mode: 'primary', address: { port: 80, host: '127.0.0.1' } }) },
   { message: createMessage('listen', { listener: 0, listeners: 2, mode: 'shared', address: { path: '/tmp/x.sock' } }), handle: FAKE_HANDLE },
   { message: createMessage('connection', { listener: 0, id: 9 }), handle: FAKE_HANDLE },
+  { message: createMessage('connection', { listener: 0, id: 10, remoteAddress: '::1', remotePort: 50000, family: 'IPv6', head: 'R0VUIC8=' }), handle: FAKE_HANDLE },
+  { message: createMessage('connection', { listener: 1, id: 11, family: 'unix' }), handle: FAKE_HANDLE },
   { message: createMessage('bind', { request: 1, address: { port: 3000 } }) },
   { message: createMessage('bind-error', { request: 1, code: 'EADDRINUSE', message: 'address in use' }) },
   { message: createMessage('listen', { listener: 1, listeners: 2, mode: 'primary', address: { port: 3000 }, request: 1 }) },
@@ -32,6 +32,11 @@ describe('isHandoffMessage', () => {
     const types = new Set(VALID.map((v) => v.message.type));
     expect([...types].sort()).toEqual([...MESSAGE_TYPES].sort());
     for (const { message } of VALID) expect(isHandoffMessage(message)).toBe(true);
+  });
+
+  it('never throws on a hostile value', () => {
+    const hostile = new Proxy({}, { get: () => { throw new Error('boom'); } });
+    expect(isHandoffMessage(hostile)).toBe(false);
   });
 
   it("tells the user's messages from handoff's", () => {
@@ -56,7 +61,9 @@ describe('decodeMessage', () => {
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1 }, undefined, 'HANDOFF_ERR_PROTOCOL_HANDLE'],
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: -1, id: 1 }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'hello', pid: 'x', capabilities: [] }, undefined, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
-      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'accepted', ids: new Array(5000).fill(1) }, undefined, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'error', code: 'X', message: 'm'.repeat(5000) }, undefined, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, remotePort: 70000 }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, family: 'ipx' }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, head: 'A'.repeat(100_000) }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'ready' }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_HANDLE'],
       ['garbage', undefined, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],

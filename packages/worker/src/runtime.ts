@@ -4,6 +4,7 @@ import {
   createMessage,
   HandoffError,
   PROTOCOL_VERSION,
+  ProtocolErrorCode,
   subscribe,
   type ChannelEnd,
   type HandoffMessage,
@@ -127,7 +128,8 @@ export class WorkerRuntime {
         return;
       default:
         // A worker-to-primary message sent to a worker: report, never crash.
-        this.reportError('HANDOFF_ERR_PROTOCOL_UNEXPECTED', `a worker got a '${message.type}' message, which only workers send`);
+        (handle as { close?: () => void } | undefined)?.close?.();
+        this.reportError(ProtocolErrorCode.UNEXPECTED, `a worker got a '${message.type}' message, which only workers send`);
     }
   }
 
