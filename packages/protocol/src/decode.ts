@@ -159,6 +159,8 @@ export function decodeMessage(value: unknown, handle?: unknown): DecodeResult {
       return fail(ProtocolErrorCode.MALFORMED, 'not a handoff message', value);
     }
     const m = value as Fields;
+    // A message with no usable version is malformed; one with another version is from another peer.
+    if (!isInt(m.v)) return fail(ProtocolErrorCode.MALFORMED, `malformed message: v must be a protocol version (a non-negative integer), got ${describe(m.v)}`, value);
     if (m.v !== PROTOCOL_VERSION) {
       return fail(
         ProtocolErrorCode.VERSION,

@@ -119,8 +119,12 @@ export function mutationArb(type: HandoffMessageType): fc.Arbitrary<Mutation> {
   const required = fields.filter(([, f]) => f.optional !== true).map(([n]) => n);
   const arbs: Array<fc.Arbitrary<Mutation>> = [
     fc
-      .oneof(fc.integer().filter((v) => v !== 1), fc.constantFrom<unknown>(undefined, null, '1', 1.5, 0, 2, { valueOf: () => 1 }), fc.string({ maxLength: 3 }))
-      .map((v) => (m: Fields, h: object | undefined) => ({ what: `v = ${String(v)}`, value: set(m, 'v', v), handle: h, expected: ProtocolErrorCode.VERSION })),
+      .oneof(fc.nat().filter((v) => v !== 1), fc.constantFrom(0, 2, 3, Number.MAX_SAFE_INTEGER))
+      .map((v) => (m: Fields, h: object | undefined) => ({ what: `v = ${v}`, value: set(m, 'v', v), handle: h, expected: ProtocolErrorCode.VERSION })),
+    // No usable version at all: malformed, not another version.
+    fc
+      .oneof(fc.integer({ max: -1 }), fc.constantFrom<unknown>(undefined, null, '1', 1.5, Number.NaN, { valueOf: () => 1 }, [1]), fc.string({ maxLength: 3 }))
+      .map((v) => (m: Fields, h: object | undefined) => ({ what: 'v unusable', value: set(m, 'v', v), handle: h, expected: ProtocolErrorCode.MALFORMED })),
     fc
       .oneof(
         fc.string({ maxLength: 12 }).filter((t) => !KNOWN.has(t)),
