@@ -120,7 +120,8 @@ describe('the channel between two real processes', () => {
   it('carries a connection handle with its message; the peer receives both together', async () => {
     const peer = await startPeer();
     const { server, client } = await socketPair();
-    await sendMessage(peer.end, createMessage('connection', { listener: 0, id: 1, remoteAddress: client.localAddress!, remotePort: client.localPort!, family: 'IPv4' }), server);
+    // The native handle, as the primary sends it (a net.Socket would arrive wrapped in another).
+    await sendMessage(peer.end, createMessage('connection', { listener: 0, id: 1, remoteAddress: client.localAddress!, remotePort: client.localPort!, family: 'IPv4' }), (server as unknown as { _handle: object })._handle);
     server.destroy();
     const report = await reportOf(peer);
     expect(report.handoffSeen).toEqual([expect.objectContaining({ type: 'connection', id: 1, remoteAddress: '127.0.0.1', family: 'IPv4' })]);
