@@ -59,6 +59,9 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Base64 length of {@link MAX_HEAD_BYTES} bytes. */
 const MAX_HEAD_CHARS = Math.ceil(MAX_HEAD_BYTES / 3) * 4;
 
+/** The integer counters of `load`; one array, not one per decoded message. */
+const LOAD_COUNTS = ['open', 'closed', 'requests', 'rss', 'heapUsed'] as const;
+
 /** Per type: whether a handle must come with it, and the check of its fields. */
 const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbidden' | 'optional'; readonly check: Check }> = {
   hello: {
@@ -80,7 +83,10 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
   load: {
     handle: 'forbidden',
     check: (m) => {
-      for (const k of ['open', 'closed', 'requests', 'rss', 'heapUsed'] as const) if (!isInt(m[k])) return `${k} must be a non-negative integer`;
+      for (let i = 0; i < LOAD_COUNTS.length; i++) {
+        const k = LOAD_COUNTS[i]!;
+        if (!isInt(m[k])) return `${k} must be a non-negative integer`;
+      }
       if (!isNum(m.eventLoopDelay)) return 'eventLoopDelay must be a non-negative number';
       if (m.paused !== undefined && typeof m.paused !== 'boolean') return 'paused must be a boolean';
       return undefined;
