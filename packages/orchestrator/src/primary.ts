@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ListenAddress } from '@handoff/protocol';
+import { HandoffError, type ListenAddress } from '@handoff/protocol';
 import { bindListener, type BoundListener } from './bind.js';
 import { channels } from './diagnostics.js';
 import { Dispatcher } from './dispatcher.js';
@@ -191,7 +191,8 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       this.emit('reload:end', { replaced });
     } catch (error) {
       if (this.current === 'reloading') this.setState('running');
-      const e = error instanceof HandoffPrimaryError ? error : new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'reload aborted', { cause: error });
+      // A typed failure (a worker that did not start, one refused for its protocol version) keeps its code.
+      const e = error instanceof HandoffError ? error : new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'reload aborted', { cause: error });
       this.emit('reload:end', { replaced, error: e });
       throw e;
     }
