@@ -1,3 +1,4 @@
+import { invalidOption } from './errors.js';
 import type { SharedPolicy } from './types.js';
 
 /** Options of {@link balancedShared}. */
@@ -20,7 +21,7 @@ export interface BalancedSharedOptions {
 export function balancedShared(options: BalancedSharedOptions = {}): SharedPolicy {
   const tolerance = options.tolerance ?? 0.05;
   const slack = options.slack ?? 0;
-  if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance <= 10)) throw new RangeError(`balancedShared(): tolerance must be a number in (0, 10], got ${String(tolerance)}`);
-  if (!(Number.isInteger(slack) && slack >= 0)) throw new RangeError(`balancedShared(): slack must be an integer >= 0, got ${String(slack)}`);
+  if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance <= 10)) throw invalidOption('balancedShared', 'tolerance', 'a number in (0, 10]', tolerance);
+  if (!(Number.isInteger(slack) && slack >= 0)) throw invalidOption('balancedShared', 'slack', 'an integer >= 0', slack);
   return { mode: 'shared', name: 'balanced-shared', balance: { tolerance, slack } };
 }

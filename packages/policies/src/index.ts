@@ -1,4 +1,11 @@
 export type { ConnectionInfo, Policy, PolicyMode, PrimaryPolicy, ReusePortPolicy, SharedPolicy, WorkerView } from './types.js';
+export { HandoffPolicyError, PolicyErrorCode } from './errors.js';
 export { roundRobin } from './round-robin.js';
+export { leastConnections } from './least-connections.js';
+export { weighted, type WeightedOptions } from './weighted.js';
+export { powerOfTwoChoices, type PowerOfTwoChoicesOptions } from './power-of-two-choices.js';
+export { ipHash, type IpHashOptions } from './ip-hash.js';
+export { random, type RandomOptions } from './random.js';
 export { sharedHandle } from './shared-handle.js';
 export { balancedShared, type BalancedSharedOptions } from './balanced-shared.js';
+export { reusePort } from './reuse-port.js';

@@ -7,6 +7,12 @@
 export interface WorkerView {
   /** Stable id, unique for the primary's lifetime; a replacement worker gets a new one. Ascending in `workers`. */
   readonly id: number;
+  /**
+   * The worker's place in the pool, `0..workers-1`: a replacement (after a crash or a reload) takes
+   * the slot of the worker it replaces. Key anything that must survive a replacement (a weight, a
+   * place on a hash ring) by slot, not by id.
+   */
+  readonly slot: number;
   /** Relative capacity (default 1), from the `weights` option or the policy's own. */
   readonly weight: number;
   /** Connections open on this worker, as the primary knows it (dispatched minus reported closed). */
