@@ -20,7 +20,7 @@ export interface BoundListener {
   /** Where it is bound, with the real port when 0 was asked for. */
   readonly address: ListenAddress;
   readonly mode: PolicyMode;
-  /** Mode `primary`: the listening server whose connections the dispatcher takes. */
+  /** Mode `primary` (and `reuseport` until started): the listening server whose connections the dispatcher takes. */
   readonly server: net.Server | undefined;
   /** Mode `shared`: the bound (not listening) socket every worker listens and accepts on. */
   readonly sharedHandle: NativeHandle | undefined;
@@ -118,18 +118,35 @@ export async function bindListener(index: number, option: ListenOption, mode: Po
 }
 
 /**
- * Mode `reuseport`: the primary listens with `reusePort` only to learn the port (for port 0) and to
- * fail fast when it is taken, then closes before any worker listens: the workers' sockets form the
- * SO_REUSEPORT group, and the kernel hashes each connection to one of them.
+ * Mode `reuseport`: the primary listens with `reusePort` itself, to learn the port (for port 0) and
+ * to fail fast when it is taken, and holds it so until every worker's own `reusePort` socket
+ * listens; then `start()` closes it and the workers' sockets alone form the SO_REUSEPORT group.
+ *
+ * While it listens it is a member of the group, so the kernel hashes some connections to it: the
+ * primary attaches its dispatcher to it (round-robin, as in mode `primary`), so such a connection
+ * is handed to a worker, never left hanging (an earlier version accepted them into a server with no
+ * handler, and a client racing `start()` hung).
+ *
+ * Why the primary does not keep the port for its whole life with a socket that never accepts: on
+ * Linux only a listening socket reserves a TCP port. libuv sets `SO_REUSEADDR` on every TCP bind,
+ * and Linux lets `SO_REUSEADDR` sockets share a port with any socket that is not listening, so a
+ * bound, non-listening socket in the primary (`net._createServerHandle` with `UV_TCP_REUSEPORT`)
+ * stops nobody: measured on Node 24, a plain `server.listen(port)` in another process succeeds
+ * beside it. And a listening one that never accepts would take its share of connections from the
+ * kernel's hash and leave them queued forever. So, once started, the port is held by the workers'
+ * sockets; reloads keep it held (the new worker listens before the old one closes). The one window
+ * left: if every worker is gone at once (all crashed), the port is free until a replacement
+ * listens, and another process may take it; the replacement then fails to listen and is reported
+ * as it is replaced with backoff.
  */
 function reserveReusePort(index: number, option: Extract<ListenOption, { port: number }>): Promise<BoundListener> {
   return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) => reject(bindError(option, error.code ?? 'error', error)));
-    probe.listen({ port: option.port, host: option.host, reusePort: true, backlog: 1 } as net.ListenOptions, () => {
-      const a = probe.address() as net.AddressInfo;
+    const server = net.createServer({ pauseOnConnect: true });
+    server.once('error', (error: NodeJS.ErrnoException) => reject(bindError(option, error.code ?? 'error', error)));
+    server.listen({ port: option.port, host: option.host, reusePort: true, backlog: option.backlog ?? 511 } as net.ListenOptions, () => {
+      const a = server.address() as net.AddressInfo;
       const address: ListenAddress = { port: a.port, host: option.host ?? a.address };
-      resolve({ index, option, address, mode: 'reuseport', server: probe, sharedHandle: undefined, close: () => probe.close() });
+      resolve({ index, option, address, mode: 'reuseport', server, sharedHandle: undefined, close: () => server.close() });
     });
   });
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { roundRobin } from '@handoff/policies';
 import { HandoffError, type ListenAddress } from '@handoff/protocol';
 import { bindListener, type BoundListener } from './bind.js';
 import { channels } from './diagnostics.js';
@@ -93,8 +94,11 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       throw error;
     }
     this.supervisor.listeners = this.bound;
-    if (mode === 'primary') {
-      this.dispatcher = new Dispatcher(this.options.policy as Extract<typeof this.options.policy, { mode: 'primary' }>, {
+    if (mode === 'primary' || mode === 'reuseport') {
+      // reuseport: what lands on the primary's reserving socket before the workers' sockets listen
+      // is handed over in turn, never left hanging (see bind.ts, reserveReusePort).
+      const policy = mode === 'primary' ? (this.options.policy as Extract<typeof this.options.policy, { mode: 'primary' }>) : roundRobin();
+      this.dispatcher = new Dispatcher(policy, {
         readyWorkers: this.supervisor.readyWorkers,
         onRejected: (id, listener, reason) => this.emit('connection:rejected', { id, listener, reason }),
       }, this.options);
@@ -111,7 +115,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       throw error;
     }
     if (mode === 'reuseport') {
-      // Every worker has its own SO_REUSEPORT socket now: the primary's probe leaves the group.
+      // Every worker has its own SO_REUSEPORT socket now: the primary's socket leaves the group.
       for (const l of this.bound) l.close();
     }
     this.setState('running');

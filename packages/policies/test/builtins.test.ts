@@ -96,7 +96,7 @@ describe('leastConnections', () => {
         const p = leastConnections();
         const ws = Array.from({ length: n }, (_, i) => ({ ...view(i + 1) }));
         for (const [open, k] of ops) {
-          if (open) p.pick(ws, noAddress)!.connections++;
+          if (open) (p.pick(ws, noAddress) as { connections: number }).connections++;
           else {
             // A close everywhere keeps the spread; one close can open a gap of at most 2.
             for (const w of ws) if (w.connections > 0) w.connections--;

@@ -1,0 +1,149 @@
+// Every built-in policy end to end: a real primary with real workers (fixtures/app.mjs answers
+// `handled by child, pid: N, worker ID, …`) serves 200 requests, one connection each, and the
+// per-worker share is what the policy promises.
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  balancedShared,
+  ipHash,
+  leastConnections,
+  powerOfTwoChoices,
+  random,
+  reusePort,
+  roundRobin,
+  sharedHandle,
+  weighted,
+  type Policy,
+} from '@handoff/policies';
+import { HandoffError } from '@handoff/protocol';
+import { get, pidOf, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { app } from './helpers.js';
+
+const REQUESTS = 200;
+let current: TestPrimary | undefined;
+afterEach(async () => {
+  await current?.[Symbol.asyncDispose]();
+  current = undefined;
+});
+
+async function start(policy: Policy, workers: number): Promise<TestPrimary> {
+  current = await startTestPrimary({ worker: app, workers, policy });
+  return current;
+}
+
+/** One GET on a fresh connection from `localAddress` (any 127.0.0.0/8 address works on Linux); the worker id that served it. */
+function getFrom(port: number, localAddress: string): Promise<{ pid: number; worker: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, localAddress, headers: { connection: 'close' }, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ pid: pidOf(body), worker: Number(/worker (\d+)/.exec(body)?.[1]) }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** `REQUESTS` sequential GETs, one connection each; counts by worker id (ids 1..N are slots 0..N-1 at start). */
+async function serve(port: number, count = REQUESTS): Promise<Map<number, number>> {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < count; i++) {
+    const res = await get(port);
+    expect(res.status).toBe(200);
+    const worker = Number(/worker (\d+)/.exec(res.body)?.[1]);
+    expect(Number.isInteger(pidOf(res.body))).toBe(true);
+    counts.set(worker, (counts.get(worker) ?? 0) + 1);
+  }
+  return counts;
+}
+
+const total = (counts: Map<number, number>): number => [...counts.values()].reduce((a, b) => a + b, 0);
+const ids = (p: TestPrimary): number[] => p.primary.workers().map((w) => w.id).sort((a, b) => a - b);
+
+describe('every policy through a real primary', () => {
+  it('round-robin: exactly equal shares', async () => {
+    const p = await start(roundRobin(), 4);
+    const counts = await serve(p.port);
+    expect(Object.fromEntries(counts)).toEqual({ 1: 50, 2: 50, 3: 50, 4: 50 });
+  });
+
+  it('weighted: shares proportional to the weights by slot (3:1 exactly, sequential connections)', async () => {
+    const p = await start(weighted({ weights: [3, 1] }), 2);
+    const counts = await serve(p.port);
+    expect(Object.fromEntries(counts)).toEqual({ 1: 150, 2: 50 });
+  });
+
+  it('least-connections: every worker serves, none takes the lion’s share', async () => {
+    const p = await start(leastConnections(), 3);
+    const counts = await serve(p.port);
+    expect(total(counts)).toBe(REQUESTS);
+    expect([...counts.keys()].sort()).toEqual(ids(p));
+    // Sequential connections: the fewest-open worker rotates; close reports lag a little, so not exact.
+    for (const c of counts.values()) expect(c).toBeLessThanOrEqual(REQUESTS * 0.6);
+  });
+
+  it('power-of-two-choices: every worker serves', async () => {
+    const p = await start(powerOfTwoChoices(), 3);
+    const counts = await serve(p.port);
+    expect(total(counts)).toBe(REQUESTS);
+    expect([...counts.keys()].sort()).toEqual(ids(p));
+  });
+
+  it('random: every worker serves', async () => {
+    const p = await start(random(), 3);
+    const counts = await serve(p.port);
+    expect(total(counts)).toBe(REQUESTS);
+    expect([...counts.keys()].sort()).toEqual(ids(p));
+  });
+
+  it('ip-hash: one client address, one worker; several addresses spread', async () => {
+    const p = await start(ipHash(), 3);
+    const byClient = new Map<string, Set<number>>();
+    const clients = Array.from({ length: 20 }, (_, i) => `127.0.0.${i + 2}`);
+    for (let i = 0; i < REQUESTS; i++) {
+      const client = clients[i % clients.length]!;
+      const { worker } = await getFrom(p.port, client);
+      byClient.set(client, (byClient.get(client) ?? new Set()).add(worker));
+    }
+    for (const [client, workers] of byClient) expect([client, workers.size]).toEqual([client, 1]);
+    const used = new Set([...byClient.values()].map((s) => [...s][0]));
+    expect(used.size).toBeGreaterThanOrEqual(2); // 20 addresses on 3 workers: not all on one
+  });
+
+  it('shared: the OS spreads 200 connections over the workers', async () => {
+    const p = await start(sharedHandle(), 2);
+    const counts = await serve(p.port);
+    expect(total(counts)).toBe(REQUESTS);
+    for (const id of counts.keys()) expect(ids(p)).toContain(id);
+  });
+
+  it('balanced-shared: serves 200 connections', async () => {
+    const p = await start(balancedShared(), 2);
+    const counts = await serve(p.port);
+    expect(total(counts)).toBe(REQUESTS);
+    for (const id of counts.keys()) expect(ids(p)).toContain(id);
+  });
+
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  const hasReusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+
+  it.runIf(hasReusePort)('reuseport: the kernel spreads 200 connections over the workers (Node >= 22.12)', async () => {
+    const p = await start(reusePort(), 3);
+    const counts = await serve(p.port);
+    expect(total(counts)).toBe(REQUESTS);
+    for (const id of counts.keys()) expect(ids(p)).toContain(id);
+    // 200 connections from distinct source ports hashed over 3 sockets: more than one serves.
+    expect(counts.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it.runIf(!hasReusePort)(`reuseport: start() rejects with HANDOFF_ERR_REUSEPORT_UNSUPPORTED on Node ${process.versions.node}`, async () => {
+    const error = await start(reusePort(), 2).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(HandoffError);
+    expect((error as HandoffError).code).toBe('HANDOFF_ERR_REUSEPORT_UNSUPPORTED');
+  });
+});
