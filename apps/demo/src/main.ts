@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { createPrimary, HandoffError } from '@handoff/orchestrator';
-import { ConfigError, POLICIES, readConfig } from './config.js';
+import { ConfigError, policyFor, readConfig } from './config.js';
 
 /**
- * The demo's primary: `PORT`, `HOST`, `WORKERS`, `POLICY` (or `--port`, `--host`, `--workers`,
- * `--policy`). Prints one line once every worker is ready; Ctrl-C or SIGTERM drains and exits,
+ * The demo's primary: `PORT`, `HOST`, `WORKERS`, `POLICY`, `WEIGHTS` (or `--port`, `--host`,
+ * `--workers`, `--policy`, `--weights`). Prints one line once every worker is ready; Ctrl-C or SIGTERM drains and exits,
  * SIGHUP reloads the workers without dropping a request.
  */
 async function main(): Promise<void> {
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
     worker: new URL('./worker.js', import.meta.url),
     workers: config.workers,
     listen: { port: config.port, host: config.host },
-    policy: POLICIES[config.policy]!(),
+    policy: policyFor(config),
     reloadOnSighup: true,
   });
   primary.on('error', (error) => console.error(`handoff: ${error.code}: ${error.message}`));

@@ -61,6 +61,6 @@ describe('the demo CLI', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(2);
-    expect(stderr).toMatch(/unknown policy "nope"; choose one of: round-robin, shared/);
+    expect(stderr).toMatch(/unknown policy "nope"; choose one of: round-robin, least-connections, .*, reuseport/);
   });
 });
