@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPrimary } from '@handoff/orchestrator';
+
+const workerUrl = new URL('../worker.mjs', import.meta.url);
+const primaryPath = new URL('../primary.mjs', import.meta.url);
+
+/** Every pid a test started (workers, and the example's own primary): killed in afterEach. */
+const pids = new Set();
+const cleanups = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  pids.clear();
+});
+
+/** Starts a real primary with 2 workers on 127.0.0.1, port 0; returns it and its port. */
+async function startPrimary() {
+  const primary = createPrimary({ worker: workerUrl, workers: 2, listen: { port: 0, host: '127.0.0.1' }, readyTimeout: 15_000, drainTimeout: 3000, handleSignals: false });
+  primary.on('worker:spawn', (w) => pids.add(w.pid));
+  cleanups.push(() => Promise.race([primary.close({ timeout: 2000 }), new Promise((r) => setTimeout(r, 8000))]));
+  await primary.start();
+  return { primary, port: primary.addresses()[0].port };
+}
+
+/** One request on a fresh connection (no keep-alive), so each one is handed to a worker anew. */
+function request(port, path, { method = 'GET', body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** Requests `/` on fresh connections until two different worker pids answered (at most 20 tries). */
+async function pidsServing(port) {
+  const seen = new Set();
+  for (let i = 0; i < 20 && seen.size < 2; i++) seen.add((await request(port, '/')).json.pid);
+  return seen;
+}
+
+describe('examples/express4', () => {
+  it('serves the Express 4 app from both workers of a real primary', async () => {
+    const { primary, port } = await startPrimary();
+
+    const root = await request(port, '/');
+    expect(root.status).toBe(200);
+    expect(root.headers['x-powered-by']).toBe('Express');
+    expect(root.json.framework).toBe('express4');
+
+    const hello = await request(port, '/hello/handoff');
+    expect(hello.json.hello).toBe('handoff');
+
+    const echo = await request(port, '/echo', { method: 'POST', body: { n: 42, s: 'ü' } });
+    expect(echo.json.echo).toEqual({ n: 42, s: 'ü' });
+
+    const workerPids = primary.workers().map((w) => w.pid).sort();
+    expect(workerPids).toHaveLength(2);
+    expect([...(await pidsServing(port))].sort()).toEqual(workerPids);
+  });
+
+  it('runs as its README says: `node primary.mjs` prints its address and serves', async () => {
+    const child = spawn(process.execPath, [primaryPath.pathname], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    pids.add(child.pid);
+    const exited = new Promise((r) => child.once('exit', r));
+    cleanups.push(async () => {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+    });
+    const port = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`primary.mjs exited with ${code} before listening: ${out}`)));
+    });
+    const served = await pidsServing(port);
+    for (const pid of served) pids.add(pid);
+    expect(served.size).toBe(2);
+    expect(served.has(child.pid)).toBe(false);
+  });
+});

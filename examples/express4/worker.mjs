@@ -1,0 +1,23 @@
+// An Express 4 app, unchanged, served by a handoff worker: `serve()` takes its Node server.
+import http from 'node:http';
+import express from 'express';
+import { serve } from '@handoff/worker';
+
+const app = express();
+app.use(express.json());
+
+app.get('/', (_req, res) => {
+  res.json({ framework: 'express4', pid: process.pid });
+});
+
+app.get('/hello/:name', (req, res) => {
+  res.json({ hello: req.params.name, pid: process.pid });
+});
+
+app.post('/echo', (req, res) => {
+  res.json({ echo: req.body, pid: process.pid });
+});
+
+// Under a primary the worker takes its connections over IPC; run alone (`node worker.mjs`) it
+// listens on PORT (default 3000) itself.
+serve(http.createServer(app));
