@@ -1,0 +1,188 @@
+import http from 'node:http';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { spawn } from 'node:child_process';
+import { afterEach } from 'vitest';
+import { createPrimary } from '@handoff/orchestrator';
+
+const workerUrl = new URL('../worker.mjs', import.meta.url);
+const primaryPath = new URL('../primary.mjs', import.meta.url);
+
+/** Every pid a test started (workers, and the example's own primary): killed in afterEach. */
+const pids = new Set();
+const cleanups = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  pids.clear();
+});
+
+/** Starts a real primary with 2 workers on 127.0.0.1, port 0; returns it and its port. */
+async function startPrimary(options = {}) {
+  const { listen, ...rest } = options;
+  const primary = createPrimary({
+    worker: workerUrl,
+    workers: 2,
+    listen: { port: 0, host: '127.0.0.1', ...listen },
+    readyTimeout: 15_000,
+    drainTimeout: 3000,
+    handleSignals: false,
+    ...rest,
+  });
+  primary.on('worker:spawn', (w) => pids.add(w.pid));
+  cleanups.push(() => Promise.race([primary.close({ timeout: 2000 }), new Promise((r) => setTimeout(r, 8000))]));
+  await primary.start();
+  return { primary, port: primary.addresses()[0].port };
+}
+
+/** Runs `node primary.mjs` with PORT=0 as the README does; resolves with the port it prints. */
+async function startExamplePrimary() {
+  const child = spawn(process.execPath, [primaryPath.pathname], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  pids.add(child.pid);
+  const exited = new Promise((r) => child.once('exit', r));
+  cleanups.push(async () => {
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+  });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on [a-z]+:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`primary.mjs exited with ${code} before listening: ${out}`)));
+  });
+  return { child, port };
+}
+
+/** Calls `pidOnce()` (one exchange on a fresh connection) until two different pids answered, at most 20 times. */
+async function pidsServing(pidOnce) {
+  const seen = new Set();
+  for (let i = 0; i < 20 && seen.size < 2; i++) seen.add(await pidOnce());
+  for (const pid of seen) pids.add(pid);
+  return seen;
+}
+
+/** The pids of the primary's workers, sorted. */
+function workerPids(primary) {
+  return primary.workers().map((w) => w.pid).sort((a, b) => a - b);
+}
+
+function sorted(set) {
+  return [...set].sort((a, b) => a - b);
+}
+
+/** One HTTP request on a fresh connection (no keep-alive), so each one is handed to a worker anew. */
+function request(port, path, { method = 'GET', body } = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text, json: res.headers['content-type']?.includes('json') ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** Opens a WebSocket and resolves with it and the worker's hello, once both arrived. */
+function open(port) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+    socket.once('error', reject);
+    socket.once('message', (data) => resolve({ socket, hello: JSON.parse(String(data)) }));
+  });
+}
+
+/** Sends `data` and resolves with the next message. */
+function roundTrip(socket, data) {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('message', (reply, isBinary) => resolve({ reply, isBinary }));
+    socket.send(data);
+  });
+}
+
+function close(socket) {
+  return new Promise((resolve) => {
+    if (socket.readyState === WebSocket.CLOSED) return resolve();
+    socket.once('close', (code) => resolve(code));
+    socket.close(1000);
+  });
+}
+
+describe('examples/ws', () => {
+  it('upgrades through handoff and echoes text and binary messages, from both workers', async () => {
+    const { primary, port } = await startPrimary();
+
+    const { socket, hello } = await open(port);
+    expect(hello.hello).toBe('ws');
+    expect(workerPids(primary)).toContain(hello.pid);
+
+    const text = await roundTrip(socket, 'hello through handoff ü');
+    expect(text.isBinary).toBe(false);
+    expect(String(text.reply)).toBe('hello through handoff ü');
+
+    const bytes = Buffer.from([0, 1, 2, 254, 255]);
+    const binary = await roundTrip(socket, bytes);
+    expect(binary.isBinary).toBe(true);
+    expect(Buffer.compare(binary.reply, bytes)).toBe(0);
+
+    // Many messages on one socket stay in order.
+    const replies = [];
+    const all = new Promise((resolve) =>
+      socket.on('message', (data) => {
+        replies.push(String(data));
+        if (replies.length === 50) resolve();
+      }),
+    );
+    for (let i = 0; i < 50; i++) socket.send(`m${i}`);
+    await all;
+    expect(replies).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+    socket.removeAllListeners('message');
+    expect(await close(socket)).toBe(1000);
+
+    // Each new WebSocket is a new connection, handed to the next worker.
+    const served = await pidsServing(async () => {
+      const { socket: s, hello: h } = await open(port);
+      await close(s);
+      return h.pid;
+    });
+    expect(sorted(served)).toEqual(workerPids(primary));
+
+    // The same server still answers plain HTTP.
+    const plain = await request(port, '/');
+    expect(plain.json.example).toBe('ws');
+  });
+
+  it('keeps WebSockets on both workers open side by side', async () => {
+    const { primary, port } = await startPrimary();
+    const opened = [];
+    for (let i = 0; i < 4; i++) opened.push(await open(port));
+    expect(sorted(new Set(opened.map((o) => o.hello.pid)))).toEqual(workerPids(primary));
+    const echoes = await Promise.all(opened.map(({ socket }, i) => roundTrip(socket, `socket ${i}`)));
+    expect(echoes.map((e) => String(e.reply))).toEqual(['socket 0', 'socket 1', 'socket 2', 'socket 3']);
+    await Promise.all(opened.map(({ socket }) => close(socket)));
+  });
+
+  it('runs as its README says: `node primary.mjs` prints its address and serves', async () => {
+    const { child, port } = await startExamplePrimary();
+    const served = await pidsServing(async () => {
+      const { socket, hello } = await open(port);
+      await close(socket);
+      return hello.pid;
+    });
+    expect(served.size).toBe(2);
+    expect(served.has(child.pid)).toBe(false);
+  });
+});
