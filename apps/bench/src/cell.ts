@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult, LoadSpec } from './load.js';
+import { cpuMicros, processTree, rssBytes } from './proc.js';
+import { startServer, type ServerSpec } from './servers.js';
+import { coefficientOfVariation, shares } from './stats.js';
+import type { Workload } from './workloads.js';
+
+/** How one cell is run. */
+export interface CellOptions {
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly node: string;
+  readonly pin: boolean;
+  readonly loader: 'autocannon' | 'wrk';
+}
+
+/** What one server did under one workload in one round. */
+export interface CellResult {
+  readonly server: string;
+  readonly workload: string;
+  readonly round: number;
+  readonly workers: number;
+  readonly pinned: boolean;
+  readonly loader: string;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+  /** CPU of the primary (the top process) per request, µs; 0 for a single process. */
+  readonly primaryCpuPerRequest: number;
+  /** CPU of every worker together per request, µs (the single process for `single`). */
+  readonly workersCpuPerRequest: number;
+  /** Each worker's share of requests, largest first. */
+  readonly requestShares: number[];
+  /** Each worker's share of keep-alive connections, largest first (empty for churn). */
+  readonly connectionShares: number[];
+  /** Coefficient of variation of the requests per worker. */
+  readonly cv: number;
+  readonly primaryRss: number;
+  /** Mean RSS of a worker, bytes. */
+  readonly workerRss: number;
+}
+
+const LOADER = fileURLToPath(new URL('./loader-entry.js', import.meta.url));
+
+function runLoader(spec: LoadSpec, pin: boolean): Promise<LoadResult> {
+  const args = [LOADER, JSON.stringify(spec)];
+  const child = pin ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => {
+      try {
+        resolve(JSON.parse(out) as LoadResult);
+      } catch {
+        reject(new Error(`load generator exited with code ${code} and no result`));
+      }
+    });
+  });
+}
+
+/** Starts the server, warms it up, measures one load, stops it. */
+export async function runCell(server: ServerSpec, workload: Workload, round: number, workers: number, options: CellOptions): Promise<CellResult> {
+  const running = await startServer(server, workers, options.node, options.pin ? 1 : undefined);
+  try {
+    const base = { port: running.port, loader: options.loader, ...workload.load };
+    if (options.warmupSeconds > 0) await runLoader({ ...base, seconds: options.warmupSeconds, idle: 0 }, options.pin);
+    const tree = processTree(running.pid);
+    const before = tree.map(cpuMicros);
+    const load = await runLoader({ ...base, seconds: options.seconds }, options.pin);
+    const after = tree.map(cpuMicros);
+    const used = after.map((a, i) => a - before[i]!);
+    const rss = tree.map(rssBytes);
+    const requests = Math.max(1, load.requests);
+    const single = server.kind === 'single';
+    const workerUse = single ? used : used.slice(1);
+    const workerRss = single ? rss : rss.slice(1);
+    const counts = Object.values(load.byPid);
+    while (counts.length < (single ? 1 : workers)) counts.push(0);
+    return {
+      server: server.name,
+      workload: workload.name,
+      round,
+      workers: single ? 1 : workers,
+      pinned: options.pin,
+      loader: load.loader,
+      rps: load.requests / load.seconds,
+      p50: load.p50,
+      p99: load.p99,
+      errors: load.errors + load.non2xx,
+      primaryCpuPerRequest: single ? 0 : used[0]! / requests,
+      workersCpuPerRequest: workerUse.reduce((a, b) => a + b, 0) / requests,
+      requestShares: shares(load.byPid, single ? 1 : workers),
+      connectionShares: Object.keys(load.connectionsByPid).length === 0 ? [] : shares(load.connectionsByPid, single ? 1 : workers),
+      cv: coefficientOfVariation(counts),
+      primaryRss: single ? 0 : rss[0]!,
+      workerRss: workerRss.length === 0 ? 0 : workerRss.reduce((a, b) => a + b, 0) / workerRss.length,
+    };
+  } finally {
+    await running.stop();
+  }
+}

@@ -1,0 +1,198 @@
+import { spawnSync } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import autocannon from 'autocannon';
+
+/** What one load run measured. */
+export interface LoadResult {
+  readonly loader: 'autocannon' | 'handoff-churn' | 'wrk';
+  readonly requests: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly seconds: number;
+  /** Latency percentiles in ms. */
+  readonly p50: number;
+  readonly p99: number;
+  /** Responses per server pid (empty when the loader cannot tell, e.g. wrk). */
+  readonly byPid: Record<string, number>;
+  /** Keep-alive connections per server pid: which process each connection landed on. */
+  readonly connectionsByPid: Record<string, number>;
+}
+
+/** What to run against the server on `port`. */
+export interface LoadSpec {
+  readonly port: number;
+  readonly kind: 'keep-alive' | 'churn';
+  readonly connections: number;
+  readonly seconds: number;
+  /** Fraction of requests sent to `/burn` (CPU-heavy). */
+  readonly burnFraction?: number;
+  /** Requests per second over all connections; unbounded when absent. */
+  readonly rate?: number;
+  /** Idle connections opened before the run and held through it. */
+  readonly idle?: number;
+  readonly loader?: 'autocannon' | 'wrk';
+}
+
+function pidOf(body: string): string | undefined {
+  return body.startsWith('pid:') ? body.slice(4) : undefined;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Keep-alive load with autocannon, counting which process answered each request and connection. */
+async function keepAlive(spec: LoadSpec): Promise<LoadResult> {
+  const byPid: Record<string, number> = {};
+  const connectionsByPid: Record<string, number> = {};
+  const result = await autocannon({
+    url: `http://127.0.0.1:${spec.port}/`,
+    connections: spec.connections,
+    duration: spec.seconds,
+    ...(spec.rate !== undefined ? { overallRate: spec.rate } : {}),
+    setupClient(client) {
+      let first = true;
+      client.on('body', (body: Buffer) => {
+        const pid = pidOf(body.toString());
+        if (pid === undefined) return;
+        byPid[pid] = (byPid[pid] ?? 0) + 1;
+        if (first) {
+          first = false;
+          connectionsByPid[pid] = (connectionsByPid[pid] ?? 0) + 1;
+        }
+      });
+    },
+  });
+  return {
+    loader: 'autocannon',
+    requests: result.requests.total,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    seconds: result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    byPid,
+    connectionsByPid,
+  };
+}
+
+const REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');
+const BURN = Buffer.from('GET /burn HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');
+
+/**
+ * Churn: `connections` loops, each opening a new TCP connection for every request and waiting for
+ * the server to close it. autocannon reconnects lazily after a server close, which measures its own
+ * reconnect delay rather than the server; this loop does nothing else.
+ */
+function churn(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve) => {
+    const byPid: Record<string, number> = {};
+    let latencies = new Float64Array(1 << 16);
+    let count = 0;
+    let errors = 0;
+    let non2xx = 0;
+    let stopped = false;
+    let sent = 0;
+    const burnEvery = spec.burnFraction !== undefined && spec.burnFraction > 0 ? Math.round(1 / spec.burnFraction) : 0;
+    const started = performance.now();
+    const one = (): void => {
+      if (stopped) return;
+      const t0 = performance.now();
+      const burn = burnEvery > 0 && ++sent % burnEvery === 0;
+      const socket: Socket = connect(spec.port, '127.0.0.1');
+      let response = '';
+      socket.setNoDelay(true);
+      socket.once('connect', () => socket.write(burn ? BURN : REQUEST));
+      socket.on('data', (chunk: Buffer) => {
+        response += chunk.toString('latin1');
+      });
+      socket.once('error', () => {
+        errors++;
+      });
+      socket.once('close', () => {
+        if (response.startsWith('HTTP/1.1 200')) {
+          if (count === latencies.length) {
+            const grown = new Float64Array(latencies.length * 2);
+            grown.set(latencies);
+            latencies = grown;
+          }
+          latencies[count++] = performance.now() - t0;
+          const pid = pidOf(response.slice(response.indexOf('\r\n\r\n') + 4));
+          if (pid !== undefined) byPid[pid] = (byPid[pid] ?? 0) + 1;
+        } else if (response !== '') {
+          non2xx++;
+        } else {
+          errors++;
+        }
+        one();
+      });
+    };
+    for (let i = 0; i < spec.connections; i++) one();
+    setTimeout(() => {
+      stopped = true;
+      const seconds = (performance.now() - started) / 1000;
+      const sorted = latencies.slice(0, count).sort();
+      resolve({ loader: 'handoff-churn', requests: count, errors, non2xx, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), byPid, connectionsByPid: {} });
+    }, spec.seconds * 1000);
+  });
+}
+
+/** wrk, when installed: throughput and latency only (it cannot tell which process answered). */
+function wrk(spec: LoadSpec): LoadResult {
+  const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency'];
+  if (spec.kind === 'churn') args.push('-H', 'Connection: close');
+  const out = spawnSync('wrk', [...args, `http://127.0.0.1:${spec.port}/`], { encoding: 'utf8' });
+  const num = (re: RegExp): number => Number(re.exec(out.stdout)?.[1] ?? 0);
+  const ms = (re: RegExp): number => {
+    const m = re.exec(out.stdout);
+    if (m === null) return 0;
+    const scale = m[2] === 'us' ? 1e-3 : m[2] === 's' ? 1e3 : 1;
+    return Number(m[1]) * scale;
+  };
+  return {
+    loader: 'wrk',
+    requests: num(/(\d+) requests in/),
+    errors: num(/Socket errors: connect (\d+)/) + num(/Non-2xx or 3xx responses: (\d+)/),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    seconds: spec.seconds,
+    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
+    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
+    byPid: {},
+    connectionsByPid: {},
+  };
+}
+
+/** Opens `count` idle TCP connections (they send nothing) and returns a function that closes them. */
+async function openIdle(port: number, count: number): Promise<() => void> {
+  const sockets: Socket[] = [];
+  const batch = 250;
+  for (let i = 0; i < count; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, count - i) }, () => new Promise<void>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => resolve());
+        s.on('error', () => resolve());
+        sockets.push(s);
+      })),
+    );
+  }
+  return () => {
+    for (const s of sockets) s.destroy();
+  };
+}
+
+/** Runs one load and returns what it measured. */
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const closeIdle = spec.idle !== undefined && spec.idle > 0 ? await openIdle(spec.port, spec.idle) : () => {};
+  try {
+    if (spec.loader === 'wrk') return wrk(spec);
+    return spec.kind === 'churn' ? await churn(spec) : await keepAlive(spec);
+  } finally {
+    closeIdle();
+  }
+}
+
+/** True when `wrk` is on the PATH. */
+export function wrkInstalled(): boolean {
+  return spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error === undefined;
+}
