@@ -41,9 +41,9 @@ async function startPrimary(options = {}) {
   return { primary, port: primary.addresses()[0].port };
 }
 
-/** Runs `node primary.mjs` with PORT=0 as the README does; resolves with the port it prints. */
-async function startExamplePrimary() {
-  const child = spawn(process.execPath, [primaryPath.pathname], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Runs `node primary.mjs` with PORT=0 (and `env`) as the README does; resolves with the port it prints. */
+async function startExamplePrimary(env = {}) {
+  const child = spawn(process.execPath, [primaryPath.pathname], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   pids.add(child.pid);
   const exited = new Promise((r) => child.once('exit', r));
   cleanups.push(async () => {
