@@ -13,6 +13,8 @@ export interface CellOptions {
   readonly node: string;
   readonly pin: boolean;
   readonly loader: 'autocannon' | 'wrk';
+  /** Node flags for every server process (e.g. `--cpu-prof`). */
+  readonly execArgv?: readonly string[];
 }
 
 /** What one server did under one workload in one round. */
@@ -24,6 +26,8 @@ export interface CellResult {
   readonly pinned: boolean;
   readonly loader: string;
   readonly rps: number;
+  /** Requests answered 200 in the measured window. */
+  readonly requests: number;
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
@@ -44,12 +48,27 @@ export interface CellResult {
 
 const LOADER = fileURLToPath(new URL('./loader-entry.js', import.meta.url));
 
-function runLoader(spec: LoadSpec, pin: boolean): Promise<LoadResult> {
+/**
+ * Runs the load generator in its own process (pinned to CPU 0 when `pin`): the warm-up, then
+ * `between()` (CPU counters are read there, after the idle connections are open), then the measured load.
+ */
+function runLoader(spec: LoadSpec & { warmupSeconds: number }, pin: boolean, between: () => void): Promise<LoadResult> {
   const args = [LOADER, JSON.stringify(spec)];
-  const child = pin ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stdio: ['pipe', 'pipe', 'inherit'] = ['pipe', 'pipe', 'inherit'];
+  const child = pin ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio }) : spawn(process.execPath, args, { stdio });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    let warm = false;
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (!warm && out.startsWith('WARM\n')) {
+        warm = true;
+        out = out.slice(5);
+        between();
+        child.stdin.end('go\n');
+      }
+    });
+    child.once('error', reject);
     child.once('exit', (code) => {
       try {
         resolve(JSON.parse(out) as LoadResult);
@@ -62,13 +81,15 @@ function runLoader(spec: LoadSpec, pin: boolean): Promise<LoadResult> {
 
 /** Starts the server, warms it up, measures one load, stops it. */
 export async function runCell(server: ServerSpec, workload: Workload, round: number, workers: number, options: CellOptions): Promise<CellResult> {
-  const running = await startServer(server, workers, options.node, options.pin ? 1 : undefined);
+  const running = await startServer(server, workers, options.node, options.pin ? 1 : undefined, options.execArgv ?? []);
   try {
     const base = { port: running.port, loader: options.loader, ...workload.load };
-    if (options.warmupSeconds > 0) await runLoader({ ...base, seconds: options.warmupSeconds, idle: 0 }, options.pin);
-    const tree = processTree(running.pid);
-    const before = tree.map(cpuMicros);
-    const load = await runLoader({ ...base, seconds: options.seconds }, options.pin);
+    let tree: number[] = [];
+    let before: number[] = [];
+    const load = await runLoader({ ...base, seconds: options.seconds, warmupSeconds: options.warmupSeconds }, options.pin, () => {
+      tree = processTree(running.pid);
+      before = tree.map(cpuMicros);
+    });
     const after = tree.map(cpuMicros);
     const used = after.map((a, i) => a - before[i]!);
     const rss = tree.map(rssBytes);
@@ -86,6 +107,7 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
       pinned: options.pin,
       loader: load.loader,
       rps: load.requests / load.seconds,
+      requests: load.requests,
       p50: load.p50,
       p99: load.p99,
       errors: load.errors + load.non2xx,

@@ -164,7 +164,7 @@ function wrk(spec: LoadSpec): LoadResult {
 }
 
 /** Opens `count` idle TCP connections (they send nothing) and returns a function that closes them. */
-async function openIdle(port: number, count: number): Promise<() => void> {
+export async function openIdle(port: number, count: number): Promise<() => void> {
   const sockets: Socket[] = [];
   const batch = 250;
   for (let i = 0; i < count; i += batch) {

@@ -1,19 +1,42 @@
 #!/usr/bin/env node
-// pnpm bench [--quick] [--rounds N] [--duration S] [--workers N] [--workloads a,b] [--servers a,b]
-//            [--node PATH] [--pin] [--loader autocannon|wrk] [--json PATH]
+// pnpm bench [--quick] [--rounds N] [--duration S] [--warmup S] [--workers N] [--workloads a,b]
+//            [--servers a,b] [--node PATH] [--pin | --no-pin] [--loader autocannon|wrk] [--json PATH]
+//            [--exec-argv "FLAGS"]
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { spawnSync } from 'node:child_process';
 import { runCell, type CellResult } from './cell.js';
 import { wrkInstalled } from './load.js';
-import { markdown, summarize } from './report.js';
+import { markdown, summarize, type Section } from './report.js';
 import { allServers, canPin, supportsReusePort } from './servers.js';
 import { WORKLOADS } from './workloads.js';
 
-const QUICK_SERVERS = ['single', 'cluster-rr', 'cluster-none', 'reuseport', 'handoff:round-robin', 'handoff:least-connections', 'handoff:shared', 'handoff:balanced-shared', 'handoff:reuseport'];
+/** `--quick`: the anchors and one policy of each kind, keep-alive unpinned and churn pinned, 1 round. */
+const QUICK_SERVERS = ['single', 'cluster-rr', 'cluster-none', 'reuseport', 'handoff:round-robin', 'handoff:least-connections', 'handoff:shared', 'handoff:balanced-shared'];
+const QUICK_SECTIONS: readonly [string, boolean][] = [
+  ['keep-alive', false],
+  ['churn', true],
+];
+/** Pinning matters where the server's CPU per connection is the question. */
+const PINNED_WORKLOADS = new Set(['churn', 'mixed']);
+
+const USAGE = `usage: pnpm bench [options]
+  --quick              keep-alive (unpinned) and churn (pinned), ${QUICK_SERVERS.length} servers, 1 round of 1 s after 1 s of warm-up: under a minute
+  --rounds N           rounds, interleaved (default 3)
+  --duration S         measured seconds per cell (default 5)
+  --warmup S           warm-up seconds per cell, not measured (default 1)
+  --workers N          worker processes (default 2; the fairness workload always uses 8)
+  --workloads a,b      of: ${WORKLOADS.map((w) => w.name).join(', ')}
+  --servers a,b        of: ${allServers().map((s) => s.name).join(', ')}
+  --node PATH          run every server process on this Node binary (the load generator stays on this one)
+  --pin / --no-pin     only pinned (load on CPU 0, servers on CPU 1) / only unpinned runs
+                       (default: churn and mixed both ways, the rest unpinned)
+  --loader NAME        autocannon (default) or wrk (when installed; it cannot count per-worker shares)
+  --json PATH          full result (default apps/bench/results/<date>.json)
+  --exec-argv "FLAGS"  Node flags for every server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
 
 const { values } = parseArgs({
   options: {
@@ -26,58 +49,82 @@ const { values } = parseArgs({
     servers: { type: 'string' },
     node: { type: 'string', default: process.execPath },
     pin: { type: 'boolean', default: false },
+    'no-pin': { type: 'boolean', default: false },
     loader: { type: 'string' },
     json: { type: 'string' },
+    'exec-argv': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  console.log('usage: pnpm bench [--quick] [--rounds N] [--duration S] [--warmup S] [--workers N] [--workloads keep-alive,churn,mixed,fairness,idle] [--servers single,cluster-rr,…,handoff:round-robin,…] [--node PATH] [--pin] [--loader autocannon|wrk] [--json PATH]');
+  console.log(USAGE);
   process.exit(0);
 }
 
 function fail(message: string): never {
-  console.error(`bench: ${message}`);
+  console.error(`bench: ${message}\n${USAGE}`);
   process.exit(2);
 }
 
 const quick = values.quick;
 const rounds = Number(values.rounds ?? (quick ? 1 : 3));
 const seconds = Number(values.duration ?? (quick ? 1 : 5));
-const warmupSeconds = Number(values.warmup ?? (quick ? 0.3 : 1));
+// Under 1 s of warm-up, churn measures the JIT: cluster-rr's CPU per request came out 2.4x its warm figure.
+const warmupSeconds = Number(values.warmup ?? 1);
 const workers = Number(values.workers);
 if (!Number.isInteger(rounds) || rounds < 1) fail('--rounds must be an integer >= 1');
 if (!(seconds > 0)) fail('--duration must be a number of seconds > 0');
+if (!(warmupSeconds >= 0)) fail('--warmup must be a number of seconds >= 0');
 if (!Number.isInteger(workers) || workers < 1) fail('--workers must be an integer >= 1');
+if (values.pin && values['no-pin']) fail('--pin and --no-pin exclude each other');
 const node = values.node;
-const nodeVersion = spawnSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim();
+const nodeVersion = spawnSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout?.trim() ?? '';
 if (nodeVersion === '') fail(`--node ${node} is not a working Node.js binary`);
-if (values.pin && !canPin()) fail('--pin needs taskset and 2 cores or more');
-const loader = values.loader === undefined ? 'autocannon' : values.loader;
+const pinnable = canPin();
+if (values.pin && !pinnable) fail('--pin needs taskset and 2 cores or more');
+const loader = values.loader ?? 'autocannon';
 if (loader !== 'autocannon' && loader !== 'wrk') fail('--loader must be autocannon or wrk');
 if (loader === 'wrk' && !wrkInstalled()) fail('--loader wrk: wrk is not installed');
+const execArgv = values['exec-argv']?.split(/\s+/).filter((a) => a !== '') ?? [];
 
 const reusePort = supportsReusePort(node);
 const wantedServers = values.servers?.split(',') ?? (quick ? QUICK_SERVERS : undefined);
+const unknownServer = wantedServers?.find((n) => !allServers().some((s) => s.name === n));
+if (unknownServer !== undefined) fail(`unknown server ${unknownServer}`);
 const servers = allServers().filter((s) => (wantedServers === undefined || wantedServers.includes(s.name)) && (reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport')));
-const wantedWorkloads = values.workloads?.split(',') ?? (quick ? ['keep-alive', 'churn'] : undefined);
-const workloads = WORKLOADS.filter((w) => wantedWorkloads === undefined || wantedWorkloads.includes(w.name));
+const wantedWorkloads = values.workloads?.split(',');
+const unknownWorkload = wantedWorkloads?.find((n) => !WORKLOADS.some((w) => w.name === n));
+if (unknownWorkload !== undefined) fail(`unknown workload ${unknownWorkload}`);
 if (servers.length === 0) fail('no server to run (see --servers)');
-if (workloads.length === 0) fail('no workload to run (see --workloads)');
 
-const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}`;
-console.log(`# handoff bench, ${new Date().toISOString().slice(0, 10)}`);
-console.log(`Node ${nodeVersion} (servers) on ${machine}; load generator: ${loader === 'wrk' ? 'wrk' : 'autocannon (keep-alive), a new-connection loop (churn)'}; ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s, interleaved; ${values.pin ? 'pinned: load on CPU 0, every server process on CPU 1' : 'unpinned'}.${reusePort ? '' : ' reusePort: not available on this Node.'}\n`);
+// The plan: (workload, pinned) sections, each run as interleaved rounds over every server.
+const sections: (Section & { workload: (typeof WORKLOADS)[number] })[] = [];
+for (const workload of WORKLOADS) {
+  if (wantedWorkloads !== undefined ? !wantedWorkloads.includes(workload.name) : quick && !QUICK_SECTIONS.some(([n]) => n === workload.name)) continue;
+  let modes: boolean[];
+  if (values.pin) modes = [true];
+  else if (values['no-pin']) modes = [false];
+  else if (quick && wantedWorkloads === undefined) modes = QUICK_SECTIONS.filter(([n]) => n === workload.name).map(([, p]) => p);
+  else modes = PINNED_WORKLOADS.has(workload.name) && pinnable ? [false, true] : [false];
+  for (const pinned of modes) sections.push({ name: workload.name, description: workload.description, pinned, workload });
+}
+if (sections.length === 0) fail('no workload to run (see --workloads)');
+
+const started = new Date();
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
+const loaderText = loader === 'wrk' ? 'wrk (churn: wrk with Connection: close)' : 'autocannon (keep-alive, programmatic) and a new-connection-per-request loop (churn, mixed)';
+console.log(`# handoff bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n`);
+console.log(`Node ${nodeVersion} (servers; load generator on ${process.versions.node}) on ${machine}. Load generator: ${loaderText}. ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, interleaved; medians over rounds.${reusePort ? '' : ' reusePort: not available on this Node.'}${execArgv.length > 0 ? ` Server flags: ${execArgv.join(' ')}.` : ''}\n`);
 
 const cells: CellResult[] = [];
-const total = workloads.length * rounds * servers.length;
-for (const workload of workloads) {
+const total = sections.length * rounds * servers.length;
+for (const section of sections) {
   for (let round = 1; round <= rounds; round++) {
     for (const server of servers) {
-      process.stderr.write(`[${cells.length + 1}/${total}] ${workload.name} round ${round}: ${server.name}\n`);
+      process.stderr.write(`[${cells.length + 1}/${total}] ${section.name}${section.pinned ? ' pinned' : ''} round ${round}: ${server.name}\n`);
       try {
-        cells.push(await runCell(server, workload, round, workload.workers ?? workers, { seconds, warmupSeconds, node, pin: values.pin, loader }));
+        cells.push(await runCell(server, section.workload, round, section.workload.workers ?? workers, { seconds, warmupSeconds, node, pin: section.pinned, loader, execArgv }));
       } catch (error) {
         process.stderr.write(`  failed: ${(error as Error).message}\n`);
       }
@@ -87,10 +134,10 @@ for (const workload of workloads) {
 
 const anchors = new Set(servers.filter((s) => s.anchor).map((s) => s.name));
 const summaries = summarize(cells, anchors);
-console.log(markdown(summaries, workloads));
+console.log(markdown(summaries, sections));
 
 const here = dirname(fileURLToPath(import.meta.url));
-const jsonPath = resolve(values.json ?? resolve(here, '..', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`));
+const jsonPath = resolve(values.json ?? resolve(here, '..', 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`));
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, `${JSON.stringify({ date: new Date().toISOString(), node: nodeVersion, machine, loader, pinned: values.pin, rounds, seconds, workers, cells, summaries }, null, 2)}\n`);
-console.log(`Full result: ${jsonPath}`);
+writeFileSync(jsonPath, `${JSON.stringify({ date: started.toISOString(), node: nodeVersion, machine, loader, rounds, seconds, warmupSeconds, workers, execArgv, cells, summaries }, null, 2)}\n`);
+console.log(`Full result: ${jsonPath} (${Math.round((Date.now() - started.getTime()) / 1000)} s)`);

@@ -1,45 +1,82 @@
 import type { CellResult } from './cell.js';
 import { median } from './stats.js';
 
-/** The medians (and rps range) of one server under one workload, over its rounds. */
+/** The medians (and rps range) of one server under one workload and pinning, over its rounds. */
 export interface Summary {
   readonly server: string;
   readonly workload: string;
+  readonly pinned: boolean;
   readonly anchor: boolean;
   readonly rounds: number;
   readonly rps: number;
   readonly rpsMin: number;
   readonly rpsMax: number;
+  /** ms */
   readonly p50: number;
+  /** ms */
   readonly p99: number;
   readonly errors: number;
+  readonly requests: number;
+  /** µs of CPU per request, of the primary (0 for a server without one) */
   readonly primaryCpuPerRequest: number;
+  /** µs of CPU per request, every worker together */
   readonly workersCpuPerRequest: number;
+  /** primary + workers */
+  readonly cpuPerRequest: number;
   /** Busiest worker's share of keep-alive connections (NaN when not measured). */
   readonly busiestConnections: number;
   readonly busiestRequests: number;
   readonly cv: number;
   readonly primaryRss: number;
   readonly workerRss: number;
-  readonly vsClusterRr: number;
-  readonly vsBestAnchor: number;
+  /** The best anchor of this workload and pinning: the one with the most req/s. */
+  readonly bestAnchor: string;
+  /** Each figure divided by `node:cluster` round-robin's (NaN when it did not run). */
+  readonly vsClusterRr: Ratios;
+  /** Each figure divided by the best anchor's. */
+  readonly vsBestAnchor: Ratios;
   /** Server CPU per request as a multiple of the single process's. */
   readonly cpuVsSingle: number;
 }
 
-/** Folds the rounds of each (workload, server) into medians, with ratios to the anchors. */
+/** Ratios of one summary's figures to another's. */
+export interface Ratios {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly cpuPerRequest: number;
+  readonly primaryRss: number;
+  readonly workerRss: number;
+}
+
+type Partial = Omit<Summary, 'vsClusterRr' | 'vsBestAnchor' | 'cpuVsSingle' | 'bestAnchor'>;
+
+function ratios(s: Partial, to: Partial | undefined): Ratios {
+  const r = (a: number, b: number | undefined): number => (b === undefined || b === 0 ? Number.NaN : a / b);
+  return {
+    rps: r(s.rps, to?.rps),
+    p50: r(s.p50, to?.p50),
+    p99: r(s.p99, to?.p99),
+    cpuPerRequest: r(s.cpuPerRequest, to?.cpuPerRequest),
+    primaryRss: r(s.primaryRss, to?.primaryRss),
+    workerRss: r(s.workerRss, to?.workerRss),
+  };
+}
+
+/** Folds the rounds of each (workload, pinning, server) into medians, with ratios to the anchors. */
 export function summarize(cells: readonly CellResult[], anchors: ReadonlySet<string>): Summary[] {
   const groups = new Map<string, CellResult[]>();
   for (const c of cells) {
-    const key = `${c.workload}\u0000${c.server}`;
+    const key = `${c.workload}\u0000${c.pinned}\u0000${c.server}`;
     groups.set(key, [...(groups.get(key) ?? []), c]);
   }
-  const partial = [...groups.values()].map((g) => {
+  const partial = [...groups.values()].map((g): Partial => {
     const m = (f: (c: CellResult) => number): number => median(g.map(f));
     const rps = g.map((c) => c.rps);
     return {
       server: g[0]!.server,
       workload: g[0]!.workload,
+      pinned: g[0]!.pinned,
       anchor: anchors.has(g[0]!.server),
       rounds: g.length,
       rps: median(rps),
@@ -48,8 +85,10 @@ export function summarize(cells: readonly CellResult[], anchors: ReadonlySet<str
       p50: m((c) => c.p50),
       p99: m((c) => c.p99),
       errors: g.reduce((a, c) => a + c.errors, 0),
+      requests: g.reduce((a, c) => a + c.requests, 0),
       primaryCpuPerRequest: m((c) => c.primaryCpuPerRequest),
       workersCpuPerRequest: m((c) => c.workersCpuPerRequest),
+      cpuPerRequest: m((c) => c.primaryCpuPerRequest + c.workersCpuPerRequest),
       busiestConnections: g[0]!.connectionShares.length === 0 ? Number.NaN : m((c) => c.connectionShares[0] ?? 0),
       busiestRequests: m((c) => c.requestShares[0] ?? 0),
       cv: m((c) => c.cv),
@@ -58,12 +97,17 @@ export function summarize(cells: readonly CellResult[], anchors: ReadonlySet<str
     };
   });
   return partial.map((s) => {
-    const same = partial.filter((o) => o.workload === s.workload);
-    const clusterRr = same.find((o) => o.server === 'cluster-rr')?.rps ?? Number.NaN;
-    const best = Math.max(...same.filter((o) => o.anchor).map((o) => o.rps));
+    const same = partial.filter((o) => o.workload === s.workload && o.pinned === s.pinned);
+    const clusterRr = same.find((o) => o.server === 'cluster-rr');
+    const best = same.filter((o) => o.anchor).sort((a, b) => b.rps - a.rps)[0];
     const single = same.find((o) => o.server === 'single');
-    const singleCpu = single === undefined ? Number.NaN : single.workersCpuPerRequest;
-    return { ...s, vsClusterRr: s.rps / clusterRr, vsBestAnchor: s.rps / best, cpuVsSingle: (s.primaryCpuPerRequest + s.workersCpuPerRequest) / singleCpu };
+    return {
+      ...s,
+      bestAnchor: best?.server ?? '',
+      vsClusterRr: ratios(s, clusterRr),
+      vsBestAnchor: ratios(s, best),
+      cpuVsSingle: single === undefined || single.cpuPerRequest === 0 ? Number.NaN : s.cpuPerRequest / single.cpuPerRequest,
+    };
   });
 }
 
@@ -72,19 +116,31 @@ const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const pct = (x: number): string => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '–');
 const mb = (x: number): string => (x > 0 ? (x / 1048576).toFixed(0) : '–');
+/** `value ×rr ×best`, compact: ratios to cluster-rr and to the best anchor. */
+const withRatios = (value: string, a: number, b: number): string => `${value} <sub>${f2(a)} · ${f2(b)}</sub>`;
 
-/** One Markdown table per workload. */
-export function markdown(summaries: readonly Summary[], workloads: readonly { name: string; description: string }[]): string {
+/** A section of the report: one workload, pinned or not. */
+export interface Section {
+  readonly name: string;
+  readonly description: string;
+  readonly pinned: boolean;
+}
+
+/** One Markdown table per workload and pinning. */
+export function markdown(summaries: readonly Summary[], sections: readonly Section[]): string {
   const out: string[] = [];
-  for (const w of workloads) {
-    const rows = summaries.filter((s) => s.workload === w.name);
+  for (const w of sections) {
+    const rows = summaries.filter((s) => s.workload === w.name && s.pinned === w.pinned);
     if (rows.length === 0) continue;
-    out.push(`### ${w.name}: ${w.description}`, '');
-    out.push('| server | req/s | min–max | × cluster-rr | × best anchor | p50 ms | p99 ms | errors | CPU µs/req primary + workers | × single CPU | busiest: conns / reqs | CV | RSS MB primary / worker |');
+    out.push(`### ${w.name}, ${w.pinned ? 'pinned (load on CPU 0, server on CPU 1)' : 'unpinned'}: ${w.description}`, '');
+    out.push(`Small figures: × cluster-rr · × best anchor (${rows[0]!.bestAnchor}).`, '');
+    out.push('| server | req/s | min–max | p50 ms | p99 ms | errors | CPU µs/req | primary + workers | × single CPU | busiest: conns / reqs | CV | RSS MB primary | RSS MB worker |');
     out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of rows) {
+      const a = s.vsClusterRr;
+      const b = s.vsBestAnchor;
       out.push(
-        `| ${s.anchor ? s.server : `**${s.server}**`} | ${f0(s.rps)} | ${f0(s.rpsMin)}–${f0(s.rpsMax)} | ${f2(s.vsClusterRr)} | ${f2(s.vsBestAnchor)} | ${f1(s.p50)} | ${f1(s.p99)} | ${s.errors} | ${f0(s.primaryCpuPerRequest)} + ${f0(s.workersCpuPerRequest)} | ${f2(s.cpuVsSingle)} | ${pct(s.busiestConnections)} / ${pct(s.busiestRequests)} | ${f2(s.cv)} | ${mb(s.primaryRss)} / ${mb(s.workerRss)} |`,
+        `| ${s.anchor ? s.server : `**${s.server}**`} | ${withRatios(f0(s.rps), a.rps, b.rps)} | ${f0(s.rpsMin)}–${f0(s.rpsMax)} | ${withRatios(f1(s.p50), a.p50, b.p50)} | ${withRatios(f1(s.p99), a.p99, b.p99)} | ${s.errors} | ${withRatios(f0(s.cpuPerRequest), a.cpuPerRequest, b.cpuPerRequest)} | ${f0(s.primaryCpuPerRequest)} + ${f0(s.workersCpuPerRequest)} | ${f2(s.cpuVsSingle)} | ${pct(s.busiestConnections)} / ${pct(s.busiestRequests)} | ${f2(s.cv)} | ${withRatios(mb(s.primaryRss), a.primaryRss, b.primaryRss)} | ${withRatios(mb(s.workerRss), a.workerRss, b.workerRss)} |`,
       );
     }
     out.push('');

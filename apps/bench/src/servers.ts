@@ -13,6 +13,10 @@ export interface ServerSpec {
   readonly anchor: boolean;
 }
 
+/** Report order of the policies the bench knows of; any other (new) policy comes after them. */
+const ORDER = ['round-robin', 'least-connections', 'power-of-two-choices', 'weighted', 'random', 'ip-hash', 'shared', 'balanced-shared', 'reuseport'];
+const rank = (policy: string): number => (ORDER.includes(policy) ? ORDER.indexOf(policy) : ORDER.length);
+
 /** Every server the bench knows, anchors first. */
 export function allServers(): ServerSpec[] {
   return [
@@ -20,7 +24,9 @@ export function allServers(): ServerSpec[] {
     { name: 'cluster-rr', kind: 'cluster-rr', anchor: true },
     { name: 'cluster-none', kind: 'cluster-none', anchor: true },
     { name: 'reuseport', kind: 'reuseport', anchor: true },
-    ...Object.keys(POLICIES).map((policy): ServerSpec => ({ name: `handoff:${policy}`, kind: 'handoff', policy, anchor: false })),
+    ...Object.keys(POLICIES)
+      .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+      .map((policy): ServerSpec => ({ name: `handoff:${policy}`, kind: 'handoff', policy, anchor: false })),
   ];
 }
 
@@ -46,8 +52,9 @@ export interface RunningServer {
 const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
 
 /** Starts `spec` with `workers` processes on the Node binary `node`, pinned to `cpu` when given. */
-export function startServer(spec: ServerSpec, workers: number, node: string, cpu: number | undefined): Promise<RunningServer> {
-  const args = [RUNNER, spec.kind, String(workers), spec.policy ?? ''];
+export function startServer(spec: ServerSpec, workers: number, node: string, cpu: number | undefined, execArgv: readonly string[] = []): Promise<RunningServer> {
+  // Worker processes inherit the runner's Node flags (cluster, fork and handoff all default to process.execArgv).
+  const args = [...execArgv, RUNNER, spec.kind, String(workers), spec.policy ?? ''];
   const child: ChildProcess = cpu === undefined ? spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('taskset', ['-c', String(cpu), node, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
