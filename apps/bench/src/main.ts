@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pnpm bench [--quick] [--rounds N] [--duration S] [--warmup S] [--workers N] [--workloads a,b]
 //            [--servers a,b] [--node PATH] [--pin | --no-pin] [--loader autocannon|wrk] [--json PATH]
-//            [--exec-argv "FLAGS"]
+//            [--exec-argv="FLAGS"]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -36,7 +36,7 @@ const USAGE = `usage: pnpm bench [options]
                        (default: churn and mixed both ways, the rest unpinned)
   --loader NAME        autocannon (default) or wrk (when installed; it cannot count per-worker shares)
   --json PATH          full result (default apps/bench/results/<date>.json)
-  --exec-argv "FLAGS"  Node flags for every server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
+  --exec-argv="FLAGS"  Node flags for every server process, e.g. --exec-argv="--cpu-prof --cpu-prof-dir=/tmp/prof"`;
 
 const { values } = parseArgs({
   options: {
