@@ -11,8 +11,8 @@ export type RejectReason = 'queue-full' | 'queue-timeout' | 'closing' | 'attempt
 
 /** What the dispatcher needs from the primary. */
 export interface DispatcherHost {
-  /** Workers that may be picked: ready, not draining, ascending id. */
-  readyWorkers(): readonly WorkerProcess[];
+  /** Workers that may be picked for a connection of `listener`: ready, not draining, ascending id. */
+  readyWorkers(listener: number): readonly WorkerProcess[];
   onRejected(id: number, listener: number, reason: RejectReason): void;
 }
 
@@ -95,7 +95,7 @@ export class Dispatcher {
 
   /** Sends `connection` to a worker the policy picks, or queues it. */
   private place(connection: PendingConnection): void {
-    const workers = this.host.readyWorkers();
+    const workers = this.host.readyWorkers(connection.listener);
     if (workers.length === 0) {
       this.enqueue(connection);
       return;
@@ -220,7 +220,7 @@ export class Dispatcher {
 
   /** A worker became ready: place what waits. */
   flushQueue(): void {
-    while (this.queueHead < this.queue.length && this.host.readyWorkers().length > 0) {
+    while (this.queueHead < this.queue.length && this.host.readyWorkers(this.queue[this.queueHead]!.connection.listener).length > 0) {
       const { connection } = this.queue[this.queueHead]!;
       this.queueHead++;
       this.place(connection);

@@ -1,4 +1,4 @@
-import type { HandoffError } from '@handoff/protocol';
+import type { HandoffError, ListenAddress } from '@handoff/protocol';
 import type { WorkerState } from './worker-process.js';
 import type { RejectReason } from './dispatcher.js';
 
@@ -44,6 +44,8 @@ export interface PrimaryEvents {
   /** The primary's state changed. */
   state: [change: { readonly from: PrimaryState; readonly to: PrimaryState }];
   /** The primary answered a connection itself (503 or close): no worker could take it. */
+  /** Drop-in mode: the primary bound a listener a worker's app asked for (index in `addresses()`). */
+  'listener:bound': [info: { readonly listener: number; readonly address: ListenAddress }];
   'connection:rejected': [info: { readonly id: number; readonly listener: number; readonly reason: RejectReason }];
   /** Something went wrong that the primary survived: a bad message from a worker, a failed reload… */
   error: [error: HandoffError];

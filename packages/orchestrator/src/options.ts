@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { roundRobin, type Policy } from '@handoff/policies';
+import { resolveRegister } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 
 /** One address to listen on: a TCP port (IPv4 or IPv6) or a Unix socket path. */
@@ -34,13 +35,35 @@ export interface RestartOptions {
 }
 
 /** Options of `createPrimary`. */
+/** Drop-in mode: see the `dropIn` option. */
+export interface DropInOptions {
+  /**
+   * Where the app's ports really bind: `{ 3000: 8080 }` binds 8080 when the app listens on 3000;
+   * `{ 3000: 0 }` picks a free port once, shared by every worker (tests). Unlisted ports bind as asked.
+   */
+  readonly ports?: Readonly<Record<number, number>>;
+  /**
+   * The preload passed to workers with `--import`.
+   * @default '@handoff/worker/register', resolved from the worker module
+   */
+  readonly register?: string;
+}
+
 export interface PrimaryOptions {
   /** The worker program: a path or `file:` URL of a module that calls `serve()` from `@handoff/worker`. */
   readonly worker: string | URL;
   /** How many workers; `'auto'` is one per available CPU (`os.availableParallelism()`). @default 'auto' */
   readonly workers?: number | 'auto';
-  /** Where to listen: a port, one address, or several. */
-  readonly listen: number | ListenOption | readonly ListenOption[];
+  /** Where to listen: a port, one address, or several. Leave it out with `dropIn`: the app's own `listen()` calls say where. */
+  readonly listen?: number | ListenOption | readonly ListenOption[];
+  /**
+   * Drop-in mode for an unmodified app: each worker runs with `--import @handoff/worker/register`,
+   * so the app's own `server.listen(port)` / `app.listen(port)` asks the primary, which binds the
+   * address once (in the policy's mode) and shares it with every worker; `server.address()` in the
+   * worker reports the real address. Policies of mode `primary` and `shared`.
+   * @default false
+   */
+  readonly dropIn?: boolean | DropInOptions;
   /** How connections spread over workers. @default roundRobin() */
   readonly policy?: Policy;
   /** Arguments passed to each worker (`process.argv.slice(2)` there). */
@@ -92,6 +115,8 @@ export interface ResolvedOptions {
   readonly worker: string;
   readonly workers: number;
   readonly listen: readonly ListenOption[];
+  /** Drop-in mode: the port map and the resolved preload; `undefined` when off. */
+  readonly dropIn: { readonly ports: ReadonlyMap<number, number>; readonly register: string } | undefined;
   readonly policy: Policy;
   readonly args: readonly string[];
   readonly execArgv: readonly string[];
@@ -123,8 +148,12 @@ function count(name: string, value: unknown, fallback: number, min = 0): number 
   return value;
 }
 
-function resolveListen(value: unknown): ListenOption[] {
+function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
   const list = typeof value === 'number' ? [{ port: value }] : Array.isArray(value) ? value : value === undefined ? [] : [value];
+  if (dropIn) {
+    if (list.length > 0) invalid("option listen must be left out with dropIn: the app's own listen() calls say where to listen (map ports with dropIn.ports)");
+    return [];
+  }
   if (list.length === 0) invalid('option listen is required: a port (3000), { port, host }, { path } or an array of them');
   return list.map((entry: unknown, i: number) => {
     const where = list.length > 1 ? `listen[${i}]` : 'listen';
@@ -165,10 +194,12 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) invalid(`option ${name} must be an array of strings`);
     return v as string[];
   };
+  const dropIn = resolveDropIn(options.dropIn, workerPath, policy);
   return {
     worker: workerPath,
     workers,
-    listen: resolveListen(options.listen),
+    listen: resolveListen(options.listen, dropIn !== undefined),
+    dropIn,
     policy,
     args: stringArray('args', options.args, []),
     execArgv: stringArray('execArgv', options.execArgv, process.execArgv),
@@ -192,4 +223,21 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     handleSignals: options.handleSignals !== false,
     reloadOnSighup: options.reloadOnSighup === true,
   };
+}
+
+function resolveDropIn(value: unknown, workerPath: string, policy: Policy): ResolvedOptions['dropIn'] {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (typeof value !== 'object' || value === null)) invalid('option dropIn must be true, false or { ports?, register? }');
+  if (policy.mode === 'reuseport') invalid('option dropIn works with policies of mode primary and shared, not reusePort()');
+  const settings = value === true ? {} : (value as DropInOptions);
+  const ports = new Map<number, number>();
+  for (const [from, to] of Object.entries(settings.ports ?? {})) {
+    const app = Number(from);
+    if (!Number.isInteger(app) || app < 0 || app > 65535 || typeof to !== 'number' || !Number.isInteger(to) || to < 0 || to > 65535) {
+      invalid(`dropIn.ports must map ports to ports (integers in 0..65535), got ${JSON.stringify(from)}: ${JSON.stringify(to)}`);
+    }
+    ports.set(app, to);
+  }
+  if (settings.register !== undefined && (typeof settings.register !== 'string' || settings.register === '')) invalid('dropIn.register must be a module specifier or path');
+  return { ports, register: resolveRegister(workerPath, settings.register) };
 }

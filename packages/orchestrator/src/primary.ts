@@ -4,6 +4,7 @@ import { HandoffError, type ListenAddress } from '@handoff/protocol';
 import { bindListener, type BoundListener } from './bind.js';
 import { channels } from './diagnostics.js';
 import { Dispatcher } from './dispatcher.js';
+import { DropInBinder } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 import { resolveOptions, type PrimaryOptions, type ResolvedOptions } from './options.js';
@@ -94,6 +95,15 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       throw error;
     }
     this.supervisor.listeners = this.bound;
+    if (this.options.dropIn !== undefined) {
+      this.supervisor.dropIn = new DropInBinder(mode, this.options.dropIn.ports, {
+        listeners: this.bound,
+        attach: (l) => {
+          this.dispatcher?.attach(l);
+          this.emit('listener:bound', { listener: l.index, address: l.address });
+        },
+      });
+    }
     if (mode === 'primary' || mode === 'reuseport') {
       // reuseport: what lands on the primary's reserving socket before the workers' sockets listen
       // is handed over in turn, never left hanging (see bind.ts, reserveReusePort).

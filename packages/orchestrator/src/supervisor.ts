@@ -7,6 +7,7 @@ import type { Dispatcher } from './dispatcher.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { WorkerInfo } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import type { DropInBinder } from './drop-in.js';
 import { AcceptSteering } from './steering.js';
 import { WorkerProcess } from './worker-process.js';
 
@@ -65,8 +66,24 @@ export class Supervisor {
     }
   }
 
-  /** Ready workers, ascending id: what policies pick from. Rebuilt only when it changes. */
-  readyWorkers = (): readonly WorkerProcess[] => this.ready;
+  /** Drop-in mode: binds what the workers' apps listen on. */
+  dropIn: DropInBinder | undefined;
+  /** Drop-in mode: the ready workers that bound each listener, rebuilt when either changes. */
+  private readonly readyByListener = new Map<number, WorkerProcess[]>();
+
+  /**
+   * Ready workers, ascending id: what policies pick from for a connection of `listener`. Rebuilt
+   * only when it changes. In drop-in mode only the workers whose app bound that listener.
+   */
+  readyWorkers = (listener: number): readonly WorkerProcess[] => {
+    if (this.dropIn === undefined) return this.ready;
+    let workers = this.readyByListener.get(listener);
+    if (workers === undefined) {
+      workers = this.ready.filter((w) => w.dropInListeners.has(listener));
+      this.readyByListener.set(listener, workers);
+    }
+    return workers;
+  };
 
   /** Every live worker, ascending id. */
   all(): WorkerProcess[] {
@@ -187,6 +204,14 @@ export class Supervisor {
     }, this.options.readyTimeout);
     readyTimer.unref();
     worker.on('hello', () => this.introduce(worker));
+    worker.on('bind', (message) => {
+      if (this.dropIn !== undefined) this.dropIn.bind(worker, message);
+      else this.host.error(new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, `worker ${worker.id} (pid ${worker.pid}) asked to bind ${JSON.stringify(message.address)}, but the primary runs without dropIn`));
+    });
+    worker.on('bound', () => {
+      this.readyByListener.clear();
+      this.dispatcher?.flushQueue();
+    });
     new HealthMonitor(worker, this.options, {
       unresponsive: (w, stuckMs) => {
         this.host.unresponsive(this.info(w), stuckMs);
@@ -243,6 +268,8 @@ export class Supervisor {
 
   /** Answers `hello`: tells the worker about every listener. */
   private introduce(worker: WorkerProcess): void {
+    // Drop-in: the worker's app says what it listens on; it gets only those listeners.
+    if (this.options.dropIn !== undefined) return;
     this.sendListeners(worker, this.steering?.armed(worker, this.ready));
   }
 
@@ -250,6 +277,7 @@ export class Supervisor {
   private sendListeners(worker: WorkerProcess, limit: number | undefined): void {
     const total = this.listeners.length;
     for (const listener of this.listeners) {
+      if (this.options.dropIn !== undefined && !worker.dropInListeners.has(listener.index)) continue;
       const message = createMessage('listen', { listener: listener.index, listeners: total, mode: listener.mode, address: listener.address, backlog: listener.option.backlog });
       if (limit !== undefined) (message as { limit?: number }).limit = limit;
       worker.post(message, listener.mode === 'shared' ? listener.sharedHandle : undefined);
@@ -294,6 +322,7 @@ export class Supervisor {
   }
 
   private rebuildReady(): void {
+    this.readyByListener.clear();
     const ready: WorkerProcess[] = [];
     for (const w of this.workers.values()) if (w.state === 'ready') ready.push(w);
     ready.sort((a, b) => a.id - b.id);

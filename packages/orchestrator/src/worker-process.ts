@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { HandoffProtocolError, ProtocolErrorCode, subscribe, type ChannelEnd, type HandoffMessage, type LoadMessage } from '@handoff/protocol';
+import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type LoadMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import type { NativeHandle } from './bind.js';
 import type { ResolvedOptions } from './options.js';
@@ -33,6 +33,10 @@ export interface WorkerProcessEvents {
   load: [];
   draining: [phase: 'started' | 'idle'];
   pong: [seq: number];
+  /** Drop-in mode: the worker's app called listen(). */
+  bind: [message: BindMessage];
+  /** Drop-in mode: the worker now takes the connections of this listener. */
+  bound: [listener: number];
   'protocol-error': [error: HandoffProtocolError];
   'worker-error': [code: string, message: string];
   exit: [code: number | null, signal: NodeJS.Signals | null];
@@ -60,6 +64,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   eventLoopDelay = 0;
   rss = 0;
   heapUsed = 0;
+  /** Drop-in mode: the listeners this worker's app bound (it gets only their connections). */
+  readonly dropInListeners = new Set<number>();
   /** Balanced shared mode: the worker closed its acceptors at its limit, as of its last report. */
   paused = false;
   /**
@@ -87,7 +93,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     super();
     this.child = fork(options.worker, [...options.args], {
       env: { ...process.env, ...options.env, [WORKER_ID_ENV]: String(id) },
-      execArgv: [...options.execArgv],
+      // Drop-in mode: the preload makes the app's own listen() ask the primary.
+      execArgv: options.dropIn === undefined ? [...options.execArgv] : [...options.execArgv, '--import', options.dropIn.register],
       // stderr passes through the primary so the last lines can explain a failed start.
       stdio: ['inherit', 'inherit', 'pipe', 'ipc'],
     });
@@ -167,6 +174,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         return;
       case 'draining':
         this.emit('draining', message.phase);
+        return;
+      case 'bind':
+        this.emit('bind', message);
         return;
       case 'pong':
         this.emit('pong', message.seq);

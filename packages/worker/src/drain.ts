@@ -8,7 +8,8 @@ export const IDLE_GRACE_MS = 500;
 
 /** What a drain needs to reach. */
 export interface DrainTarget {
-  readonly server: Server;
+  /** The servers whose connections drain (one, or several in drop-in mode). */
+  readonly servers: readonly Server[];
   readonly tracker: ConnectionTracker;
   /** HTTP/2 sessions open on the server (each gets a GOAWAY). */
   readonly sessions: ReadonlySet<{ close(): void; destroyed: boolean }>;
@@ -28,9 +29,10 @@ export interface DrainTarget {
 export function drainConnections(target: DrainTarget, deadline: number, idleGraceMs = IDLE_GRACE_MS): Promise<void> {
   const { tracker } = target;
   tracker.onRequestWhileDraining = markClose;
-  if (isHttp2Server(target.server)) {
+  if (target.servers.some(isHttp2Server)) {
     for (const session of target.sessions) if (!session.destroyed) session.close();
   }
+  const http1 = target.servers.some(isHttp1);
   const bytesAtStart = new Map<Socket, number>();
   for (const socket of tracker.sockets) bytesAtStart.set(socket, socket.bytesRead);
 
@@ -57,7 +59,7 @@ export function drainConnections(target: DrainTarget, deadline: number, idleGrac
       setTimeout(() => {
         for (const socket of tracker.sockets) {
           const untouched = bytesAtStart.get(socket) === socket.bytesRead;
-          if (untouched && tracker.isIdle(socket) && isHttp1(target.server)) socket.destroy();
+          if (untouched && tracker.isIdle(socket) && http1) socket.destroy();
         }
       }, Math.min(idleGraceMs, Math.max(0, deadline - Date.now()))),
       setTimeout(() => {

@@ -14,3 +14,6 @@ export function workerId(): number | undefined {
   const raw = process.env[WORKER_ID_ENV];
   return raw === undefined ? undefined : Number(raw);
 }
+
+/** Marks the worker adapter's own acceptors, whose `listen()` drop-in mode must leave alone. */
+export const kInternalServer = Symbol.for('handoff.internal-server');

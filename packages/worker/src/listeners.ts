@@ -1,5 +1,6 @@
 import { Server as NetServer, type Server, type Socket } from 'node:net';
 import { isPathAddress, type ListenMessage } from '@handoff/protocol';
+import { kInternalServer } from './environment.js';
 import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
 
 /**
@@ -11,6 +12,8 @@ import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
 export function attachListener(message: ListenMessage, handle: unknown, onSocket: (socket: Socket) => void): Promise<Server> {
   return new Promise((resolve, reject) => {
     const acceptor = new NetServer(onSocket);
+    // Drop-in mode patches listen(): this server is handoff's own and must really listen.
+    (acceptor as Server & { [kInternalServer]?: boolean })[kInternalServer] = true;
     const onError = (error: Error): void => {
       reject(new HandoffWorkerError(WorkerErrorCode.LISTEN_FAILED, `could not attach to listener ${message.listener} (${describe(message)}): ${error.message}`, { cause: error }));
     };

@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'node:net';
+import type { ListenAddress } from '@handoff/protocol';
 import { debuglog } from 'node:util';
 import {
   createMessage,
@@ -44,32 +45,47 @@ export class WorkerRuntime {
   private sentReady = false;
   private draining = false;
   private exiting = false;
-  private readonly onSocket = (socket: Socket): void => {
+  /** Drop-in mode: the app's server for each listener it bound through the primary. */
+  private readonly routes = new Map<number, Server>();
+  /** Drop-in mode: `bind` requests waiting for the primary's answer, by request number. */
+  private readonly binds = new Map<number, { readonly server: Server; resolve(address: ListenAddress): void; reject(error: Error): void }>();
+  private nextRequest = 1;
+  private readonly onSocket = (socket: Socket, listener: number): void => {
+    const server = this.routes.get(listener) ?? this.server;
+    if (server === undefined) {
+      // Drop-in: a connection for a listener this worker never bound (cannot happen: the primary
+      // only sends a listener's connections to the workers that bound it). Never hang a client.
+      socket.destroy();
+      return;
+    }
     // net.Server's own accept path sets these; servers and frameworks read them.
-    (socket as Socket & { server: Server; _server: Server }).server = this.server;
-    (socket as Socket & { server: Server; _server: Server })._server = this.server;
+    (socket as Socket & { server: Server; _server: Server }).server = server;
+    (socket as Socket & { server: Server; _server: Server })._server = server;
     // ...and counts it, as its own accept path does: the socket's close decrements it.
-    (this.server as Server & { _connections: number })._connections++;
+    (server as Server & { _connections: number })._connections++;
     this.tracker.track(socket);
-    this.server.emit('connection', socket);
+    server.emit('connection', socket);
     // Balanced shared mode: the primary steers by every worker's open connections.
     if (this.gate.limit !== Number.POSITIVE_INFINITY) this.reporter.loadChanged(this.gate.check(this.tracker.sockets.size));
   };
 
+  /**
+   * @param server the server `serve()` was given; `undefined` in drop-in mode, where the app's own
+   *   `listen()` calls bring their servers (see `bind`).
+   */
   constructor(
-    private readonly server: Server,
+    private readonly server: Server | undefined,
     readyNow: boolean,
   ) {
     this.channel = process as unknown as ChannelEnd;
-    this.allowHalfOpen = (server as Server & { allowHalfOpen?: boolean }).allowHalfOpen === true;
+    this.allowHalfOpen = (server as (Server & { allowHalfOpen?: boolean }) | undefined)?.allowHalfOpen === true;
     this.appReady = readyNow;
-    this.tracker = new ConnectionTracker(server);
+    this.tracker = new ConnectionTracker();
     this.reporter = new Reporter(this.channel, this.tracker);
     this.reporter.isPaused = () => this.gate.paused;
-    server.on('session', (session: { close(): void; destroyed: boolean; once(e: 'close', f: () => void): void }) => {
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
-    });
+    if (server !== undefined) this.adopt(server);
+    // Drop-in mode waits for the app's listen() calls instead of the primary's listeners.
+    if (server === undefined) this.listenersExpected = 0;
     subscribe(this.channel, {
       message: (message, handle) => this.onMessage(message, handle),
       error: (error, handle) => this.onProtocolError(error, handle),
@@ -80,6 +96,31 @@ export class WorkerRuntime {
       void this.exit(Date.now() + ORPHAN_GRACE_MS, 0);
     });
     this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: ['drain', 'load'] }));
+  }
+
+  /** Starts counting and draining `server`'s connections. */
+  private adopt(server: Server): void {
+    this.tracker.watch(server);
+    server.on('session', (session: { close(): void; destroyed: boolean; once(e: 'close', f: () => void): void }) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    });
+  }
+
+  /**
+   * Drop-in mode: the app called `server.listen(address)`. Asks the primary to bind `address` (or to
+   * share the listener it already has for it) and resolves with where it is bound; the server then
+   * gets that listener's connections. Rejects with the primary's error (e.g. `EADDRINUSE`).
+   */
+  bind(server: Server, address: ListenAddress, backlog: number | undefined): Promise<ListenAddress> {
+    const request = this.nextRequest++;
+    this.adopt(server);
+    return new Promise((resolve, reject) => {
+      this.binds.set(request, { server, resolve, reject });
+      const message = createMessage('bind', { request, address });
+      if (backlog !== undefined) (message as { backlog?: number }).backlog = backlog;
+      this.reporter.send(message);
+    });
   }
 
   /** The app says it is ready (for `serve(server, { ready: false })`). */
@@ -98,6 +139,8 @@ export class WorkerRuntime {
 
   private maybeSendReady(): void {
     if (this.sentReady || !this.appReady || this.listenersSeen < this.listenersExpected || this.draining) return;
+    // Drop-in: ready once the app has listened, and no listen of it is still on its way.
+    if (this.server === undefined && (this.routes.size === 0 || this.binds.size > 0)) return;
     this.sentReady = true;
     this.reporter.send(createMessage('ready', {}));
   }
@@ -108,11 +151,19 @@ export class WorkerRuntime {
         // Node acknowledged the handle before this runs: the primary has let go of its copy, so the
         // connection is served here even while draining (the primary sends none after `drain`, so
         // only those already on their way arrive; they get `Connection: close` like the rest).
-        this.onSocket(socketFromHandle(handle, this.allowHalfOpen, message.head));
+        this.onSocket(socketFromHandle(handle, this.allowHalfOpen || (this.routes.get(message.listener) as (Server & { allowHalfOpen?: boolean }) | undefined)?.allowHalfOpen === true, message.head), message.listener);
         return;
       case 'listen':
         void this.onListen(message, handle);
         return;
+      case 'bind-error': {
+        const pending = this.binds.get(message.request);
+        if (pending === undefined) return;
+        this.binds.delete(message.request);
+        pending.reject(Object.assign(new Error(message.message), { code: message.code }));
+        this.maybeSendReady();
+        return;
+      }
       case 'limit':
         this.gate.limit = message.open;
         if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged(true);
@@ -135,6 +186,12 @@ export class WorkerRuntime {
 
   private async onListen(message: ListenMessage, handle: unknown): Promise<void> {
     if (message.limit !== undefined) this.gate.limit = message.limit;
+    const bind = message.request === undefined ? undefined : this.binds.get(message.request);
+    if (bind !== undefined) {
+      // The answer to a drop-in `bind`: this listener's connections go to that server.
+      this.binds.delete(message.request!);
+      this.routes.set(message.listener, bind.server);
+    }
     const again = this.gate.known.has(message.listener);
     if (this.exiting || this.gate.armed.has(message.listener) || this.gate.arming.has(message.listener)) {
       // A re-arm that crossed a drain or a duplicate re-arm: this copy is not needed.
@@ -143,11 +200,11 @@ export class WorkerRuntime {
     }
     if (again) this.gate.paused = false;
     this.gate.known.add(message.listener);
-    this.listenersExpected = message.listeners;
+    if (bind === undefined) this.listenersExpected = message.listeners;
     try {
       if (message.mode !== 'primary') {
         this.gate.arming.add(message.listener);
-        const acceptor = await attachListener(message, handle, this.onSocket).finally(() => this.gate.arming.delete(message.listener));
+        const acceptor = await attachListener(message, handle, (socket) => this.onSocket(socket, message.listener)).finally(() => this.gate.arming.delete(message.listener));
         if (this.exiting) acceptor.close();
         else this.gate.armed.set(message.listener, acceptor);
       }
@@ -155,9 +212,19 @@ export class WorkerRuntime {
         this.reporter.loadChanged(true);
         return;
       }
+      if (bind !== undefined) {
+        bind.resolve(message.address);
+        this.maybeSendReady();
+        return;
+      }
       this.listenersSeen++;
       this.maybeSendReady();
     } catch (error) {
+      if (bind !== undefined) {
+        bind.reject(error as Error);
+        this.maybeSendReady();
+        return;
+      }
       const e = error instanceof HandoffError ? error : new HandoffError('HANDOFF_ERR_LISTEN_FAILED', String(error));
       this.reportError(e.code, e.message);
       // A worker that cannot serve its listeners is useless: exit so the primary replaces it.
@@ -193,7 +260,8 @@ export class WorkerRuntime {
     this.gate.close();
     this.reporter.send(createMessage('draining', { phase: 'started', open: this.tracker.sockets.size }));
     await runHooks(this.drainHooks);
-    await Promise.race([drainConnections({ server: this.server, tracker: this.tracker, sessions: this.sessions }, deadline), this.forced]);
+    const servers = this.server === undefined ? [...new Set(this.routes.values())] : [this.server];
+    await Promise.race([drainConnections({ servers, tracker: this.tracker, sessions: this.sessions }, deadline), this.forced]);
     this.reporter.send(createMessage('draining', { phase: 'idle', open: this.tracker.sockets.size }));
     await runHooks(this.shutdownHooks);
     this.reporter.stop();

@@ -32,13 +32,18 @@ export class ConnectionTracker {
   onRequestWhileDraining: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   private readonly closeListener: (this: TrackedSocket) => void;
 
-  constructor(server: Server) {
+  constructor(server?: Server) {
     const tracker = this;
     this.closeListener = function (this: TrackedSocket) {
       tracker.sockets.delete(this);
       tracker.closed++;
       tracker.onClose();
     };
+    if (server !== undefined) this.watch(server);
+  }
+
+  /** Counts the requests of `server` too (drop-in mode: an app may run several servers). */
+  watch(server: Server): void {
     if (isHttp2Server(server)) {
       // Listening to 'request' on an http2 server would switch on its compatibility layer for every
       // stream (see setupCompat in Node's lib/internal/http2/core.js): count streams instead.

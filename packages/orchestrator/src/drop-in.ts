@@ -1,0 +1,111 @@
+import { isAbsolute } from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { createMessage, isPathAddress, type BindMessage, type ListenAddress } from '@handoff/protocol';
+import type { PolicyMode } from '@handoff/policies';
+import { bindListener, type BoundListener } from './bind.js';
+import { debug } from './diagnostics.js';
+import { HandoffPrimaryError } from './errors.js';
+import type { ListenOption } from './options.js';
+import type { WorkerProcess } from './worker-process.js';
+
+/** The preload that turns an app's own `listen()` into a request to the primary. */
+export const REGISTER_SPECIFIER = '@handoff/worker/register';
+
+/**
+ * Where `--import` finds the drop-in preload: the copy of `@handoff/worker` the worker module itself
+ * would import, or, when it cannot be resolved from there, the bare specifier (resolved by Node from
+ * the worker's working directory).
+ */
+export function resolveRegister(workerPath: string, register: string | undefined): string {
+  if (register !== undefined) return isAbsolute(register) ? pathToFileURL(register).href : register;
+  try {
+    return pathToFileURL(createRequire(workerPath).resolve(REGISTER_SPECIFIER)).href;
+  } catch {
+    return REGISTER_SPECIFIER;
+  }
+}
+
+/** What the binder needs from the primary. */
+export interface DropInHost {
+  /** Every listener the primary owns, in index order; the binder appends to it. */
+  readonly listeners: BoundListener[];
+  /** Mode `primary`: start dispatching a new listener's connections; and tell the user. */
+  attach(listener: BoundListener): void;
+}
+
+function keyOf(address: ListenAddress): string {
+  return isPathAddress(address) ? `unix:${address.path}` : `tcp:${address.host ?? ''}:${address.port}`;
+}
+
+/**
+ * Drop-in mode, the primary's side: each worker's app calls `listen()` itself, and the worker asks
+ * the primary to `bind` that address. The first request for an address binds it (as `listen` would:
+ * same modes, same errors); every later one, from any worker, shares that listener. The answer is a
+ * `listen` message carrying the request's number (with the shared socket in mode `shared`), or a
+ * `bind-error` with the errno-style code the app would have got from its own `listen()`.
+ */
+export class DropInBinder {
+  private readonly byAddress = new Map<string, Promise<BoundListener>>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly mode: PolicyMode,
+    /** App port → port to really bind (`{ 3000: 0 }` in tests). */
+    private readonly ports: ReadonlyMap<number, number>,
+    private readonly host: DropInHost,
+  ) {}
+
+  /** Answers one worker's `bind`. Never throws: a failure becomes a `bind-error` to that worker. */
+  bind(worker: WorkerProcess, message: BindMessage): void {
+    const option = this.optionFor(message.address, message.backlog);
+    const key = keyOf(option as ListenAddress);
+    let listener = this.byAddress.get(key);
+    if (listener === undefined) {
+      // One bind at a time, so listener indexes stay dense (a failed bind takes none).
+      listener = this.queue.then(() =>
+        bindListener(this.host.listeners.length, option, this.mode).then((bound) => {
+          this.host.listeners.push(bound);
+          this.host.attach(bound);
+          debug('drop-in: bound listener %d at %o for worker %d', bound.index, bound.address, worker.id);
+          return bound;
+        }),
+      );
+      this.queue = listener.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.byAddress.set(key, listener);
+      // A failed bind is not remembered: the next request tries again.
+      listener.catch(() => this.byAddress.delete(key));
+    }
+    listener.then(
+      (bound) => {
+        worker.dropInListeners.add(bound.index);
+        const answer = createMessage('listen', {
+          listener: bound.index,
+          listeners: this.host.listeners.length,
+          mode: bound.mode,
+          address: bound.address,
+          request: message.request,
+        });
+        worker.post(answer, bound.mode === 'shared' ? bound.sharedHandle : undefined);
+        worker.emit('bound', bound.index);
+      },
+      (error: unknown) => {
+        const cause = (error as { cause?: { code?: unknown } }).cause;
+        const code = typeof cause?.code === 'string' ? cause.code : error instanceof HandoffPrimaryError ? error.code : 'EINVAL';
+        worker.post(createMessage('bind-error', { request: message.request, code, message: (error as Error).message.slice(0, 4096) }));
+      },
+    );
+  }
+
+  private optionFor(address: ListenAddress, backlog: number | undefined): ListenOption {
+    if (isPathAddress(address)) return backlog === undefined ? { path: address.path } : { path: address.path, backlog };
+    const port = this.ports.get(address.port) ?? address.port;
+    const option: { port: number; host?: string; backlog?: number } = { port };
+    if (address.host !== undefined) option.host = address.host;
+    if (backlog !== undefined) option.backlog = backlog;
+    return option;
+  }
+}

@@ -1,0 +1,69 @@
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { balancedShared, roundRobin } from '../../policies/dist/index.js';
+import type { ListenAddress } from '@handoff/protocol';
+import type { Policy } from '../../policies/dist/index.js';
+// The primary is built next door; core packages are not each other's dependencies (no cycle).
+import { createPrimary, type Primary } from '../../orchestrator/dist/index.js';
+import { get, killAll, waitFor } from '../../../tools/testing/src/index.js';
+
+const plainApp = fileURLToPath(new URL('./fixtures/plain-app.mjs', import.meta.url));
+const register = fileURLToPath(new URL('../dist/register.js', import.meta.url));
+
+let primary: Primary | undefined;
+const pids = new Set<number>();
+afterEach(async () => {
+  await primary?.close({ timeout: 2000 });
+  primary = undefined;
+  killAll(pids);
+  pids.clear();
+});
+
+async function start(policy: Policy = roundRobin()): Promise<{ main: number; admin: number }> {
+  primary = createPrimary({ worker: plainApp, workers: 2, policy, dropIn: { ports: { 3000: 0, 3001: 0 }, register }, handleSignals: false, readyTimeout: 15_000 });
+  primary.on('worker:spawn', (w) => pids.add(w.pid));
+  await primary.start();
+  // Ready once the app listened on its first port; its second listen() follows from its callback.
+  await waitFor(() => primary!.addresses().length === 2, 10_000, 20, 'both of the app’s ports to be bound');
+  const [main, admin] = primary.addresses() as Array<Extract<ListenAddress, { port: number }>>;
+  return { main: main!.port, admin: admin!.port };
+}
+
+describe('drop-in mode', () => {
+  for (const [name, policy] of [
+    ['primary', roundRobin],
+    ['shared, balanced', balancedShared],
+  ] as const) {
+    it(`mode ${name}: an unmodified app's listen(3000) and listen(3001) serve through the primary, and server.address() reports the real ports`, async () => {
+      const { main, admin } = await start(policy());
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        const res = await get(main);
+        expect(res.status).toBe(200);
+        const [, pid, address] = /^main (\d+) (.*)$/.exec(res.body.trim())!;
+        seen.add(pid!);
+        expect(JSON.parse(address!)).toMatchObject({ port: main });
+      }
+      if (name === 'primary') expect(seen.size).toBe(2);
+      const res = await get(admin);
+      expect(res.body).toMatch(/^admin \d+ /);
+      expect(JSON.parse(res.body.trim().split(' ').slice(2).join(' '))).toEqual({ address: '127.0.0.1', family: 'IPv4', port: admin });
+    });
+  }
+
+  it('a replacement worker re-binds the same listeners and serves', async () => {
+    const { main } = await start();
+    const before = primary!.workers().map((w) => w.pid);
+    await primary!.reload();
+    const after = primary!.workers().map((w) => w.pid);
+    expect(after.some((p) => before.includes(p))).toBe(false);
+    const res = await get(main);
+    expect(res.status).toBe(200);
+    expect(after).toContain(Number(/^main (\d+)/.exec(res.body)![1]));
+    expect(primary!.addresses()).toHaveLength(2);
+  });
+
+  it('rejects the listen option with dropIn', () => {
+    expect(() => createPrimary({ worker: plainApp, listen: 3000, dropIn: true })).toThrowError(/listen must be left out with dropIn/);
+  });
+});
