@@ -6,6 +6,12 @@ import { isHttp2Server } from './tracker.js';
 /** How long a keep-alive socket that was idle when the drain began may stay idle before it is closed. */
 export const IDLE_GRACE_MS = 500;
 
+/** How long a WebSocket sent its close frame at the deadline may take to close, in ms. */
+export const WEBSOCKET_CLOSE_GRACE_MS = 100;
+
+/** A WebSocket close frame from a server (unmasked), status 1001 "going away". */
+const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
+
 /** What a drain needs to reach. */
 export interface DrainTarget {
   /** The servers whose connections drain (one, or several in drop-in mode). */
@@ -24,7 +30,8 @@ export interface DrainTarget {
  *   idle (no request, no byte) through a grace: closing it at the instant its client reuses it
  *   would fail that client's request.
  * - HTTP/2: each session gets GOAWAY (`session.close()`), which lets its open streams finish.
- * - Anything else (raw TCP, WebSocket): left to finish on its own until the deadline.
+ * - Anything else (raw TCP, WebSocket): left to finish on its own until the deadline; a WebSocket
+ *   still open then gets a close frame with status 1001 (going away) before its socket ends.
  */
 export function drainConnections(target: DrainTarget, deadline: number, idleGraceMs = IDLE_GRACE_MS): Promise<void> {
   const { tracker } = target;
@@ -59,13 +66,26 @@ export function drainConnections(target: DrainTarget, deadline: number, idleGrac
       setTimeout(() => {
         for (const socket of tracker.sockets) {
           const untouched = bytesAtStart.get(socket) === socket.bytesRead;
-          if (untouched && tracker.isIdle(socket) && http1) socket.destroy();
+          if (untouched && tracker.isIdle(socket) && http1 && !tracker.isWebSocket(socket)) socket.destroy();
         }
       }, Math.min(idleGraceMs, Math.max(0, deadline - Date.now()))),
       setTimeout(() => {
-        for (const socket of tracker.sockets) socket.destroy();
-        // 'close' events follow asynchronously; do not wait for stragglers past the deadline.
-        setImmediate(finish);
+        let closing = false;
+        for (const socket of tracker.sockets) {
+          // A WebSocket still open at the deadline is told why it closes: 1001, going away.
+          if (tracker.isWebSocket(socket) && socket.writable) {
+            socket.end(GOING_AWAY);
+            closing = true;
+          } else {
+            socket.destroy();
+          }
+        }
+        // 'close' events follow asynchronously; do not wait for stragglers past the deadline (or
+        // past the close frames' short grace).
+        setTimeout(() => {
+          for (const socket of tracker.sockets) socket.destroy();
+          setImmediate(finish);
+        }, closing ? WEBSOCKET_CLOSE_GRACE_MS : 0);
       }, Math.max(0, deadline - Date.now())),
     );
   });

@@ -14,7 +14,8 @@ export interface WorkerStats {
 }
 
 const kActive = Symbol('handoff.activeRequests');
-type TrackedSocket = Socket & { [kActive]?: number };
+const kWebSocket = Symbol('handoff.webSocket');
+type TrackedSocket = Socket & { [kActive]?: number; [kWebSocket]?: boolean };
 
 /**
  * Counts a server's connections and requests and knows which HTTP/1 sockets are idle (between
@@ -44,6 +45,16 @@ export class ConnectionTracker {
 
   /** Counts the requests of `server` too (drop-in mode: an app may run several servers). */
   watch(server: Server): void {
+    // WebSocket upgrades are seen by wrapping emit, not by listening: an 'upgrade' listener would
+    // change what Node does with upgrade requests of an app that has none.
+    const emit = server.emit;
+    server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'upgrade') {
+        const [req, socket] = args as [IncomingMessage, TrackedSocket];
+        if (String(req.headers.upgrade).toLowerCase() === 'websocket') socket[kWebSocket] = true;
+      }
+      return (emit as (this: Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+    } as typeof server.emit;
     if (isHttp2Server(server)) {
       // Listening to 'request' on an http2 server would switch on its compatibility layer for every
       // stream (see setupCompat in Node's lib/internal/http2/core.js): count streams instead.
@@ -76,6 +87,11 @@ export class ConnectionTracker {
     this.accepted++;
     this.sockets.add(socket);
     socket.once('close', this.closeListener);
+  }
+
+  /** True when this socket was upgraded to a WebSocket. */
+  isWebSocket(socket: Socket): boolean {
+    return (socket as TrackedSocket)[kWebSocket] === true;
   }
 
   /** True when no HTTP request is in flight on this socket (only meaningful for HTTP/1 servers). */
