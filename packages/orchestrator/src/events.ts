@@ -37,6 +37,8 @@ export interface PrimaryEvents {
   'worker:unresponsive': [worker: WorkerInfo, info: { readonly stuckMs: number }];
   /** A worker reached `maxRequests` or `maxMemory`; it is replaced gracefully (new one ready, then old one drained). */
   'worker:recycle': [worker: WorkerInfo, info: { readonly reason: 'max-requests' | 'max-memory' }];
+  /** A draining worker's progress, as it reports it: `started` (with the connections it holds), then `idle` (none left, or the deadline passed: `open` says how many it cut). */
+  'worker:drain': [worker: WorkerInfo, progress: { readonly phase: 'started' | 'idle'; readonly open: number }];
   /** A rolling reload began. */
   'reload:start': [];
   /** A rolling reload ended: `replaced` workers were replaced; `error` is set if it was aborted. */

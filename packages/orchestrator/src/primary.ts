@@ -57,6 +57,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     this.supervisor = new Supervisor(this.options, {
       workerSpawned: (w) => primary.emit('worker:spawn', w),
       workerReady: (w) => primary.emit('worker:ready', w),
+      workerDraining: (w, phase, open) => primary.emit('worker:drain', w, { phase, open }),
       workerExited: (w, code, signal, expected) => primary.emit('worker:exit', w, { code, signal, expected }),
       unresponsive: (w, stuckMs) => primary.emit('worker:unresponsive', w, { stuckMs }),
       recycle: (w, reason) => primary.emit('worker:recycle', w, { reason }),

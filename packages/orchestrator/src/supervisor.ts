@@ -26,6 +26,7 @@ interface Slot {
 export interface SupervisorHost {
   workerSpawned(worker: WorkerInfo): void;
   workerReady(worker: WorkerInfo): void;
+  workerDraining(worker: WorkerInfo, phase: 'started' | 'idle', open: number): void;
   workerExited(worker: WorkerInfo, code: number | null, signal: string | null, expected: boolean): void;
   crashLoop(crashes: number, windowMs: number, nextDelayMs: number): void;
   unresponsive(worker: WorkerInfo, stuckMs: number): void;
@@ -204,6 +205,7 @@ export class Supervisor {
     }, this.options.readyTimeout);
     readyTimer.unref();
     worker.on('hello', () => this.introduce(worker));
+    worker.on('draining', (phase, open) => this.host.workerDraining(this.info(worker), phase, open));
     worker.on('bind', (message) => {
       if (this.dropIn !== undefined) this.dropIn.bind(worker, message);
       else this.host.error(new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, `worker ${worker.id} (pid ${worker.pid}) asked to bind ${JSON.stringify(message.address)}, but the primary runs without dropIn`));

@@ -31,7 +31,7 @@ export interface WorkerProcessEvents {
   hello: [];
   ready: [];
   load: [];
-  draining: [phase: 'started' | 'idle'];
+  draining: [phase: 'started' | 'idle', open: number];
   pong: [seq: number];
   /** Drop-in mode: the worker's app called listen(). */
   bind: [message: BindMessage];
@@ -173,7 +173,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         this.emit('load');
         return;
       case 'draining':
-        this.emit('draining', message.phase);
+        this.emit('draining', message.phase, message.open);
         return;
       case 'bind':
         this.emit('bind', message);

@@ -36,6 +36,8 @@ export interface DrainTarget {
 export function drainConnections(target: DrainTarget, deadline: number, idleGraceMs = IDLE_GRACE_MS): Promise<void> {
   const { tracker } = target;
   tracker.onRequestWhileDraining = markClose;
+  // Requests already in flight answer `Connection: close` too, so their sockets close after them.
+  for (const res of tracker.inFlight) markClose(undefined, res);
   if (target.servers.some(isHttp2Server)) {
     for (const session of target.sessions) if (!session.destroyed) session.close();
   }

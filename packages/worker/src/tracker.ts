@@ -31,6 +31,8 @@ export class ConnectionTracker {
   onClose: () => void = () => {};
   /** Called for each HTTP request while draining, before the user's handler: see `drain.ts`. */
   onRequestWhileDraining: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  /** HTTP/1 responses not finished yet: a drain marks them `Connection: close` too. */
+  readonly inFlight = new Set<ServerResponse>();
   private readonly closeListener: (this: TrackedSocket) => void;
 
   constructor(server?: Server) {
@@ -73,7 +75,9 @@ export class ConnectionTracker {
         const raw = socket._parent ?? undefined;
         markActive(socket, 1);
         if (raw !== undefined) markActive(raw, 1);
+        this.inFlight.add(res);
         res.once('close', () => {
+          this.inFlight.delete(res);
           markActive(socket, -1);
           if (raw !== undefined) markActive(raw, -1);
         });
