@@ -33,7 +33,7 @@ function freePort(): Promise<number> {
 describe('serve()', () => {
   it('run alone (no primary), the same worker file listens on PORT itself', async () => {
     const port = await freePort();
-    const env = { ...process.env, SERVER_KIND: 'http', PORT: String(port) };
+    const env: NodeJS.ProcessEnv = { ...process.env, SERVER_KIND: 'http', PORT: String(port) };
     delete env.HANDOFF_WORKER_ID;
     const child = spawn(process.execPath, [fixture], { env, stdio: 'ignore' });
     pids.add(child.pid!);
