@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { balancedShared, roundRobin } from '../../policies/dist/index.js';
@@ -61,6 +62,25 @@ describe('drop-in mode', () => {
     expect(res.status).toBe(200);
     expect(after).toContain(Number(/^main (\d+)/.exec(res.body)![1]));
     expect(primary!.addresses()).toHaveLength(2);
+  });
+
+  it("a taken port reaches the app as its own listen() error (EADDRINUSE), as it would alone", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, r));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      primary = createPrimary({ worker: plainApp, workers: 1, dropIn: { ports: { 3000: port, 3001: 0 }, register }, handleSignals: false, readyTimeout: 15_000 });
+      primary.on('worker:spawn', (w) => pids.add(w.pid));
+      const error = await primary.start().then(
+        () => undefined,
+        (e: unknown) => e as { code: string; message: string },
+      );
+      // The unmodified app has no 'error' handler: like a single process, it dies of EADDRINUSE.
+      expect(error?.code).toBe('HANDOFF_ERR_WORKER_START_FAILED');
+      expect(error?.message).toContain('EADDRINUSE');
+    } finally {
+      taken.close();
+    }
   });
 
   it('rejects the listen option with dropIn', () => {
