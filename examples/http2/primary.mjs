@@ -1,7 +1,7 @@
 // The primary: makes the certificate once (so the workers find it), binds the port and hands each
 // connection to one of its workers.
 import { createPrimary } from '@handoff/orchestrator';
-import { ensureCert } from './cert.mjs';
+import { ensureCert } from '../https/cert.mjs';
 
 await ensureCert();
 const primary = createPrimary({

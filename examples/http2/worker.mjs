@@ -2,7 +2,7 @@
 // served too) under a handoff worker. TLS, ALPN and every HTTP/2 stream live in the worker.
 import http2 from 'node:http2';
 import { serve } from '@handoff/worker';
-import { ensureCert } from './cert.mjs';
+import { ensureCert } from '../https/cert.mjs';
 
 const { key, cert } = await ensureCert();
 

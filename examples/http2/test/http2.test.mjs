@@ -4,7 +4,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ensureCert } from '../cert.mjs';
+import { ensureCert } from '../../https/cert.mjs';
 import { useExample } from '../../../tools/testing/src/examples.js';
 
 const { startPrimary, startExamplePrimary, pidsServing, workerPids, sorted, cleanups } = useExample(new URL('..', import.meta.url));
