@@ -49,32 +49,45 @@ export interface CellResult {
 const LOADER = fileURLToPath(new URL('./loader-entry.js', import.meta.url));
 
 /**
- * Runs the load generator in its own process (pinned to CPU 0 when `pin`): the warm-up, then
- * `between()` (CPU counters are read there, after the idle connections are open), then the measured load.
+ * Runs the load generator in its own process (pinned to CPU 0 when `pin`). It opens the idle
+ * connections and warms up, then `before()` runs (CPU counters are read there), then the measured
+ * load, then `after()` runs while the idle connections are still open (CPU and RSS are read there),
+ * and only then does the load generator close them and exit.
  */
-function runLoader(spec: LoadSpec & { warmupSeconds: number }, pin: boolean, between: () => void): Promise<LoadResult> {
+function runLoader(spec: LoadSpec & { warmupSeconds: number }, pin: boolean, before: () => void, after: () => void): Promise<LoadResult> {
   const args = [LOADER, JSON.stringify(spec)];
   const stdio: ['pipe', 'pipe', 'inherit'] = ['pipe', 'pipe', 'inherit'];
   const child = pin ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio }) : spawn(process.execPath, args, { stdio });
   return new Promise((resolve, reject) => {
     let out = '';
-    let warm = false;
+    let phase: 'warming' | 'measuring' | 'done' = 'warming';
+    let result: LoadResult | undefined;
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      if (!warm && out.startsWith('WARM\n')) {
-        warm = true;
-        out = out.slice(5);
-        between();
-        child.stdin.end('go\n');
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (phase === 'warming' && line === 'WARM') {
+          phase = 'measuring';
+          before();
+          child.stdin.write('go\n');
+        } else if (phase === 'measuring') {
+          phase = 'done';
+          try {
+            result = JSON.parse(line) as LoadResult;
+          } catch {
+            // Reported at exit.
+          }
+          after();
+          child.stdin.end('done\n');
+        }
       }
     });
+    child.stdin.on('error', () => {});
     child.once('error', reject);
     child.once('exit', (code) => {
-      try {
-        resolve(JSON.parse(out) as LoadResult);
-      } catch {
-        reject(new Error(`load generator exited with code ${code} and no result`));
-      }
+      if (result !== undefined) resolve(result);
+      else reject(new Error(`load generator exited with code ${code} and no result`));
     });
   });
 }
@@ -86,13 +99,20 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
     const base = { port: running.port, loader: options.loader, ...workload.load };
     let tree: number[] = [];
     let before: number[] = [];
-    const load = await runLoader({ ...base, seconds: options.seconds, warmupSeconds: options.warmupSeconds }, options.pin, () => {
-      tree = processTree(running.pid);
-      before = tree.map(cpuMicros);
-    });
-    const after = tree.map(cpuMicros);
-    const used = after.map((a, i) => a - before[i]!);
-    const rss = tree.map(rssBytes);
+    let used: number[] = [];
+    let rss: number[] = [];
+    const load = await runLoader(
+      { ...base, seconds: options.seconds, warmupSeconds: options.warmupSeconds },
+      options.pin,
+      () => {
+        tree = processTree(running.pid);
+        before = tree.map(cpuMicros);
+      },
+      () => {
+        used = tree.map((pid, i) => cpuMicros(pid) - before[i]!);
+        rss = tree.map(rssBytes);
+      },
+    );
     const requests = Math.max(1, load.requests);
     const single = server.kind === 'single';
     const workerUse = single ? used : used.slice(1);

@@ -107,9 +107,8 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
       socket.on('data', (chunk: Buffer) => {
         response += chunk.toString('latin1');
       });
-      socket.once('error', () => {
-        errors++;
-      });
+      // An error is followed by 'close', which counts it (as an error when no response came).
+      socket.once('error', () => {});
       socket.once('close', () => {
         if (response.startsWith('HTTP/1.1 200')) {
           if (count === latencies.length) {
@@ -153,7 +152,8 @@ function wrk(spec: LoadSpec): LoadResult {
   return {
     loader: 'wrk',
     requests: num(/(\d+) requests in/),
-    errors: num(/Socket errors: connect (\d+)/) + num(/Non-2xx or 3xx responses: (\d+)/),
+    // Socket errors: connect N, read N, write N, timeout N (non-2xx are counted apart).
+    errors: [...(/Socket errors: (.*)/.exec(out.stdout)?.[1] ?? '').matchAll(/\d+/g)].reduce((a, m) => a + Number(m[0]), 0),
     non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
     seconds: spec.seconds,
     p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
@@ -185,7 +185,8 @@ export async function openIdle(port: number, count: number): Promise<() => void>
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const closeIdle = spec.idle !== undefined && spec.idle > 0 ? await openIdle(spec.port, spec.idle) : () => {};
   try {
-    if (spec.loader === 'wrk') return wrk(spec);
+    // wrk has no fixed rate and one request path: fairness and mixed keep the bench's own loaders.
+    if (spec.loader === 'wrk' && spec.rate === undefined && !(spec.burnFraction !== undefined && spec.burnFraction > 0)) return wrk(spec);
     return spec.kind === 'churn' ? await churn(spec) : await keepAlive(spec);
   } finally {
     closeIdle();

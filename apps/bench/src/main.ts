@@ -113,7 +113,7 @@ if (sections.length === 0) fail('no workload to run (see --workloads)');
 
 const started = new Date();
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
-const loaderText = loader === 'wrk' ? 'wrk (churn: wrk with Connection: close)' : 'autocannon (keep-alive, programmatic) and a new-connection-per-request loop (churn, mixed)';
+const loaderText = loader === 'wrk' ? 'wrk (keep-alive, idle; churn with Connection: close), autocannon (fairness: fixed rate) and the bench\'s new-connection loop (mixed: two paths)' : 'autocannon (keep-alive, fairness, idle; programmatic) and the bench\'s new-connection-per-request loop (churn, mixed)';
 console.log(`# handoff bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n`);
 console.log(`Node ${nodeVersion} (servers; load generator on ${process.versions.node}) on ${machine}. Load generator: ${loaderText}. ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, interleaved; medians over rounds.${reusePort ? '' : ' reusePort: not available on this Node.'}${execArgv.length > 0 ? ` Server flags: ${execArgv.join(' ')}.` : ''}\n`);
 
