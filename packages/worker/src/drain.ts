@@ -37,7 +37,10 @@ export function drainConnections(target: DrainTarget, deadline: number, idleGrac
   const { tracker } = target;
   tracker.onRequestWhileDraining = markClose;
   // Requests already in flight answer `Connection: close` too, so their sockets close after them.
-  for (const res of tracker.inFlight) markClose(undefined, res);
+  for (const socket of tracker.sockets) {
+    const res = tracker.responseOn(socket);
+    if (res !== undefined) markClose(undefined, res);
+  }
   if (target.servers.some(isHttp2Server)) {
     for (const session of target.sessions) if (!session.destroyed) session.close();
   }

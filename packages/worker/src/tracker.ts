@@ -13,14 +13,23 @@ export interface WorkerStats {
   readonly requests: number;
 }
 
-const kActive = Symbol('handoff.activeRequests');
+const kHttpSocket = Symbol('handoff.httpSocket');
 const kWebSocket = Symbol('handoff.webSocket');
-type TrackedSocket = Socket & { [kActive]?: number; [kWebSocket]?: boolean };
+/** A socket as the server got it; over TLS, `kHttpSocket` is the TLS socket the HTTP layer uses. */
+type TrackedSocket = Socket & { [kHttpSocket]?: HttpSocket; [kWebSocket]?: boolean };
+/** What Node's HTTP server sets on a socket while a response on it is in progress. */
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; _parent?: TrackedSocket | null };
+type Emit = (this: Server, event: string | symbol, ...args: unknown[]) => boolean;
 
 /**
  * Counts a server's connections and requests and knows which HTTP/1 sockets are idle (between
  * keep-alive requests), which is what a graceful drain needs. Handles are tracked in a Set so a drain
  * can reach every one of them.
+ *
+ * Nothing is allocated per request: requests are counted by wrapping the server's `emit` (no
+ * listener of ours, so no listener array copied on each emit, and Node's behaviour, which depends
+ * on whether `'request'`/`'upgrade'` have listeners, is the app's), and whether a socket is busy is
+ * read from Node's own `socket._httpMessage` (the response in progress) when a drain needs it.
  */
 export class ConnectionTracker {
   readonly sockets = new Set<TrackedSocket>();
@@ -31,8 +40,6 @@ export class ConnectionTracker {
   onClose: () => void = () => {};
   /** Called for each HTTP request while draining, before the user's handler: see `drain.ts`. */
   onRequestWhileDraining: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  /** HTTP/1 responses not finished yet: a drain marks them `Connection: close` too. */
-  readonly inFlight = new Set<ServerResponse>();
   private readonly closeListener: (this: TrackedSocket) => void;
 
   constructor(server?: Server) {
@@ -47,43 +54,29 @@ export class ConnectionTracker {
 
   /** Counts the requests of `server` too (drop-in mode: an app may run several servers). */
   watch(server: Server): void {
-    // WebSocket upgrades are seen by wrapping emit, not by listening: an 'upgrade' listener would
-    // change what Node does with upgrade requests of an app that has none.
-    const emit = server.emit;
-    server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'upgrade') {
-        const [req, socket] = args as [IncomingMessage, TrackedSocket];
-        if (String(req.headers.upgrade).toLowerCase() === 'websocket') socket[kWebSocket] = true;
+    const tracker = this;
+    const emit = server.emit as Emit;
+    server.emit = function (this: Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+      if (event === 'request') tracker.onRequest(a as IncomingMessage, b as ServerResponse);
+      else if (event === 'stream') tracker.requests++; // an HTTP/2 stream
+      else if (event === 'upgrade') {
+        const req = a as IncomingMessage;
+        if (String(req.headers.upgrade).toLowerCase() === 'websocket') (b as TrackedSocket)[kWebSocket] = true;
       }
-      return (emit as (this: Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+      // Forward exactly what was emitted: listeners may look at their arguments' count.
+      return arguments.length === 3 ? emit.call(this, event, a, b) : emit.apply(this, arguments as unknown as Parameters<Emit>);
     } as typeof server.emit;
-    if (isHttp2Server(server)) {
-      // Listening to 'request' on an http2 server would switch on its compatibility layer for every
-      // stream (see setupCompat in Node's lib/internal/http2/core.js): count streams instead.
-      server.on('stream', () => {
-        this.requests++;
-      });
-      return;
-    }
-    // http/https: one 'request' per request. `prependListener` so that a drain can mark the
-    // response `Connection: close` before the user's handler writes headers.
-    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.requests++;
-      // Over TLS the request's socket wraps the raw one the tracker holds (`_parent`): mark both.
-      const socket = req.socket as (TrackedSocket & { _parent?: TrackedSocket | null }) | null;
-      if (socket !== null && (req.httpVersionMajor ?? 1) < 2) {
-        const raw = socket._parent ?? undefined;
-        markActive(socket, 1);
-        if (raw !== undefined) markActive(raw, 1);
-        this.inFlight.add(res);
-        res.once('close', () => {
-          this.inFlight.delete(res);
-          markActive(socket, -1);
-          if (raw !== undefined) markActive(raw, -1);
-        });
-      }
-      this.onRequestWhileDraining?.(req, res);
-    });
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // HTTP/2 streams are counted as 'stream' (the compatibility layer also emits them as requests).
+    if ((req.httpVersionMajor ?? 1) >= 2) return;
+    this.requests++;
+    // Over TLS the HTTP layer's socket wraps the raw one the tracker holds: remember it on the raw one.
+    const socket = req.socket as HttpSocket | null;
+    const raw = socket?._parent;
+    if (raw !== undefined && raw !== null && raw[kHttpSocket] === undefined) raw[kHttpSocket] = socket!;
+    this.onRequestWhileDraining?.(req, res);
   }
 
   /** Starts tracking a socket the server was just given. */
@@ -98,19 +91,21 @@ export class ConnectionTracker {
     return (socket as TrackedSocket)[kWebSocket] === true;
   }
 
+  /** The HTTP/1 response in progress on this socket, if any. */
+  responseOn(socket: Socket): ServerResponse | undefined {
+    const http = (socket as TrackedSocket)[kHttpSocket] ?? (socket as HttpSocket);
+    return http._httpMessage ?? undefined;
+  }
+
   /** True when no HTTP request is in flight on this socket (only meaningful for HTTP/1 servers). */
   isIdle(socket: Socket): boolean {
-    return ((socket as TrackedSocket)[kActive] ?? 0) === 0;
+    return this.responseOn(socket) === undefined;
   }
 
   /** A snapshot of the counters. */
   stats(): WorkerStats {
     return { open: this.sockets.size, accepted: this.accepted, closed: this.closed, requests: this.requests };
   }
-}
-
-function markActive(socket: TrackedSocket, delta: number): void {
-  socket[kActive] = (socket[kActive] ?? 0) + delta;
 }
 
 /** http2 servers (`createServer`, `createSecureServer`) are the only ones with `updateSettings`. */
