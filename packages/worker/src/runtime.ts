@@ -63,6 +63,11 @@ export class WorkerRuntime {
     (socket as Socket & { server: Server; _server: Server })._server = server;
     // ...and counts it, as its own accept path does: the socket's close decrements it.
     (server as Server & { _connections: number })._connections++;
+    // ...and applies its socket options (http.Server sets noDelay: without it, responses written
+    // in pieces wait on Nagle's algorithm).
+    const options = server as Server & { noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number };
+    if (options.noDelay === true) socket.setNoDelay(true);
+    if (options.keepAlive === true) socket.setKeepAlive(true, options.keepAliveInitialDelay);
     this.tracker.track(socket);
     server.emit('connection', socket);
     // Balanced shared mode: the primary steers by every worker's open connections.

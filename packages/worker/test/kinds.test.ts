@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPrimary, type Primary } from '../../orchestrator/dist/index.js';
+import { roundRobin, sharedHandle, type Policy } from '../../policies/dist/index.js';
 import { get, killAll } from '../../../tools/testing/src/index.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/kinds.mjs', import.meta.url));
@@ -35,12 +36,13 @@ afterEach(async () => {
   pids.clear();
 });
 
-async function start(kind: string, protocol: 'http' | 'tcp' = 'http'): Promise<number> {
+async function start(kind: string, protocol: 'http' | 'tcp' = 'http', extra: { env?: Record<string, string>; policy?: Policy } = {}): Promise<number> {
   primary = createPrimary({
     worker: fixture,
     workers: 2,
     listen: { port: 0, host: '127.0.0.1', protocol },
-    env: { SERVER_KIND: kind, KEY_FILE: keyFile, CERT_FILE: certFile },
+    env: { SERVER_KIND: kind, KEY_FILE: keyFile, CERT_FILE: certFile, ...extra.env },
+    ...(extra.policy !== undefined ? { policy: extra.policy } : {}),
     handleSignals: false,
     readyTimeout: 15_000,
   });
@@ -108,6 +110,16 @@ describe('serve() for every kind of Node server, through a real primary with 2 w
     const port = await start('http');
     await bothWorkers(async () => (await get(port)).body, (t) => expect(t).toMatch(/^pid \d+ 1\.1/));
   });
+
+  for (const [mode, policy] of [
+    ['primary', roundRobin],
+    ['shared', sharedHandle],
+  ] as const) {
+    it(`mode ${mode}: sockets get the server's own options, as its accept would give them (http.Server: TCP_NODELAY)`, async () => {
+      const port = await start('http', 'http', { env: { NODELAY_PROBE: '1' }, policy: policy() });
+      for (let i = 0; i < 4; i++) expect((await get(port)).body.trim()).toMatch(/^pid \d+ 1\.1 nodelay$/);
+    });
+  }
 
   it('https (self-signed certificate made for the test)', async () => {
     const port = await start('https');
