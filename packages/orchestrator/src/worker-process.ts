@@ -11,6 +11,9 @@ export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 /** The environment variable that tells `@handoff/worker` it runs under a primary (its worker id). */
 export const WORKER_ID_ENV = 'HANDOFF_WORKER_ID';
 
+/** Milliseconds a worker may coalesce load changes before reporting them; empty: its default. */
+export const LOAD_COALESCE_ENV = 'HANDOFF_LOAD_COALESCE_MS';
+
 /** How many of a worker's last stderr lines are kept, to explain a failed start. */
 const STDERR_LINES = 20;
 
@@ -92,7 +95,13 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   ) {
     super();
     this.child = fork(options.worker, [...options.args], {
-      env: { ...process.env, ...options.env, [WORKER_ID_ENV]: String(id) },
+      env: {
+        ...process.env,
+        ...options.env,
+        [WORKER_ID_ENV]: String(id),
+        // A policy that reads the workers' load wants it fresh: report each turn, not each 10 ms.
+        [LOAD_COALESCE_ENV]: options.policy.mode === 'primary' && options.policy.readsLoad === true ? '0' : '',
+      },
       // Drop-in mode: the preload makes the app's own listen() ask the primary.
       execArgv: options.dropIn === undefined ? [...options.execArgv] : [...options.execArgv, '--import', options.dropIn.register],
       // stderr passes through the primary so the last lines can explain a failed start.

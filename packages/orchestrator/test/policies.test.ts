@@ -84,6 +84,14 @@ describe('every policy through a real primary', () => {
     for (const c of counts.values()) expect(c).toBeLessThanOrEqual(REQUESTS * 0.6);
   });
 
+  it('a policy that reads load gets fresh reports (every turn), the others coalesced ones', async () => {
+    const lc = await start(leastConnections(), 1);
+    expect((await get(lc.port, { path: '/load-coalesce' })).body.trim()).toBe('coalesce=0');
+    await current?.[Symbol.asyncDispose]();
+    const rr = await start(roundRobin(), 1);
+    expect((await get(rr.port, { path: '/load-coalesce' })).body.trim()).toBe('coalesce=');
+  });
+
   it('power-of-two-choices: every worker serves', async () => {
     const p = await start(powerOfTwoChoices(), 3);
     const counts = await serve(p.port);

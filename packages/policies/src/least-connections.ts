@@ -14,6 +14,7 @@ export function leastConnections(): PrimaryPolicy {
   return {
     mode: 'primary',
     name: 'least-connections',
+    readsLoad: true,
     pick(workers: readonly WorkerView[]): WorkerView | undefined {
       const n = workers.length;
       if (n === 0) return undefined;

@@ -24,6 +24,7 @@ export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Prima
   return {
     mode: 'primary',
     name: 'power-of-two-choices',
+    readsLoad: true,
     pick(workers: readonly WorkerView[]): WorkerView | undefined {
       const n = workers.length;
       if (n <= 1) return workers[0];

@@ -53,6 +53,12 @@ export interface PrimaryPolicy {
    */
   readonly needsRemoteAddress?: boolean;
   /**
+   * When true, the policy reads the workers' load (`connections`, `requests`, `eventLoopDelay`) and
+   * wants it current: workers then report every change at the end of their event-loop turn instead
+   * of coalescing changes over 10 ms (a little more IPC under churn, for fresher counts).
+   */
+  readonly readsLoad?: boolean;
+  /**
    * Chooses the worker for one connection among `workers` (ready, not draining, ascending `id`,
    * never empty when called by the orchestrator). Returns one of them, or `undefined` to queue the
    * connection. Must be pure and fast: it runs once per connection.

@@ -12,6 +12,13 @@ export const LOAD_INTERVAL_MS = 1000;
  */
 export const LOAD_COALESCE_MS = 10;
 
+/** The coalescing this worker was given by its primary (`HANDOFF_LOAD_COALESCE_MS`; 0: every turn). */
+function coalesceMs(): number {
+  const raw = process.env.HANDOFF_LOAD_COALESCE_MS;
+  const ms = raw === undefined || raw === '' ? Number.NaN : Number(raw);
+  return Number.isFinite(ms) && ms >= 0 ? ms : LOAD_COALESCE_MS;
+}
+
 /**
  * Batches what a worker tells the primary about its connections: opens and closes within
  * {@link LOAD_COALESCE_MS} leave as one `load` message; a pause or re-arm of the acceptors (balanced
@@ -54,9 +61,15 @@ export class Reporter {
     else this.coalesce();
   }
 
+  private readonly coalesceMs = coalesceMs();
+
   private coalesce(): void {
+    if (this.coalesceMs === 0) {
+      this.schedule();
+      return;
+    }
     if (this.scheduled || this.coalesceTimer !== undefined) return;
-    this.coalesceTimer = setTimeout(this.flushBound, LOAD_COALESCE_MS);
+    this.coalesceTimer = setTimeout(this.flushBound, this.coalesceMs);
     this.coalesceTimer.unref();
   }
 
