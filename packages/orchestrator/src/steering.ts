@@ -28,6 +28,9 @@ export interface BalanceSettings {
  */
 export const MIN_PAUSE_MS = 20;
 
+/** The most connections a worker may hold above its share through the tolerance (slack adds to it). */
+export const MAX_EXCESS = 8;
+
 /** What the steering needs to know of a worker. */
 export interface SteeredWorker {
   readonly id: number;
@@ -60,9 +63,13 @@ export class AcceptSteering<W extends SteeredWorker> {
     let open = 0;
     for (const w of workers) open += w.connections;
     const n = Math.max(1, workers.length);
+    const share = open / n;
+    // The tolerance is a fraction of the share, but at most MAX_EXCESS connections: with thousands
+    // of idle connections open, 5 % would let the few busy ones pile on one worker.
+    const excess = Math.min(share * this.settings.tolerance, MAX_EXCESS);
     // At least 1, and with a tolerance above 0 the least loaded worker is always below the limit:
     // the pool can never stay paused as a whole.
-    return Math.max(1, Math.ceil((open / n) * (1 + this.settings.tolerance)) + this.settings.slack);
+    return Math.max(1, Math.ceil(share + excess) + this.settings.slack);
   }
 
   /** The limit to give a worker joining `workers` (it is armed from the start). */

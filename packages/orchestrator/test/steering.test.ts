@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AcceptSteering, MIN_PAUSE_MS } from '../src/steering.js';
+import { AcceptSteering, MAX_EXCESS, MIN_PAUSE_MS } from '../src/steering.js';
 
 interface W {
   id: number;
@@ -62,6 +62,13 @@ describe('AcceptSteering', () => {
         expect(Math.max(...workers.map((w) => w.connections))).toBeLessThanOrEqual(Math.max(1, Math.ceil(fair * 1.05)));
       }),
     );
+  });
+
+  it('keeps the excess over the share to a few connections when thousands are open (idle ones dominate the count)', () => {
+    const a = { id: 1, connections: 2500 };
+    const b = { id: 2, connections: 2500 };
+    const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: () => {}, tighten: () => {} });
+    expect(steering.limit([a, b])).toBe(2500 + MAX_EXCESS);
   });
 
   it('re-arms a paused worker once it is below the limit again, and tightens an armed one whose limit fell a lot', () => {
