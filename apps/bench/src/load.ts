@@ -124,12 +124,29 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
         } else {
           errors++;
         }
-        one();
+        // Closed loop: the next request when this one is done; open loop (a rate): on schedule.
+        if (spec.rate === undefined) one();
       });
     };
-    for (let i = 0; i < spec.connections; i++) one();
+    let ticker: NodeJS.Timeout | undefined;
+    if (spec.rate === undefined) {
+      for (let i = 0; i < spec.connections; i++) one();
+    } else {
+      // Open loop: requests arrive at `rate` whatever the server's speed, as real traffic does, so
+      // a slow worker's queue shows in the latency instead of slowing the arrivals down.
+      let due = 0;
+      let last = performance.now();
+      const rate = spec.rate;
+      ticker = setInterval(() => {
+        const now = performance.now();
+        due += ((now - last) / 1000) * rate;
+        last = now;
+        for (; due >= 1; due--) one();
+      }, 1);
+    }
     setTimeout(() => {
       stopped = true;
+      if (ticker !== undefined) clearInterval(ticker);
       const seconds = (performance.now() - started) / 1000;
       const sorted = latencies.slice(0, count).sort();
       resolve({ loader: 'handoff-churn', requests: count, errors, non2xx, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), byPid, connectionsByPid: {} });
