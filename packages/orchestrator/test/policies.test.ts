@@ -1,6 +1,7 @@
 // Every built-in policy end to end: a real primary with real workers (fixtures/app.mjs answers
 // `handled by child, pid: N, worker ID, …`) serves 200 requests, one connection each, and the
 // per-worker share is what the policy promises.
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -157,9 +158,20 @@ describe('every policy through a real primary', () => {
 
   // What a rolling reload costs in mode reuseport (measured, documented in the orchestrator README):
   // a worker that closes its SO_REUSEPORT socket takes the connections waiting in its own accept
-  // queue with it (the kernel resets them; they are not moved to the others). Not asserted to be
-  // zero, because it is not; asserted: the reloads complete, the pool is whole, and what fails is a
-  // reset connection, never a wrong answer. The figures print for the README.
+  // queue with it (the kernel resets them; they are not moved to the others), unless the network
+  // namespace has net.ipv4.tcp_migrate_req=1 (Linux >= 5.14), which moves them to another socket of
+  // the group. With it off, loss is not asserted to be zero, because it is not; asserted: the
+  // reloads complete, the pool is whole, and what fails is a reset connection, never a wrong answer.
+  // With it on, next to nothing may fail. Run both on one machine (root) in a private network namespace:
+  //   unshare -n sh -c 'ip link set lo up; sysctl -w net.ipv4.tcp_migrate_req=1; npx vitest run <this file>'
+  // The figures print for the README.
+  const migrateReq = ((): boolean => {
+    try {
+      return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+    } catch {
+      return false; // not Linux, or a kernel before 5.14
+    }
+  })();
   it.runIf(hasReusePort)('reuseport: 10 rolling reloads under churn complete; lost connections are counted', async () => {
     const p = await start(reusePort(), 2);
     const stop = new AbortController();
@@ -171,9 +183,14 @@ describe('every policy through a real primary', () => {
       stop.abort();
     }
     const [ch, ka] = await Promise.all([churn, keepAlive]);
-    console.log(`reuseport, 10 reloads of 2 workers: churn ok ${ch.ok} failed ${ch.failed} non2xx ${ch.non2xx} [${[...new Set(ch.errors)].join('; ')}]; keep-alive ok ${ka.ok} failed ${ka.failed} non2xx ${ka.non2xx} [${[...new Set(ka.errors)].join('; ')}]`);
+    console.log(`reuseport, 10 reloads of 2 workers, tcp_migrate_req=${migrateReq ? 1 : 0}: churn ok ${ch.ok} failed ${ch.failed} non2xx ${ch.non2xx} [${[...new Set(ch.errors)].join('; ')}]; keep-alive ok ${ka.ok} failed ${ka.failed} non2xx ${ka.non2xx} [${[...new Set(ka.errors)].join('; ')}]`);
     expect(ch.non2xx + ka.non2xx).toBe(0);
     expect(ch.ok).toBeGreaterThan(0);
+    // Keep-alive connections were accepted before the reload, so their worker drains them.
+    expect(ka.failed).toBe(0);
+    // The kernel moves a closing socket's queue to the others. Measured on Node 24, 12 runs of about
+    // 3,500 connections: 0 lost in 11, one `connect ECONNRESET` in one (with it off: 7-17 every run).
+    if (migrateReq) expect(ch.failed).toBeLessThanOrEqual(2);
     expect(p.primary.workers().filter((w) => w.state === 'ready')).toHaveLength(2);
   });
 });

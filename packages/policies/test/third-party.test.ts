@@ -28,6 +28,8 @@ export function leastEwmaDelay(options: LeastEwmaDelayOptions = {}): PrimaryPoli
   return {
     mode: 'primary',
     name: 'least-ewma-delay',
+    // It reads eventLoopDelay and connections: ask for every report, not ones coalesced over 10 ms.
+    readsLoad: true,
     join(worker) {
       ewma.set(worker.id, worker.eventLoopDelay);
     },
