@@ -3,6 +3,7 @@
 // per-worker share is what the policy promises.
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   balancedShared,
@@ -21,8 +22,13 @@ import {
 import { HandoffError } from '@handoff/protocol';
 import { get, pidOf, runLoad, startTestPrimary, waitFor, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { app } from './helpers.js';
+import { reusePortSupported } from '../src/bind.js';
+import { createPrimary } from '@handoff/orchestrator';
 
 const REQUESTS = 200;
+// Checked here, not with the orchestrator's own reusePortSupported(), which is under test.
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+const hasReusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 let current: TestPrimary | undefined;
 afterEach(async () => {
   await current?.[Symbol.asyncDispose]();
@@ -136,9 +142,6 @@ describe('every policy through a real primary', () => {
     expect(total(counts)).toBe(REQUESTS);
     for (const id of counts.keys()) expect(ids(p)).toContain(id);
   });
-
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  const hasReusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 
   it.runIf(hasReusePort)('reuseport: the kernel spreads 200 connections over the workers (Node >= 22.12)', async () => {
     const p = await start(reusePort(), 3);
@@ -287,5 +290,70 @@ describe('the view a policy picks from', () => {
       await get(p.port);
       return sum((s) => s.connections) <= 1;
     }, 10_000, 20, 'the view to forget the closed connections');
+  });
+});
+
+describe('mode reuseport: the port', () => {
+  it('is supported from Node 22.12 and 23.1, on Linux, FreeBSD and macOS only', () => {
+    const cases: Array<[string, NodeJS.Platform, boolean]> = [
+      ['20.20.2', 'linux', false],
+      ['22.11.0', 'linux', false],
+      ['22.12.0', 'linux', true],
+      ['23.0.0', 'linux', false],
+      ['23.1.0', 'linux', true],
+      ['24.21.0', 'linux', true],
+      ['24.21.0', 'darwin', true],
+      ['24.21.0', 'freebsd', true],
+      ['24.21.0', 'win32', false],
+    ];
+    for (const [version, platform, expected] of cases) expect([version, platform, reusePortSupported(version, platform)]).toEqual([version, platform, expected]);
+  });
+
+  /** A plain (not reusePort) listener on 127.0.0.1, port `port` (0: any). */
+  const occupy = (port = 0): Promise<Server> =>
+    new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve(server));
+    });
+
+  it.runIf(hasReusePort)('a port another process listens on fails start() with HANDOFF_ERR_PORT_IN_USE, forking nothing', async () => {
+    const other = await occupy();
+    try {
+      const port = (other.address() as { port: number }).port;
+      const primary = createPrimary({ worker: app, workers: 2, listen: { port, host: '127.0.0.1' }, policy: reusePort() });
+      const spawned: number[] = [];
+      primary.on('worker:spawn', ({ pid }) => spawned.push(pid));
+      const error = await primary.start().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as HandoffError).code).toBe('HANDOFF_ERR_PORT_IN_USE');
+      expect(spawned).toEqual([]);
+    } finally {
+      other.close();
+    }
+  });
+
+  it.runIf(hasReusePort)('once started, the workers’ sockets hold the port: a plain listen on it fails', async () => {
+    const p = await start(reusePort(), 2);
+    const error = await occupy(p.port).then(
+      (s) => {
+        s.close();
+        return undefined;
+      },
+      (e: NodeJS.ErrnoException) => e,
+    );
+    expect(error?.code).toBe('EADDRINUSE');
+    expect((await get(p.port)).status).toBe(200);
+  });
+
+  it.runIf(hasReusePort)('refuses a Unix socket path with HANDOFF_ERR_INVALID_OPTION', async () => {
+    const primary = createPrimary({ worker: app, workers: 1, listen: { path: `/tmp/handoff-reuseport-${process.pid}.sock` }, policy: reusePort() });
+    const error = await primary.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as HandoffError).code).toBe('HANDOFF_ERR_INVALID_OPTION');
   });
 });
