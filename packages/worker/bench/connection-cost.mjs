@@ -124,7 +124,7 @@ const rows = servers.map((kind) => {
 if (values.json) console.log(JSON.stringify({ node: process.version, requests, concurrency, rounds, workers: Number(values.workers), rows }, null, 2));
 else {
   console.log(`Node ${process.version}, ${values.workers} worker(s), churn: ${requests} requests x ${rounds} rounds, ${concurrency} connections at a time; CPU per request (median)`);
-  console.log(`| server | server-side process(es) µs | over ${servers[0]} | primary µs | req/s | failed |`);
+  console.log(`| server | worker µs (the one process for plain, serve-alone) | over ${servers[0]} | primary µs | req/s | failed |`);
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) console.log(`| ${r.kind} | ${r.worker.toFixed(1)} | ${r === rows[0] ? '' : (r.over >= 0 ? '+' : '') + r.over.toFixed(1)} | ${r.primary === 0 ? '' : r.primary.toFixed(1)} | ${Math.round(r.rps)} | ${r.failed} |`);
 }
