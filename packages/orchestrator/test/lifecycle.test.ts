@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,26 @@ import { app, primaryScript } from './helpers.js';
 
 let current: TestPrimary | undefined;
 const pids = new Set<number>();
+
+/**
+ * Runs fixtures/primary.mjs as its own process and waits for the line it prints once every worker is
+ * ready: its port and its workers' pids. Every pid is remembered for afterEach to stop.
+ */
+async function spawnPrimary(): Promise<{ child: ChildProcess; port: number; workerPids: number[] }> {
+  const child = spawn(process.execPath, [primaryScript], { stdio: ['ignore', 'pipe', 'inherit'] });
+  pids.add(child.pid!);
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+    });
+    child.once('exit', (code) => reject(new Error(`primary exited early: ${code}`)));
+  });
+  const { port, pids: workerPids } = JSON.parse(line) as { port: number; pids: number[] };
+  workerPids.forEach((p) => pids.add(p));
+  return { child, port, workerPids };
+}
 afterEach(async () => {
   await current?.[Symbol.asyncDispose]();
   current = undefined;
@@ -108,18 +128,7 @@ describe('health', () => {
 
 describe('primary death', () => {
   it('every worker exits when the primary is killed with SIGKILL: no orphan keeps the port', async () => {
-    const child = spawn(process.execPath, [primaryScript], { stdio: ['ignore', 'pipe', 'inherit'] });
-    pids.add(child.pid!);
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-      });
-      child.once('exit', (code) => reject(new Error(`primary exited early: ${code}`)));
-    });
-    const { port, pids: workerPids } = JSON.parse(line) as { port: number; pids: number[] };
-    workerPids.forEach((p) => pids.add(p));
+    const { child, port, workerPids } = await spawnPrimary();
     expect((await get(port)).status).toBe(200);
     child.kill('SIGKILL');
     await waitFor(() => workerPids.every((p) => !isAlive(p)), 2000, 20, 'the workers to exit within 2 s');
@@ -127,17 +136,7 @@ describe('primary death', () => {
   });
 
   it('SIGTERM to the primary drains and exits with code 0', async () => {
-    const child = spawn(process.execPath, [primaryScript], { stdio: ['ignore', 'pipe', 'inherit'] });
-    pids.add(child.pid!);
-    const line = await new Promise<string>((resolve) => {
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-      });
-    });
-    const { pids: workerPids } = JSON.parse(line) as { pids: number[] };
-    workerPids.forEach((p) => pids.add(p));
+    const { child, workerPids } = await spawnPrimary();
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -145,17 +144,7 @@ describe('primary death', () => {
   });
 
   it('a second SIGINT forces: the primary kills its workers and exits with code 130 without waiting for the drain', async () => {
-    const child = spawn(process.execPath, [primaryScript], { stdio: ['ignore', 'pipe', 'inherit'] });
-    pids.add(child.pid!);
-    const line = await new Promise<string>((resolve) => {
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-      });
-    });
-    const { port, pids: workerPids } = JSON.parse(line) as { port: number; pids: number[] };
-    workerPids.forEach((p) => pids.add(p));
+    const { child, port, workerPids } = await spawnPrimary();
     // A request that would hold the drain for a minute.
     const slow = get(port, { path: '/slow?ms=60000', timeout: 30_000 }).catch((e: unknown) => e);
     expect((await get(port)).status).toBe(200);
