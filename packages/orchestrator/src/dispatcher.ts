@@ -56,6 +56,7 @@ export class Dispatcher {
     family: undefined,
   };
   private readonly peer: Record<string, unknown> = {};
+  private readonly free: WorkerProcess[] = [];
 
   constructor(
     private readonly policy: PrimaryPolicy,
@@ -95,20 +96,32 @@ export class Dispatcher {
 
   /** Sends `connection` to a worker the policy picks, or queues it. */
   private place(connection: PendingConnection): void {
-    const workers = this.host.readyWorkers(connection.listener);
-    if (workers.length === 0) {
-      this.enqueue(connection);
-      return;
-    }
+    if (!this.tryPlace(connection)) this.enqueue(connection);
+  }
+
+  /**
+   * Sends `connection` to a worker the policy picks; false when there is none to pick now (no ready
+   * worker, every worker has one in flight under `oneInFlight`, or the policy declined).
+   */
+  private tryPlace(connection: PendingConnection): boolean {
+    let workers = this.host.readyWorkers(connection.listener);
+    if (this.policy.oneInFlight === true) workers = this.withNothingInFlight(workers);
+    if (workers.length === 0) return false;
     const info = this.info;
     info.listener = connection.listener;
     if (this.policy.needsRemoteAddress === true) this.readPeer(connection.handle);
     const worker = this.policy.pick(workers, info) as WorkerProcess | undefined;
-    if (worker === undefined || worker.state !== 'ready') {
-      this.enqueue(connection);
-      return;
-    }
+    if (worker === undefined || worker.state !== 'ready') return false;
     this.sendTo(worker, connection);
+    return true;
+  }
+
+  /** The workers that took every connection sent to them; reuses one array (pick must not keep it). */
+  private withNothingInFlight(workers: readonly WorkerProcess[]): readonly WorkerProcess[] {
+    const free = this.free;
+    free.length = 0;
+    for (let i = 0; i < workers.length; i++) if (workers[i]!.pending.size === 0) free.push(workers[i]!);
+    return free;
   }
 
   private readPeer(handle: NativeHandle): void {
@@ -152,6 +165,8 @@ export class Dispatcher {
     if (!worker.pending.delete(connection.id)) return;
     if (received) {
       connection.handle.close();
+      // Under oneInFlight, the worker is free again: what waits for one goes now.
+      if (this.queueHead < this.queue.length) this.flushQueue();
       return;
     }
     worker.connections = Math.max(0, worker.connections - 1);
@@ -218,14 +233,11 @@ export class Dispatcher {
     return this.queue.length - this.queueHead;
   }
 
-  /** A worker became ready: place what waits. */
+  /** A worker became ready or free: place what waits, oldest first, while a worker takes it. */
   flushQueue(): void {
-    while (this.queueHead < this.queue.length && this.host.readyWorkers(this.queue[this.queueHead]!.connection.listener).length > 0) {
-      const { connection } = this.queue[this.queueHead]!;
+    while (this.queueHead < this.queue.length) {
+      if (!this.tryPlace(this.queue[this.queueHead]!.connection)) break;
       this.queueHead++;
-      this.place(connection);
-      // place() may have queued it again (policy declined): stop, it is at the tail now.
-      if (this.queue[this.queue.length - 1]?.connection === connection && this.queueHead >= this.queue.length - 1) break;
     }
     this.compactQueue();
     if (this.queued === 0 && this.queueTimer !== undefined) {

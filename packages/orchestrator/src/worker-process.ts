@@ -82,6 +82,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   onHandleSettled: ((connection: PendingConnection, received: boolean) => void) | undefined;
   /** Connections sent but not yet received by the worker, by id. */
   readonly pending = new Map<number, PendingConnection>();
+  /** Connections sent and not yet received by the worker: what policies see as `inFlight`. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
   /** True in mode primary, where the primary counts the connections it sends. */
   countsDispatch = false;
   private readonly stderrTail: string[] = [];

@@ -9,7 +9,8 @@ export interface PowerOfTwoChoicesOptions {
 
 /**
  * Picks two distinct ready workers at random and hands the connection to the less loaded one
- * (fewer open connections for its weight; then lower event-loop delay; then the first drawn).
+ * (fewer connections in flight, so a worker busy running code is passed over at once; then fewer
+ * open connections for its weight; then lower event-loop delay; then the first drawn).
  * Choose it for a large pool, or when the load figures lag (they arrive in batches): unlike
  * `leastConnections()` it does not send a burst of connections to the one worker that looked
  * idlest in the last report, yet it stays close to it in balance (the "power of two choices").
@@ -25,6 +26,7 @@ export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Prima
     mode: 'primary',
     name: 'power-of-two-choices',
     readsLoad: true,
+    oneInFlight: true,
     pick(workers: readonly WorkerView[]): WorkerView | undefined {
       const n = workers.length;
       if (n <= 1) return workers[0];
@@ -33,6 +35,7 @@ export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Prima
       if (j >= i) j++;
       const a = workers[i]!;
       const b = workers[j]!;
+      if (a.inFlight !== b.inFlight) return a.inFlight < b.inFlight ? a : b;
       // Compare connections / weight without dividing (weights are positive).
       const la = a.connections * (b.weight > 0 ? b.weight : 1);
       const lb = b.connections * (a.weight > 0 ? a.weight : 1);

@@ -17,6 +17,15 @@ export interface WorkerView {
   readonly weight: number;
   /** Connections open on this worker, as the primary knows it (dispatched minus reported closed). */
   readonly connections: number;
+  /**
+   * Connections sent to this worker that its runtime has not taken yet (mode `primary`; 0 in the
+   * kernel modes). Node passes one handle at a time on a worker's channel and the worker takes it on
+   * its next event-loop turn, so a responsive worker holds 0 or 1 here, and a worker busy running
+   * code (a CPU-heavy request, a long GC) holds every connection sent to it since. It is the
+   * earliest sign of a busy worker the primary has: it needs no report, and a connection sent to a
+   * worker with some in flight waits behind them.
+   */
+  readonly inFlight: number;
   /** Requests served, as last reported by the worker. */
   readonly requests: number;
   /** Event-loop delay (p99, ms), as last reported by the worker. */
@@ -58,6 +67,17 @@ export interface PrimaryPolicy {
    * of coalescing changes over 10 ms (a little more IPC under churn, for fresher counts).
    */
   readonly readsLoad?: boolean;
+  /**
+   * When true, the primary offers `pick` only the workers with no connection in flight
+   * (`inFlight === 0`: they took everything sent to them), and when every worker has one, the
+   * connection waits in the primary (within `maxPending` and `queueTimeout`, else 503) and goes to
+   * the first worker that takes its last one. Connections then queue once, in the primary, for
+   * whichever worker frees up first, instead of in the line of one worker that may be stuck in a
+   * CPU-heavy request (how `node:cluster`'s round-robin keeps its tail latency). Node passes one
+   * handle at a time on a channel anyway, so this costs no throughput. Leave it out for a policy
+   * that must send a connection to one worker in particular (a hash, a strict rotation).
+   */
+  readonly oneInFlight?: boolean;
   /**
    * Chooses the worker for one connection among `workers` (ready, not draining, ascending `id`,
    * never empty when called by the orchestrator). Returns one of them, or `undefined` to queue the

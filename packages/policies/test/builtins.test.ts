@@ -21,7 +21,7 @@ import { runConformance, seededRandom, type PolicyFactory } from '@handoff/polic
 const kHandoffError = Symbol.for('handoff.error');
 const noAddress: ConnectionInfo = { listener: 0, remoteAddress: undefined, remotePort: undefined, family: undefined };
 const from = (address: string): ConnectionInfo => ({ listener: 0, remoteAddress: address, remotePort: 40000, family: 'IPv4' });
-const view = (id: number, slot = id - 1, extra: Partial<WorkerView> = {}): WorkerView => ({ id, slot, weight: 1, connections: 0, requests: 0, eventLoopDelay: 0, readySince: 0, ...extra });
+const view = (id: number, slot = id - 1, extra: Partial<WorkerView> = {}): WorkerView => ({ id, slot, weight: 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0, ...extra });
 const pool = (n: number): WorkerView[] => Array.from({ length: n }, (_, i) => view(i + 1));
 const addresses = (count: number, seed = 7): string[] => {
   const rand = seededRandom(seed);
@@ -88,6 +88,13 @@ describe('leastConnections', () => {
     expect(p.pick([view(1, 0, { connections: 4, weight: 4 }), view(2, 1, { connections: 2 })], noAddress)?.id).toBe(1);
     const idle = pool(3);
     expect([1, 2, 3, 4].map(() => p.pick(idle, noAddress)?.id)).toEqual([2, 3, 1, 2]);
+  });
+
+  it('passes over a worker with connections in flight (busy), whatever its open connections', () => {
+    const p = leastConnections();
+    expect(p.pick([view(1, 0, { connections: 0, inFlight: 2 }), view(2, 1, { connections: 30 })], noAddress)?.id).toBe(2);
+    expect(p.pick([view(1, 0, { connections: 0, inFlight: 2 }), view(2, 1, { connections: 30, inFlight: 1 })], noAddress)?.id).toBe(2);
+    expect(p.pick([view(1, 0, { connections: 5, inFlight: 1 }), view(2, 1, { connections: 3, inFlight: 1 })], noAddress)?.id).toBe(2);
   });
 
   it('keeps open connections within one of each other when it alone dispatches (property)', () => {
@@ -249,6 +256,14 @@ describe('powerOfTwoChoices and random', () => {
     const p = powerOfTwoChoices({ random: seededRandom(3) });
     for (let i = 0; i < 20; i++) expect(p.pick(ws, noAddress)!.id).toBe(2);
     expect(p.pick([view(5)], noAddress)!.id).toBe(5);
+    const busy = [view(1, 0, { connections: 0, inFlight: 1 }), view(2, 1, { connections: 10 })];
+    for (let i = 0; i < 20; i++) expect(p.pick(busy, noAddress)!.id).toBe(2);
+  });
+
+  it('the load-aware policies ask for one connection in flight per worker; the others do not', () => {
+    expect(leastConnections().oneInFlight).toBe(true);
+    expect(powerOfTwoChoices().oneInFlight).toBe(true);
+    for (const p of [roundRobin(), weighted({ weights: [1, 2] }), ipHash(), random()]) expect(p.oneInFlight).toBeUndefined();
   });
 
   it('random is uniform: each of 4 workers gets 25% within 2% over 20,000 picks', () => {

@@ -73,6 +73,7 @@ function worker(id: number, slot: number, rand: () => number, weight = 1): Worke
     slot,
     weight,
     connections: Math.floor(rand() * 50),
+    inFlight: rand() < 0.7 ? 0 : Math.floor(rand() * 4),
     requests: Math.floor(rand() * 1000),
     eventLoopDelay: rand() * 20,
     readySince: 1_700_000_000_000 + id,

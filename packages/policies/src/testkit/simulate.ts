@@ -59,6 +59,7 @@ interface SimWorker extends WorkerView {
   slot: number;
   weight: number;
   connections: number;
+  inFlight: number;
   requests: number;
   eventLoopDelay: number;
   readySince: number;
@@ -144,8 +145,9 @@ function cvOf(values: readonly number[]): number {
  * Replays a synthetic workload against a policy in virtual time, and reports how it spread the
  * load. Each worker is a single-threaded queue (like a Node event loop): a request waits until the
  * worker is free, then runs for its cost divided by the worker's speed. The view the policy reads
- * is kept current at once (open connections, requests, and as `eventLoopDelay` the worker's backlog
- * in ms); the real orchestrator's view lags by a report interval, so real balance is a little worse.
+ * is kept current at once (open connections, requests, as `eventLoopDelay` the worker's backlog
+ * in ms, and as `inFlight` the connections sent while it was busy that it has not reached yet); the
+ * real orchestrator's load figures lag by a report, so real balance is a little worse.
  * Deterministic for a seed. 20,000 connections take a few tens of milliseconds.
  *
  * Only a policy of mode `primary` can be simulated: in the kernel modes the OS picks.
@@ -166,11 +168,15 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
   const rand = seededRandom(workload.seed ?? 1);
   const exp = (mean: number): number => (mean <= 0 ? 0 : -Math.log(1 - rand()) * mean);
 
-  const workers: SimWorker[] = specs.map((s, i) => ({ id: i + 1, slot: i, weight: s.weight ?? 1, connections: 0, requests: 0, eventLoopDelay: 0, readySince: 0 }));
+  const workers: SimWorker[] = specs.map((s, i) => ({ id: i + 1, slot: i, weight: s.weight ?? 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0 }));
   const view: readonly WorkerView[] = workers;
   for (const w of workers) policy.join?.(w);
   const speedAt = specs.map((s) => (typeof s.speed === 'function' ? s.speed : () => (s as { speed?: number }).speed ?? 1));
   const freeAt = new Float64Array(n);
+  // When each worker takes the connections sent to it (a busy worker takes them once it is free),
+  // oldest first: those still ahead of `now` are the view's `inFlight`.
+  const takeAt: number[][] = workers.map(() => []);
+  const takeHead = new Int32Array(n);
   const busy = new Float64Array(n);
   const connCount = new Float64Array(n);
   // Time-integral of open connections per worker, for the time-averaged load.
@@ -222,7 +228,19 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
       if (arrived < total) queue.push(now + exp(1000 / rate), ARRIVAL);
       const client = Math.floor(rand() * clients);
       const info: ConnectionInfo = { listener: 0, remoteAddress: `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`, remotePort: 1024 + (c % 60000), family: 'IPv4' };
-      for (const w of workers) w.eventLoopDelay = Math.max(0, freeAt[w.id - 1]! - now);
+      for (let i = 0; i < n; i++) {
+        const w = workers[i]!;
+        w.eventLoopDelay = Math.max(0, freeAt[i]! - now);
+        const takes = takeAt[i]!;
+        let head = takeHead[i]!;
+        while (head < takes.length && takes[head]! <= now) head++;
+        if (head > 1024 && head * 2 > takes.length) {
+          takes.splice(0, head);
+          head = 0;
+        }
+        takeHead[i] = head;
+        w.inFlight = takes.length - head;
+      }
       const chosen = policy.pick(view, info);
       const w = chosen === undefined ? -1 : workers.indexOf(chosen as SimWorker);
       if (w < 0) {
@@ -234,6 +252,7 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
       connLeft[c] = perConnection;
       connUntil[c] = now + exp(lifetime);
       setConnections(w, 1);
+      if (freeAt[w]! > now) takeAt[w]!.push(freeAt[w]!);
       request(c);
     } else if (item >= 0) {
       request(item);
