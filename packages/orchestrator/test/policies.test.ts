@@ -94,8 +94,11 @@ describe('every policy through a real primary', () => {
   });
 
   it('a policy that reads load gets fresh reports (every turn), the others coalesced ones', async () => {
+    const fresh = await start({ ...powerOfTwoChoices(), name: 'fresh-p2c', readsLoad: true }, 1);
+    expect((await get(fresh.port, { path: '/load-coalesce' })).body.trim()).toBe('coalesce=0');
+    await current?.[Symbol.asyncDispose]();
     const lc = await start(leastConnections(), 1);
-    expect((await get(lc.port, { path: '/load-coalesce' })).body.trim()).toBe('coalesce=0');
+    expect((await get(lc.port, { path: '/load-coalesce' })).body.trim()).toBe('coalesce=');
     await current?.[Symbol.asyncDispose]();
     const rr = await start(roundRobin(), 1);
     expect((await get(rr.port, { path: '/load-coalesce' })).body.trim()).toBe('coalesce=');

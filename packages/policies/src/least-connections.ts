@@ -17,7 +17,6 @@ export function leastConnections(): PrimaryPolicy {
   return {
     mode: 'primary',
     name: 'least-connections',
-    readsLoad: true,
     oneInFlight: true,
     pick(workers: readonly WorkerView[]): WorkerView | undefined {
       const n = workers.length;

@@ -25,7 +25,6 @@ export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Prima
   return {
     mode: 'primary',
     name: 'power-of-two-choices',
-    readsLoad: true,
     oneInFlight: true,
     pick(workers: readonly WorkerView[]): WorkerView | undefined {
       const n = workers.length;
