@@ -57,6 +57,8 @@ export class Dispatcher {
   };
   private readonly peer: Record<string, unknown> = {};
   private readonly free: WorkerProcess[] = [];
+  /** Listeners whose next waiting connection could not be placed, during one flushQueue(). */
+  private readonly blocked: number[] = [];
 
   constructor(
     private readonly policy: PrimaryPolicy,
@@ -217,7 +219,8 @@ export class Dispatcher {
       this.queueHead++;
       this.reject(head.connection, 'queue-timeout');
     }
-    this.compactQueue();
+    // What waited behind the expired ones (a connection the policy declined) may go now.
+    this.flushQueue();
     this.armQueueTimer();
   }
 
@@ -233,12 +236,30 @@ export class Dispatcher {
     return this.queue.length - this.queueHead;
   }
 
-  /** A worker became ready or free: place what waits, oldest first, while a worker takes it. */
+  /**
+   * A worker became ready or free: place what waits, oldest first. A connection that cannot be placed
+   * yet keeps its place, and so does every later one of its listener (FIFO per listener), but the
+   * connections of other listeners behind it still go (drop-in mode: other workers serve them).
+   */
   flushQueue(): void {
-    while (this.queueHead < this.queue.length) {
-      if (!this.tryPlace(this.queue[this.queueHead]!.connection)) break;
-      this.queueHead++;
+    const queue = this.queue;
+    let read = this.queueHead;
+    let write = read;
+    const blocked = this.blocked;
+    blocked.length = 0;
+    while (read < queue.length) {
+      const entry = queue[read++]!;
+      const listener = entry.connection.listener;
+      if (!blocked.includes(listener) && this.tryPlace(entry.connection)) continue;
+      queue[write++] = entry;
+      if (!blocked.includes(listener)) blocked.push(listener);
+      // Every listener is blocked: nothing further can go now; keep the rest as it is.
+      if (blocked.length >= this.listeners.length) {
+        if (write === read) break;
+        while (read < queue.length) queue[write++] = queue[read++]!;
+      }
     }
+    if (read === queue.length) queue.length = write;
     this.compactQueue();
     if (this.queued === 0 && this.queueTimer !== undefined) {
       clearTimeout(this.queueTimer);

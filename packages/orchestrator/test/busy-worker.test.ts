@@ -4,7 +4,7 @@
 // them: they are served, or answered 503 past `queueTimeout`, never left behind the busy one.
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { leastConnections, powerOfTwoChoices, roundRobin, type Policy } from '@handoff/policies';
+import { leastConnections, powerOfTwoChoices, roundRobin, type Policy, type PrimaryPolicy } from '@handoff/policies';
 import { get, pidOf, startTestPrimary, type TestPrimary, type TestResponse } from '../../../tools/testing/src/index.js';
 import { app } from './helpers.js';
 
@@ -86,5 +86,37 @@ describe('a worker busy running code', () => {
     // The other two waited in the primary, and the primary answered them itself.
     expect(responses.map((r) => r.status).sort()).toEqual([200, 503, 503]);
     for (const r of responses.filter((r) => r.status === 503)) expect(r.headers['retry-after']).toBeDefined();
+  });
+
+  it('a connection that cannot be placed yet does not hold up those of another listener behind it', async () => {
+    // Listener 0's connections are declined (as a drop-in listener no ready worker has bound would
+    // be); listener 1's are placed one in flight at a time.
+    const lc = leastConnections();
+    const policy: PrimaryPolicy = { ...lc, name: 'listener-1-only', pick: (workers, info) => (info.listener === 0 ? undefined : lc.pick(workers, info)) };
+    current = await startTestPrimary({
+      worker: app,
+      workers: 1,
+      policy,
+      queueTimeout: 3000,
+      listen: [
+        { port: 0, host: '127.0.0.1' },
+        { port: 0, host: '127.0.0.1' },
+      ],
+    });
+    const [zero, one] = current.primary.addresses().map((a) => ('port' in a ? a.port : 0));
+    const busy = block(one!, 300);
+    await busy.started;
+    const waiting = get(zero!); // queued at the head, declined until queueTimeout
+    await new Promise((r) => setTimeout(r, 50));
+    const first = get(one!); // sent to the busy worker: it cannot know yet
+    await new Promise((r) => setTimeout(r, 50));
+    const second = get(one!); // queued behind listener 0's: every worker has one in flight
+    expect((await busy.done).status).toBe(200);
+    expect((await first).status).toBe(200);
+    // Served once the worker is free, well before listener 0's connection times out (3 s).
+    const served = await second;
+    expect(served.status).toBe(200);
+    expect((await waiting).status).toBe(503);
+    expect(current.primary.workers()).toHaveLength(1);
   });
 });
