@@ -122,7 +122,7 @@ export class Dispatcher {
   private withNothingInFlight(workers: readonly WorkerProcess[]): readonly WorkerProcess[] {
     const free = this.free;
     free.length = 0;
-    for (let i = 0; i < workers.length; i++) if (workers[i]!.pending.size === 0) free.push(workers[i]!);
+    for (let i = 0; i < workers.length; i++) if (workers[i]!.inFlight === 0) free.push(workers[i]!);
     return free;
   }
 
@@ -143,8 +143,6 @@ export class Dispatcher {
 
   private sendTo(worker: WorkerProcess, connection: PendingConnection): void {
     connection.attempts++;
-    worker.pending.set(connection.id, connection);
-    worker.unacknowledged.push(connection);
     worker.connections++;
     // No callback: a failed write means the worker is going away, and its exit re-dispatches
     // everything still pending on it.
@@ -155,7 +153,7 @@ export class Dispatcher {
       this.policy.needsRemoteAddress === true
         ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, family: info.family }
         : { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id };
-    worker.child.send(message, connection.handle as never, SEND_OPTIONS);
+    worker.sendConnection(message, connection, SEND_OPTIONS);
     if (channels.dispatch.hasSubscribers) channels.dispatch.publish({ id: connection.id, listener: connection.listener, worker: worker.id });
   }
 
@@ -164,7 +162,6 @@ export class Dispatcher {
    * the primary's copy, or place the connection again.
    */
   settled(worker: WorkerProcess, connection: PendingConnection, received: boolean): void {
-    if (!worker.pending.delete(connection.id)) return;
     if (received) {
       connection.handle.close();
       // Under oneInFlight, the worker is free again: what waits for one goes now.
@@ -177,11 +174,7 @@ export class Dispatcher {
 
   /** The worker is gone: every connection it had not accepted goes elsewhere. */
   workerGone(worker: WorkerProcess): void {
-    if (worker.pending.size === 0) return;
-    const orphans = [...worker.pending.values()];
-    worker.pending.clear();
-    worker.unacknowledged.length = 0;
-    for (const connection of orphans) this.replace(connection, worker, 'worker-exit');
+    for (const connection of worker.takeUnreceived()) this.replace(connection, worker, 'worker-exit');
   }
 
   private replace(connection: PendingConnection, from: WorkerProcess, reason: string): void {

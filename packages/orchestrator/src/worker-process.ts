@@ -77,15 +77,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
    * a time on a channel and the receiver answers each with `NODE_HANDLE_ACK` (or `NACK`), so the
    * next acknowledgement is always for the oldest entry.
    */
-  readonly unacknowledged: Array<PendingConnection | null> = [];
+  private readonly unacknowledged: Array<PendingConnection | null> = [];
+  /** Connections sent and not yet received by the worker (the non-null `unacknowledged`): what policies see. */
+  inFlight = 0;
   /** Told when the worker's runtime received (or failed to receive) a connection's handle. */
   onHandleSettled: ((connection: PendingConnection, received: boolean) => void) | undefined;
-  /** Connections sent but not yet received by the worker, by id. */
-  readonly pending = new Map<number, PendingConnection>();
-  /** Connections sent and not yet received by the worker: what policies see as `inFlight`. */
-  get inFlight(): number {
-    return this.pending.size;
-  }
   /** True in mode primary, where the primary counts the connections it sends. */
   countsDispatch = false;
   private readonly stderrTail: string[] = [];
@@ -133,7 +129,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
       const cmd = message?.cmd;
       if (cmd !== 'NODE_HANDLE_ACK' && cmd !== 'NODE_HANDLE_NACK') return;
       const connection = this.unacknowledged.shift();
-      if (connection !== undefined && connection !== null) this.onHandleSettled?.(connection, cmd === 'NODE_HANDLE_ACK');
+      if (connection === undefined || connection === null) return;
+      this.inFlight--;
+      this.onHandleSettled?.(connection, cmd === 'NODE_HANDLE_ACK');
     });
     // 'exit' (from SIGCHLD) can come before the last messages on the channel are read. An
     // acknowledgement still in the pipe must be seen before the exit, or a connection the worker took
@@ -213,6 +211,25 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     // In mode primary, connections are counted as they are sent and the worker reports the closes,
     // so the count is current between reports; in the kernel modes only the worker knows.
     this.connections = this.countsDispatch ? Math.max(0, this.connections - message.closed) : message.open;
+  }
+
+  /**
+   * Sends a connection's handle with its `connection` message; the primary keeps its copy until the
+   * worker's runtime acknowledges it (`onHandleSettled`).
+   */
+  sendConnection(message: object, connection: PendingConnection, options: object): void {
+    this.unacknowledged.push(connection);
+    this.inFlight++;
+    this.child.send(message as never, connection.handle as never, options);
+  }
+
+  /** The worker is gone: the connections it never received, oldest first; it holds none after. */
+  takeUnreceived(): PendingConnection[] {
+    const unreceived: PendingConnection[] = [];
+    for (const c of this.unacknowledged) if (c !== null) unreceived.push(c);
+    this.unacknowledged.length = 0;
+    this.inFlight = 0;
+    return unreceived;
   }
 
   /** Sends a message without a handle; a closed channel is ignored (the exit handler follows). */

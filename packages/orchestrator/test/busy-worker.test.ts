@@ -20,7 +20,11 @@ afterEach(async () => {
  */
 function block(port: number, ms: number): { started: Promise<void>; done: Promise<TestResponse> } {
   let onStarted!: () => void;
-  const started = new Promise<void>((resolve) => (onStarted = resolve));
+  let onFailed!: (error: Error) => void;
+  const started = new Promise<void>((resolve, reject) => {
+    onStarted = resolve;
+    onFailed = reject;
+  });
   const done = new Promise<TestResponse>((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: `/block?ms=${ms}&early=1`, agent: false, headers: { connection: 'close' }, timeout: 10_000 }, (res) => {
       onStarted();
@@ -30,7 +34,10 @@ function block(port: number, ms: number): { started: Promise<void>; done: Promis
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('timeout', () => req.destroy(new Error('block timed out')));
-    req.on('error', reject);
+    req.on('error', (error) => {
+      onFailed(error); // a test waiting for the block to start fails now, not at its timeout
+      reject(error);
+    });
     req.end();
   });
   return { started, done };

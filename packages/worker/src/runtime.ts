@@ -38,7 +38,6 @@ export class WorkerRuntime {
   private readonly sessions = new Set<{ close(): void; destroyed: boolean }>();
   private readonly drainHooks: Hook[] = [];
   private readonly shutdownHooks: Hook[] = [];
-  private readonly allowHalfOpen: boolean;
   private listenersSeen = 0;
   private listenersExpected = Number.POSITIVE_INFINITY;
   private appReady: boolean;
@@ -50,8 +49,12 @@ export class WorkerRuntime {
   /** Drop-in mode: `bind` requests waiting for the primary's answer, by request number. */
   private readonly binds = new Map<number, { readonly server: Server; resolve(address: ListenAddress): void; reject(error: Error): void }>();
   private nextRequest = 1;
-  private readonly onSocket = (socket: Socket, listener: number): void => {
-    const server = this.routes.get(listener) ?? this.server;
+  /** The server that takes the connections of `listener`: the app's for it in drop-in mode, else serve()'s. */
+  private serverFor(listener: number): Server | undefined {
+    return this.routes.get(listener) ?? this.server;
+  }
+
+  private onSocket(socket: Socket, server: Server | undefined): void {
     if (server === undefined) {
       // Drop-in: a connection for a listener this worker never bound (cannot happen: the primary
       // only sends a listener's connections to the workers that bound it). Never hang a client.
@@ -72,7 +75,7 @@ export class WorkerRuntime {
     server.emit('connection', socket);
     // Balanced shared mode: the primary steers by every worker's open connections.
     if (this.gate.limit !== Number.POSITIVE_INFINITY) this.reporter.loadChanged(this.gate.check(this.tracker.sockets.size));
-  };
+  }
 
   /**
    * @param server the server `serve()` was given; `undefined` in drop-in mode, where the app's own
@@ -83,7 +86,6 @@ export class WorkerRuntime {
     readyNow: boolean,
   ) {
     this.channel = process as unknown as ChannelEnd;
-    this.allowHalfOpen = (server as (Server & { allowHalfOpen?: boolean }) | undefined)?.allowHalfOpen === true;
     this.appReady = readyNow;
     this.tracker = new ConnectionTracker();
     this.reporter = new Reporter(this.channel, this.tracker);
@@ -152,12 +154,15 @@ export class WorkerRuntime {
 
   private onMessage(message: HandoffMessage, handle: unknown): void {
     switch (message.type) {
-      case 'connection':
+      case 'connection': {
         // Node acknowledged the handle before this runs: the primary has let go of its copy, so the
         // connection is served here even while draining (the primary sends none after `drain`, so
         // only those already on their way arrive; they get `Connection: close` like the rest).
-        this.onSocket(socketFromHandle(handle, this.allowHalfOpen || (this.routes.get(message.listener) as (Server & { allowHalfOpen?: boolean }) | undefined)?.allowHalfOpen === true, message.head), message.listener);
+        const server = this.serverFor(message.listener);
+        const allowHalfOpen = (server as (Server & { allowHalfOpen?: boolean }) | undefined)?.allowHalfOpen === true;
+        this.onSocket(socketFromHandle(handle, allowHalfOpen, message.head), server);
         return;
+      }
       case 'listen':
         void this.onListen(message, handle);
         return;
@@ -209,7 +214,7 @@ export class WorkerRuntime {
     try {
       if (message.mode !== 'primary') {
         this.gate.arming.add(message.listener);
-        const acceptor = await attachListener(message, handle, (socket) => this.onSocket(socket, message.listener)).finally(() => this.gate.arming.delete(message.listener));
+        const acceptor = await attachListener(message, handle, (socket) => this.onSocket(socket, this.serverFor(message.listener))).finally(() => this.gate.arming.delete(message.listener));
         if (this.exiting) acceptor.close();
         else this.gate.armed.set(message.listener, acceptor);
       }
