@@ -107,9 +107,12 @@ export class AcceptSteering<W extends SteeredWorker> {
     for (const w of workers) {
       const pausedAt = this.paused.get(w);
       if (pausedAt !== undefined) {
-        if (w.connections < limit && now - pausedAt >= MIN_PAUSE_MS) this.rearm(w, limit);
-        else if (w.connections < limit && (leastLoaded === undefined || w.connections < leastLoaded.connections)) leastLoaded = w;
-        if (this.paused.has(w)) continue;
+        const below = w.connections < limit;
+        if (!below || now - pausedAt < MIN_PAUSE_MS) {
+          if (below && (leastLoaded === undefined || w.connections < leastLoaded.connections)) leastLoaded = w;
+          continue;
+        }
+        this.rearm(w, limit);
       }
       armed++;
       const told = this.told.get(w);
