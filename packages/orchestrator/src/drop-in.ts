@@ -54,6 +54,8 @@ export class DropInBinder {
     /** App port → port to really bind (`{ 3000: 0 }` in tests). */
     private readonly ports: ReadonlyMap<number, number>,
     private readonly host: DropInHost,
+    /** Where to bind an address whose `listen()` named no host; `undefined`: as Node would. */
+    private readonly defaultHost?: string,
   ) {}
 
   /** Answers one worker's `bind`. Never throws: a failure becomes a `bind-error` to that worker. */
@@ -104,7 +106,8 @@ export class DropInBinder {
     if (isPathAddress(address)) return backlog === undefined ? { path: address.path } : { path: address.path, backlog };
     const port = this.ports.get(address.port) ?? address.port;
     const option: { port: number; host?: string; backlog?: number } = { port };
-    if (address.host !== undefined) option.host = address.host;
+    const host = address.host ?? this.defaultHost;
+    if (host !== undefined) option.host = host;
     if (backlog !== undefined) option.backlog = backlog;
     return option;
   }

@@ -21,6 +21,17 @@ export interface WorkerInfo {
   readonly restarts: number;
   /** Resident set size in bytes, as last reported (0 before the first report). */
   readonly rss: number;
+  /**
+   * The worker's slot, 0 to n-1, also its `HANDOFF_INSTANCE` environment variable: a replacement
+   * (crash, reload, recycle) takes the same number, so an app can run a job on instance 0 only.
+   */
+  readonly instance: number;
+  /** When the process was forked, ms since the epoch (its uptime is `Date.now() - spawnedAt`). */
+  readonly spawnedAt: number;
+  /** Event-loop delay in ms (p99 over the last second), as last reported (0 before the first report). */
+  readonly eventLoopDelay: number;
+  /** V8 heap used in bytes, as last reported (0 before the first report). */
+  readonly heapUsed: number;
 }
 
 /** Typed events of a `Primary`. */
@@ -49,6 +60,8 @@ export interface PrimaryEvents {
   /** Drop-in mode: the primary bound a listener a worker's app asked for (index in `addresses()`). */
   'listener:bound': [info: { readonly listener: number; readonly address: ListenAddress }];
   'connection:rejected': [info: { readonly id: number; readonly listener: number; readonly reason: RejectReason }];
+  /** With `output: 'pipe'`: bytes a worker wrote to its stdout or stderr, in the chunks they came in (not split into lines). */
+  'worker:output': [worker: WorkerInfo, output: { readonly stream: 'stdout' | 'stderr'; readonly chunk: Buffer }];
   /** Something went wrong that the primary survived: a bad message from a worker, a failed reload… */
   error: [error: HandoffError];
 }

@@ -47,6 +47,8 @@ export interface DropInOptions {
    * @default '@handoff/worker/register', resolved from the worker module
    */
   readonly register?: string;
+  /** Host to bind where the app's `listen()` names none (Node's default is every interface). */
+  readonly host?: string;
 }
 
 export interface PrimaryOptions {
@@ -108,6 +110,13 @@ export interface PrimaryOptions {
   readonly handleSignals?: boolean;
   /** With `handleSignals`, SIGHUP triggers `reload()`. @default false */
   readonly reloadOnSighup?: boolean;
+  /**
+   * Where the workers' stdout and stderr go: `'inherit'` writes them to the primary's own (stdout
+   * as is, stderr as it arrives); `'pipe'` emits them as `worker:output` events instead, for a
+   * logger that writes whole lines or tags them.
+   * @default 'inherit'
+   */
+  readonly output?: 'inherit' | 'pipe';
 }
 
 /** Options after validation, with every default filled in. */
@@ -116,7 +125,7 @@ export interface ResolvedOptions {
   readonly workers: number;
   readonly listen: readonly ListenOption[];
   /** Drop-in mode: the port map and the resolved preload; `undefined` when off. */
-  readonly dropIn: { readonly ports: ReadonlyMap<number, number>; readonly register: string } | undefined;
+  readonly dropIn: { readonly ports: ReadonlyMap<number, number>; readonly register: string; readonly host: string | undefined } | undefined;
   readonly policy: Policy;
   readonly args: readonly string[];
   readonly execArgv: readonly string[];
@@ -134,6 +143,7 @@ export interface ResolvedOptions {
   readonly reloadConcurrency: number;
   readonly handleSignals: boolean;
   readonly reloadOnSighup: boolean;
+  readonly output: 'inherit' | 'pipe';
 }
 
 function invalid(message: string): never {
@@ -222,7 +232,13 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     reloadConcurrency: count('reloadConcurrency', options.reloadConcurrency, 1, 1),
     handleSignals: options.handleSignals !== false,
     reloadOnSighup: options.reloadOnSighup === true,
+    output: resolveOutput(options.output),
   };
+}
+
+function resolveOutput(value: unknown): 'inherit' | 'pipe' {
+  if (value === undefined || value === 'inherit' || value === 'pipe') return value ?? 'inherit';
+  invalid(`option output must be 'inherit' or 'pipe', got ${JSON.stringify(value)}`);
 }
 
 function resolveDropIn(value: unknown, workerPath: string, policy: Policy): ResolvedOptions['dropIn'] {
@@ -239,5 +255,6 @@ function resolveDropIn(value: unknown, workerPath: string, policy: Policy): Reso
     ports.set(app, to);
   }
   if (settings.register !== undefined && (typeof settings.register !== 'string' || settings.register === '')) invalid('dropIn.register must be a module specifier or path');
-  return { ports, register: resolveRegister(workerPath, settings.register) };
+  if (settings.host !== undefined && (typeof settings.host !== 'string' || settings.host === '')) invalid("dropIn.host must be a host such as '127.0.0.1' or '::'");
+  return { ports, register: resolveRegister(workerPath, settings.register), host: settings.host };
 }

@@ -3,7 +3,7 @@ import { roundRobin } from '@handoff/policies';
 import { HandoffError, type ListenAddress } from '@handoff/protocol';
 import { bindListener, type BoundListener } from './bind.js';
 import { channels } from './diagnostics.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, type RejectReason } from './dispatcher.js';
 import { DropInBinder } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
@@ -15,6 +15,14 @@ import type { WorkerProcess } from './worker-process.js';
 export interface CloseOptions {
   /** How long workers may take to finish their connections before they are killed, in ms. @default options.drainTimeout */
   readonly timeout?: number;
+}
+
+/** What {@link Primary.stats} returns. */
+export interface PrimaryStats {
+  /** Connections waiting in the primary for a ready (or, under `oneInFlight`, a free) worker now. */
+  readonly queued: number;
+  /** Connections the primary answered itself (503, or a close for `protocol: 'tcp'`) since it started, by reason. */
+  readonly rejected: Readonly<Record<RejectReason, number>>;
 }
 
 /** The primary process: owns the listeners and the workers. Create it with {@link createPrimary}. */
@@ -37,6 +45,8 @@ export interface Primary extends EventEmitter<PrimaryEvents> {
   workers(): readonly WorkerInfo[];
   /** Where each listener is bound (with the real port when 0 was asked for), in `listen` order. */
   addresses(): readonly ListenAddress[];
+  /** Counters of the primary itself: connections waiting for a worker now, and those it answered itself (503 or close), by reason. */
+  stats(): PrimaryStats;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -62,6 +72,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       unresponsive: (w, stuckMs) => primary.emit('worker:unresponsive', w, { stuckMs }),
       recycle: (w, reason) => primary.emit('worker:recycle', w, { reason }),
       crashLoop: (crashes, windowMs, nextDelayMs) => primary.emit('worker:crash-loop', { crashes, windowMs, nextDelayMs }),
+      output: (w, stream, chunk) => primary.emit('worker:output', w, { stream, chunk }),
       error: (error) => primary.reportError(error),
     });
   }
@@ -103,7 +114,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           this.dispatcher?.attach(l);
           this.emit('listener:bound', { listener: l.index, address: l.address });
         },
-      });
+      }, this.options.dropIn.host);
     }
     if (mode === 'primary' || mode === 'reuseport') {
       // reuseport: what lands on the primary's reserving socket before the workers' sockets listen
@@ -111,7 +122,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       const policy = mode === 'primary' ? (this.options.policy as Extract<typeof this.options.policy, { mode: 'primary' }>) : roundRobin();
       this.dispatcher = new Dispatcher(policy, {
         readyWorkers: this.supervisor.readyWorkers,
-        onRejected: (id, listener, reason) => this.emit('connection:rejected', { id, listener, reason }),
+        onRejected: (id, listener, reason) => {
+          this.rejected[reason]++;
+          this.emit('connection:rejected', { id, listener, reason });
+        },
       }, this.options);
       this.supervisor.dispatcher = this.dispatcher;
       for (const l of this.bound) this.dispatcher.attach(l);
@@ -232,6 +246,12 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   addresses(): readonly ListenAddress[] {
     return this.bound.map((l) => l.address);
+  }
+
+  private readonly rejected: Record<RejectReason, number> = { 'queue-full': 0, 'queue-timeout': 0, closing: 0, attempts: 0 };
+
+  stats(): PrimaryStats {
+    return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected } };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

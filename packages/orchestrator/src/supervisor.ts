@@ -31,6 +31,7 @@ export interface SupervisorHost {
   crashLoop(crashes: number, windowMs: number, nextDelayMs: number): void;
   unresponsive(worker: WorkerInfo, stuckMs: number): void;
   recycle(worker: WorkerInfo, reason: RecycleReason): void;
+  output(worker: WorkerInfo, stream: 'stdout' | 'stderr', chunk: Buffer): void;
   error(error: HandoffError): void;
 }
 
@@ -95,8 +96,18 @@ export class Supervisor {
     return this.slots.filter((s) => s.active).length;
   }
 
-  /** Adds a slot and forks its worker. */
+  /**
+   * Adds a slot and forks its worker. A slot removed by a scale down is taken again first (lowest
+   * index), so the active slots are always 0..n-1: a slot's index is its worker's stable
+   * `HANDOFF_INSTANCE`.
+   */
   addSlot(): WorkerProcess {
+    const free = this.slots.find((s) => !s.active);
+    if (free !== undefined) {
+      free.active = true;
+      free.restarts = 0;
+      return this.spawn(free);
+    }
     const slot: Slot = { index: this.slots.length, worker: undefined, restarts: 0, crashes: new RecentEvents(this.options.restart.crashLoopWindow), respawnTimer: undefined, active: true };
     this.slots.push(slot);
     return this.spawn(slot);
@@ -205,6 +216,7 @@ export class Supervisor {
     }, this.options.readyTimeout);
     readyTimer.unref();
     worker.on('hello', () => this.introduce(worker));
+    worker.on('output', (stream, chunk) => this.host.output(this.info(worker), stream, chunk));
     worker.on('draining', (phase, open) => this.host.workerDraining(this.info(worker), phase, open));
     worker.on('bind', (message) => {
       if (this.dropIn !== undefined) this.dropIn.bind(worker, message);
@@ -378,6 +390,10 @@ export class Supervisor {
       requests: worker.requests,
       restarts: this.restartsOf(worker),
       rss: worker.rss,
+      instance: worker.slot,
+      spawnedAt: worker.spawnedAt,
+      eventLoopDelay: worker.eventLoopDelay,
+      heapUsed: worker.heapUsed,
     };
   }
 }

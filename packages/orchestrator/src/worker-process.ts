@@ -11,6 +11,9 @@ export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 /** The environment variable that tells `@handoff/worker` it runs under a primary (its worker id). */
 export const WORKER_ID_ENV = 'HANDOFF_WORKER_ID';
 
+/** The environment variable holding a worker's slot, 0 to n-1, kept by its replacements (see `WorkerInfo.instance`). */
+export const INSTANCE_ENV = 'HANDOFF_INSTANCE';
+
 /** Milliseconds a worker may coalesce load changes before reporting them; empty: its default. */
 export const LOAD_COALESCE_ENV = 'HANDOFF_LOAD_COALESCE_MS';
 
@@ -42,6 +45,8 @@ export interface WorkerProcessEvents {
   bound: [listener: number];
   'protocol-error': [error: HandoffProtocolError];
   'worker-error': [code: string, message: string];
+  /** With `output: 'pipe'`: bytes the worker wrote to its stdout or stderr, as they came. */
+  output: [stream: 'stdout' | 'stderr', chunk: Buffer];
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
 
@@ -99,16 +104,21 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         ...process.env,
         ...options.env,
         [WORKER_ID_ENV]: String(id),
+        [INSTANCE_ENV]: String(slot),
         // A policy that reads the workers' load wants it fresh: report each turn, not each 10 ms.
         [LOAD_COALESCE_ENV]: options.policy.mode === 'primary' && options.policy.readsLoad === true ? '0' : '',
       },
       // Drop-in mode: the preload makes the app's own listen() ask the primary.
       execArgv: options.dropIn === undefined ? [...options.execArgv] : [...options.execArgv, '--import', options.dropIn.register],
-      // stderr passes through the primary so the last lines can explain a failed start.
-      stdio: ['inherit', 'inherit', 'pipe', 'ipc'],
+      // stderr passes through the primary so the last lines can explain a failed start; with
+      // `output: 'pipe'` stdout does too, and both go to the 'output' event instead of the primary's own.
+      stdio: ['inherit', options.output === 'pipe' ? 'pipe' : 'inherit', 'pipe', 'ipc'],
     });
+    const piped = options.output === 'pipe';
+    this.child.stdout?.on('data', (chunk: Buffer) => this.emit('output', 'stdout', chunk));
     this.child.stderr?.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
+      if (piped) this.emit('output', 'stderr', chunk);
+      else process.stderr.write(chunk);
       const lines = chunk.toString('utf8').split('\n').filter((l) => l !== '');
       this.stderrTail.push(...lines);
       if (this.stderrTail.length > STDERR_LINES) this.stderrTail.splice(0, this.stderrTail.length - STDERR_LINES);
