@@ -7,11 +7,16 @@ type ListenArgs = unknown[];
 type NormalizedArgs = [options: { port?: unknown; host?: string; path?: string; backlog?: number; handle?: unknown; _handle?: unknown; fd?: unknown }, callback: (() => void) | null];
 type Normalize = (args: ListenArgs) => NormalizedArgs;
 
-let runtime: WorkerRuntime | undefined;
+/**
+ * Where the drop-in runtime is kept: on `globalThis` under a registry symbol, so that an app whose
+ * own copy of `@handoff/worker` is not the preload's (the `handoff` command brings its own) finds it.
+ */
+const kRuntime = Symbol.for('handoff.worker.drop-in-runtime');
+const registry = globalThis as typeof globalThis & { [kRuntime]?: WorkerRuntime };
 
 /** The runtime of a drop-in worker, once {@link installDropIn} ran inside a handoff worker. */
 export function dropInRuntime(): WorkerRuntime | undefined {
-  return runtime;
+  return registry[kRuntime];
 }
 
 /**
@@ -22,9 +27,9 @@ export function dropInRuntime(): WorkerRuntime | undefined {
  * Outside a handoff worker it does nothing, so the same app runs alone unchanged.
  */
 export function installDropIn(): void {
-  if (runtime !== undefined || !isHandoffWorker()) return;
+  if (registry[kRuntime] !== undefined || !isHandoffWorker()) return;
   const current = new WorkerRuntime(undefined, true);
-  runtime = current;
+  registry[kRuntime] = current;
   const original = net.Server.prototype.listen;
   const normalize = (net as unknown as { _normalizeArgs?: Normalize })._normalizeArgs;
   net.Server.prototype.listen = function listen(this: net.Server, ...args: ListenArgs): net.Server {

@@ -130,6 +130,11 @@ export class WorkerRuntime {
     });
   }
 
+  /** Drop-in mode: the app called `serve(server, { ready: false })`; readiness waits for `markReady()`. */
+  deferReady(): void {
+    if (!this.sentReady) this.appReady = false;
+  }
+
   /** The app says it is ready (for `serve(server, { ready: false })`). */
   markReady(): void {
     this.appReady = true;

@@ -1,4 +1,5 @@
 import { Server } from 'node:net';
+import { dropInRuntime } from './dropin.js';
 import { isHandoffWorker } from './environment.js';
 import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
 import { WorkerRuntime } from './runtime.js';
@@ -65,6 +66,8 @@ export function serve(server: Server, options: ServeOptions = {}): ServeHandle {
     throw new HandoffWorkerError(WorkerErrorCode.ALREADY_SERVING, 'serve() was already called in this process; serve one server per worker');
   }
   served = server;
+  const dropIn = dropInRuntime();
+  if (dropIn !== undefined) return serveDropIn(server, dropIn, options);
   if (isHandoffWorker()) {
     const runtime = new WorkerRuntime(server, options.ready !== false);
     const handle: ServeHandle = {
@@ -77,6 +80,24 @@ export function serve(server: Server, options: ServeOptions = {}): ServeHandle {
     return handle;
   }
   return serveAlone(server, options);
+}
+
+/**
+ * Under a drop-in primary (the `handoff` command runs every app so), the server listens where it
+ * would alone, and that `listen()` asks the primary like an unmodified app's: one command runs apps
+ * that call `serve()` and apps that call `listen()`.
+ */
+function serveDropIn(server: Server, runtime: WorkerRuntime, options: ServeOptions): ServeHandle {
+  if (options.ready === false) runtime.deferReady();
+  server.listen(options.port ?? (Number(process.env.PORT) || 3000));
+  const handle: ServeHandle = {
+    managed: true,
+    ready: () => runtime.markReady(),
+    onDrain: (hook) => (runtime.onDrain(hook), handle),
+    onShutdown: (hook) => (runtime.onShutdown(hook), handle),
+    stats: () => runtime.tracker.stats(),
+  };
+  return handle;
 }
 
 function serveAlone(server: Server, options: ServeOptions): ServeHandle {

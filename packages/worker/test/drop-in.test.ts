@@ -87,3 +87,24 @@ describe('drop-in mode', () => {
     expect(() => createPrimary({ worker: plainApp, listen: 3000, dropIn: true })).toThrowError(/listen must be left out with dropIn/);
   });
 });
+
+describe('serve() under a drop-in primary', () => {
+  it('listens through the primary on PORT, readiness deferred until ready(), so one primary runs serve() apps and listen() apps alike', async () => {
+    const servedApp = fileURLToPath(new URL('./fixtures/served-app.mjs', import.meta.url));
+    primary = createPrimary({ worker: servedApp, workers: 2, dropIn: { ports: { 4123: 0 }, register }, env: { PORT: '4123' }, handleSignals: false, readyTimeout: 15_000 });
+    const readyAt: number[] = [];
+    const spawnedAt = Date.now();
+    primary.on('worker:spawn', (w) => pids.add(w.pid));
+    primary.on('worker:ready', () => readyAt.push(Date.now()));
+    await primary.start();
+    expect(Math.min(...readyAt) - spawnedAt).toBeGreaterThanOrEqual(100);
+    const [address] = primary.addresses() as Array<Extract<ListenAddress, { port: number }>>;
+    const seen = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const res = await get(address!.port);
+      expect(res.body).toMatch(/^served \d+ managed=true$/m);
+      seen.add(res.body.split(' ')[1]!);
+    }
+    expect(seen.size).toBe(2);
+  });
+});
