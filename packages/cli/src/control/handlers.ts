@@ -1,0 +1,134 @@
+import type { Primary, WorkerInfo } from '@handoff/orchestrator';
+import { CliErrorCode, HandoffCliError } from '../errors.js';
+import type { CpuSampler } from '../cpu.js';
+import type { StartSettings } from '../settings.js';
+import type { ControlHandler } from './server.js';
+import type { ControlCommand } from './protocol.js';
+
+/** What a running `handoff start` lends its control handlers. */
+export interface RunningPrimary {
+  readonly primary: Primary;
+  readonly settings: StartSettings;
+  readonly cpu: CpuSampler;
+  readonly startedAt: number;
+  /** Workers wanted now (after scale, TTIN, TTOU). */
+  target: number;
+  /** Starts the graceful stop (as SIGTERM) and resolves with the exit code once every worker is gone. */
+  stop(timeout: number | undefined): Promise<number>;
+}
+
+/** One worker as `status` shows it. */
+export interface WorkerStatus {
+  readonly id: number;
+  readonly instance: number;
+  readonly pid: number;
+  readonly state: string;
+  readonly uptimeMs: number;
+  readonly restarts: number;
+  readonly connections: number;
+  readonly requests: number;
+  readonly rss: number;
+  readonly cpu: number | null;
+  readonly eventLoopDelay: number;
+}
+
+/** What `status --json` prints. */
+export interface PrimaryStatus {
+  readonly name: string;
+  readonly pid: number;
+  readonly entry: string;
+  readonly state: string;
+  readonly uptimeMs: number;
+  readonly policy: { readonly name: string; readonly mode: string };
+  readonly listeners: readonly unknown[];
+  readonly target: number;
+  readonly workers: readonly WorkerStatus[];
+  readonly queued: number;
+  readonly rejected: Readonly<Record<string, number>>;
+  readonly rejectedTotal: number;
+}
+
+/** The status of a running primary, now. */
+export function statusOf(run: RunningPrimary): PrimaryStatus {
+  const now = Date.now();
+  const stats = run.primary.stats();
+  return {
+    name: run.settings.name,
+    pid: process.pid,
+    entry: run.settings.entry,
+    state: run.primary.state,
+    uptimeMs: now - run.startedAt,
+    policy: { name: run.settings.policy.name, mode: run.settings.policy.mode },
+    listeners: run.primary.addresses(),
+    target: run.target,
+    workers: run.primary.workers().map((w) => ({
+      id: w.id,
+      instance: w.instance,
+      pid: w.pid,
+      state: w.state,
+      uptimeMs: now - w.spawnedAt,
+      restarts: w.restarts,
+      connections: w.connections,
+      requests: w.requests,
+      rss: w.rss,
+      cpu: run.cpu.percent(w.pid),
+      eventLoopDelay: w.eventLoopDelay,
+    })),
+    queued: stats.queued,
+    rejected: stats.rejected,
+    rejectedTotal: Object.values(stats.rejected).reduce((a, b) => a + b, 0),
+  };
+}
+
+/** Reads `scale`'s argument: `N`, `+N` or `-N` against the current `target`. */
+export function scaleTarget(spec: unknown, current: number): number {
+  const match = typeof spec === 'string' || typeof spec === 'number' ? /^([+-]?)(\d+)$/.exec(String(spec).trim()) : null;
+  if (match === null) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `scale needs N, +N or -N, got ${JSON.stringify(spec)}`);
+  const n = Number(match[2]);
+  const target = match[1] === '+' ? current + n : match[1] === '-' ? current - n : n;
+  if (target < 1) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `scale ${String(spec)} would leave ${target} workers; at least 1 must run`);
+  return target;
+}
+
+/** Reports each worker that becomes ready while `work` runs, as progress. */
+async function withProgress<T>(primary: Primary, progress: (message: string, data?: unknown) => void, total: number, work: () => Promise<T>): Promise<T> {
+  let ready = 0;
+  const onReady = (w: WorkerInfo): void => progress(`${++ready}/${total} new workers ready (instance ${w.instance}, pid ${w.pid})`, { instance: w.instance, pid: w.pid });
+  const onExit = (w: WorkerInfo): void => progress(`worker ${w.instance} (pid ${w.pid}) left`, { instance: w.instance, pid: w.pid });
+  primary.on('worker:ready', onReady);
+  primary.on('worker:exit', onExit);
+  try {
+    return await work();
+  } finally {
+    primary.off('worker:ready', onReady);
+    primary.off('worker:exit', onExit);
+  }
+}
+
+/** Scales the primary to `target` workers, as `scale`, TTIN and TTOU do. */
+export async function scaleTo(run: RunningPrimary, target: number, progress: (message: string, data?: unknown) => void = () => {}): Promise<{ workers: number }> {
+  const from = run.target;
+  run.target = target;
+  await withProgress(run.primary, progress, Math.max(0, target - from), () => run.primary.scale(target));
+  return { workers: target };
+}
+
+/** The handlers of every control command, bound to one running primary. */
+export function controlHandlers(run: RunningPrimary): Record<ControlCommand, ControlHandler> {
+  return {
+    status: async () => statusOf(run),
+    reload: async (_args, progress) => {
+      const before = run.primary.workers().filter((w) => w.state === 'ready').length;
+      const started = Date.now();
+      await withProgress(run.primary, progress, before, () => run.primary.reload());
+      return { replaced: before, ms: Date.now() - started };
+    },
+    scale: async (args, progress) => scaleTo(run, scaleTarget(args.workers, run.target), progress),
+    stop: async (args, progress) => {
+      const timeout = typeof args.timeout === 'number' && Number.isInteger(args.timeout) && args.timeout >= 0 ? args.timeout : undefined;
+      progress(`draining ${run.primary.workers().length} workers`);
+      const code = await run.stop(timeout);
+      return { exitCode: code };
+    },
+  };
+}

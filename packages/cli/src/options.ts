@@ -1,0 +1,178 @@
+import type { Policy } from '@handoff/policies';
+import { resolvePolicy } from './policy.js';
+import { bytes, choice, duration, integer, splitWords, text } from './units.js';
+import { CliErrorCode, HandoffCliError } from './errors.js';
+
+/** The commands of `handoff`. */
+export const COMMANDS = ['start', 'status', 'reload', 'scale', 'stop', 'ls'] as const;
+/** One of {@link COMMANDS}. */
+export type Command = (typeof COMMANDS)[number];
+
+/** How logs are written: tagged text, the app's bytes as they are, or JSON lines. */
+export type LogFormat = 'text' | 'raw' | 'json';
+
+/** An app port mapped to the port really bound (`--port 3000:8080`). */
+export interface PortMapping {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Everything `handoff start` can be told, by flag or in `handoff.config.*`. Every key is optional;
+ * the defaults are in the options table (`handoff start --help` lists them).
+ */
+export interface HandoffConfig {
+  /** The app's entry file, relative to the config file's folder. */
+  readonly entry?: string;
+  /** Arguments passed to the app (`process.argv.slice(2)` there). */
+  readonly args?: readonly string[];
+  /** Workers: a number, or `'auto'` for one per available CPU. @default 'auto' */
+  readonly workers?: number | 'auto';
+  /** A policy name (`'least-connections'`, `'weighted:weights=3,1'`), `{ name, ...options }`, or a policy object. @default 'round-robin' */
+  readonly policy?: string | { readonly name: string; readonly [option: string]: unknown } | Policy;
+  /** The port the app serves on (`PORT` in each worker), or app-port mappings such as `'3000:8080'`. */
+  readonly port?: number | string | ReadonlyArray<number | string>;
+  /** Where the primary binds an app's `listen()` that names no host. @default every interface */
+  readonly host?: string;
+  /** The name that `status`, `reload`, `scale` and `stop` use. @default the entry's file name */
+  readonly name?: string;
+  /** Node flags for each worker: `'--import tsx --max-old-space-size=512'` or an array. */
+  readonly nodeArgs?: string | readonly string[];
+  /** A dotenv file whose variables each worker gets. */
+  readonly envFile?: string;
+  /** Extra environment variables for each worker. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** How long a draining worker may take: ms or `'10s'`. @default 10000 */
+  readonly drainTimeout?: number | string;
+  /** How long a worker may take to become ready: ms or `'30s'`. @default 30000 */
+  readonly readyTimeout?: number | string;
+  /** How long a connection may wait for a ready worker before a 503. @default 5000 */
+  readonly queueTimeout?: number | string;
+  /** Connections that may wait for a ready worker. @default 1024 */
+  readonly maxPending?: number;
+  /** Recycle a worker whose RSS passes this: bytes or `'512M'`. @default off */
+  readonly maxMemory?: number | string;
+  /** Recycle a worker after about this many requests. @default off */
+  readonly maxRequests?: number;
+  /** Kill a worker whose event loop is stuck this long: ms or `'10s'`; 0 off. @default 10000 */
+  readonly heartbeatTimeout?: number | string;
+  /** Workers a reload replaces at once. @default 1 */
+  readonly reloadConcurrency?: number;
+  /** `'text'` (default on a terminal), `'raw'` (default otherwise) or `'json'`. */
+  readonly logFormat?: LogFormat;
+  /** Reload when a file under the app's folder changes. @default false */
+  readonly watch?: boolean;
+}
+
+/** What one option of the table is: its flag, its config key, its help, how its value is read. */
+export interface OptionSpec {
+  /** The config key (camelCase); the flag is its kebab-case. */
+  readonly key: string;
+  readonly short?: string;
+  /** The value's placeholder in help; absent for a boolean switch. */
+  readonly value?: string;
+  readonly multiple?: boolean;
+  readonly help: string;
+  readonly defaultText?: string;
+  readonly commands: readonly Command[];
+  /** Whether `handoff.config.*` may set it (and `--flag` may, unless `configOnly`). */
+  readonly inConfig: boolean;
+  readonly configOnly?: boolean;
+  /** Reads a flag's text (or texts, with `multiple`) or a config value into what the CLI uses. */
+  readonly read?: (value: unknown, where: string) => unknown;
+}
+
+/** The flag of a config key: `drainTimeout` → `drain-timeout`. */
+export function flagOf(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function ports(value: unknown, where: string): { port: number | undefined; map: PortMapping[] } {
+  const list = Array.isArray(value) ? value : [value];
+  let port: number | undefined;
+  const map: PortMapping[] = [];
+  for (const item of list) {
+    const s = String(item);
+    const m = /^(\d+):(\d+)$/.exec(s);
+    if (m !== null) {
+      const from = integer(m[1], where);
+      const to = integer(m[2], where);
+      if (from > 65535 || to > 65535) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where}: ports are 0..65535, got ${s}`);
+      map.push({ from, to });
+    } else {
+      const p = integer(item, where);
+      if (p > 65535) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where} must be a port in 0..65535, got ${s}`);
+      port = p;
+    }
+  }
+  return { port, map };
+}
+
+const START: readonly Command[] = ['start'];
+
+/**
+ * The one table of options: flags, `--help`, validation and the config schema all come from it,
+ * so they cannot drift apart.
+ */
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'workers', short: 'w', value: 'N|auto', help: 'worker processes; auto: one per available CPU', defaultText: 'auto', commands: START, inConfig: true, read: (v, w) => (v === 'auto' ? 'auto' : integer(v, w, 1)) },
+  {
+    key: 'policy',
+    value: 'NAME[:OPTS]',
+    help: 'how connections spread: round-robin, least-connections, power-of-two-choices, random, weighted:weights=3,1, ip-hash[:vnodes=N], shared, balanced-shared[:tolerance=F,slack=N], reuseport',
+    defaultText: 'round-robin',
+    commands: START,
+    inConfig: true,
+    read: (v, w) => resolvePolicy(v, w),
+  },
+  { key: 'port', short: 'p', value: 'PORT|APP:REAL', multiple: true, help: "the app's port (PORT in each worker); APP:REAL binds REAL where the app listens on APP (repeatable)", commands: START, inConfig: true, read: ports },
+  { key: 'host', value: 'HOST', help: "where to bind an app's listen() that names no host", defaultText: 'every interface', commands: START, inConfig: true, read: text },
+  {
+    key: 'name',
+    short: 'n',
+    value: 'NAME',
+    help: 'the name other terminals steer it by',
+    defaultText: "the entry's file name",
+    commands: ['start', 'status', 'reload', 'scale', 'stop'],
+    inConfig: true,
+    read: (v, w) => {
+      const name = text(v, w);
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${w} must be letters, digits, '.', '_' or '-' (at most 64), got ${JSON.stringify(name)}`);
+      return name;
+    },
+  },
+  { key: 'nodeArgs', value: '"ARGS"', help: 'Node flags for each worker, e.g. "--import tsx --max-old-space-size=512"', commands: START, inConfig: true, read: (v, w) => (Array.isArray(v) ? v.map((x) => text(x, w)) : splitWords(text(v, w))) },
+  { key: 'envFile', value: 'PATH', help: 'a dotenv file whose variables each worker gets', commands: START, inConfig: true, read: text },
+  { key: 'env', help: 'extra environment variables for each worker', commands: START, inConfig: true, configOnly: true, read: stringRecord },
+  { key: 'entry', help: "the app's entry file", commands: START, inConfig: true, configOnly: true, read: text },
+  { key: 'args', help: 'arguments for the app', commands: START, inConfig: true, configOnly: true, read: (v, w) => (Array.isArray(v) ? v.map((x) => text(x, w)) : bad(w, 'an array of strings', v)) },
+  { key: 'drainTimeout', value: 'MS', help: 'how long a draining worker may take (500ms, 10s, 2m)', defaultText: '10s', commands: START, inConfig: true, read: duration },
+  { key: 'readyTimeout', value: 'MS', help: 'how long a worker may take to become ready', defaultText: '30s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
+  { key: 'queueTimeout', value: 'MS', help: 'how long a connection may wait for a ready worker before a 503', defaultText: '5s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
+  { key: 'maxPending', value: 'N', help: 'connections that may wait for a ready worker; past it, 503', defaultText: '1024', commands: START, inConfig: true, read: integer },
+  { key: 'maxMemory', value: 'SIZE', help: 'recycle a worker whose RSS passes this (512M, 1G)', defaultText: 'off', commands: START, inConfig: true, read: bytes },
+  { key: 'maxRequests', value: 'N', help: 'recycle a worker after about this many requests', defaultText: 'off', commands: START, inConfig: true, read: integer },
+  { key: 'heartbeatTimeout', value: 'MS', help: 'kill a worker whose event loop is stuck this long; 0: off', defaultText: '10s', commands: START, inConfig: true, read: duration },
+  { key: 'reloadConcurrency', value: 'N', help: 'workers a reload replaces at once', defaultText: '1', commands: START, inConfig: true, read: (v, w) => integer(v, w, 1) },
+  { key: 'logFormat', value: 'FORMAT', help: 'text (a worker tag before each line), raw, or json (JSON lines)', defaultText: 'text on a terminal, else raw', commands: START, inConfig: true, read: (v, w) => choice(v, w, ['text', 'raw', 'json'] as const) },
+  { key: 'watch', help: "reload when a file under the app's folder changes (development)", commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
+  { key: 'config', short: 'c', value: 'PATH', help: 'the config file', defaultText: 'handoff.config.{mjs,js,cjs,json} here', commands: START, inConfig: false, read: text },
+  { key: 'json', help: 'print JSON instead of a table', commands: ['status', 'ls'], inConfig: false },
+  { key: 'timeout', value: 'MS', help: 'how long the workers may take to drain', defaultText: 'the drain timeout', commands: ['stop'], inConfig: false, read: duration },
+  { key: 'help', short: 'h', help: 'show this help', commands: COMMANDS, inConfig: false },
+];
+
+function bad(where: string, expected: string, value: unknown): never {
+  throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where} must be ${expected}, got ${JSON.stringify(value)}`);
+}
+
+function stringRecord(value: unknown, where: string): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(where, 'an object of strings', value);
+  for (const [k, v] of Object.entries(value)) if (typeof v !== 'string') bad(`${where}.${k}`, 'a string', v);
+  return value as Record<string, string>;
+}
+
+/** The options `command` accepts. */
+export function optionsOf(command: Command): OptionSpec[] {
+  return OPTIONS.filter((o) => o.commands.includes(command));
+}

@@ -1,0 +1,87 @@
+import { request } from './control/client.js';
+import { controlDir, listNames, socketPath } from './control/paths.js';
+import { socketAnswers } from './control/server.js';
+import type { PrimaryStatus } from './control/handlers.js';
+import type { CommandLine } from './args.js';
+import { CliErrorCode, ExitCode, HandoffCliError } from './errors.js';
+import { OPTIONS } from './options.js';
+import { renderList, renderStatus } from './render.js';
+
+/** Where a client command writes. */
+export interface RemoteIO {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** The running primaries (their sockets answer); stale sockets are skipped. */
+async function running(dir: string): Promise<string[]> {
+  const names = listNames(dir);
+  const alive = await Promise.all(names.map((n) => socketAnswers(socketPath(dir, n), 500)));
+  return names.filter((_, i) => alive[i]);
+}
+
+/** The primary a command means: the name given, else the only one running. */
+async function target(dir: string, given: string | undefined): Promise<string> {
+  if (given !== undefined) return given;
+  const names = await running(dir);
+  if (names.length === 1) return names[0]!;
+  if (names.length === 0) throw new HandoffCliError(CliErrorCode.NOT_RUNNING, 'no handoff primary is running (start one with handoff start app.js)');
+  throw new HandoffCliError(CliErrorCode.USAGE, `${names.length} primaries are running (${names.join(', ')}); say which: handoff <command> <name>`);
+}
+
+/** `status`, `reload`, `scale`, `stop` and `ls`: one request to a running primary (or each). */
+export async function runRemote(line: CommandLine, io: RemoteIO): Promise<number> {
+  const dir = controlDir(io.env);
+  const out = (text: string): void => void io.stdout.write(text);
+  const progress = (message: string): void => void io.stderr.write(`${message}\n`);
+  const positional = [...line.positionals];
+  const json = line.values.json === true;
+  switch (line.command) {
+    case 'ls': {
+      if (positional.length > 0) throw new HandoffCliError(CliErrorCode.USAGE, `handoff ls takes no argument, got ${positional.join(' ')}`);
+      const names = await running(dir);
+      const list = (await Promise.all(names.map((n) => request(socketPath(dir, n), n, 'status').catch(() => undefined)))).filter((s): s is PrimaryStatus => s !== undefined);
+      out(json ? `${JSON.stringify(list)}\n` : renderList(list));
+      return ExitCode.OK;
+    }
+    case 'scale': {
+      const spec = positional.pop();
+      if (spec === undefined) throw new HandoffCliError(CliErrorCode.USAGE, 'handoff scale needs a number of workers: handoff scale [name] 4 (or +1, -1)');
+      if (!/^[+-]?\d+$/.test(spec)) throw new HandoffCliError(CliErrorCode.USAGE, `handoff scale needs N, +N or -N, got ${JSON.stringify(spec)}`);
+      const name = await target(dir, one(positional, line));
+      const result = (await request(socketPath(dir, name), name, 'scale', { workers: spec }, progress)) as { workers: number };
+      out(`${name}: ${result.workers} workers\n`);
+      return ExitCode.OK;
+    }
+    case 'status': {
+      const name = await target(dir, one(positional, line));
+      const status = (await request(socketPath(dir, name), name, 'status')) as PrimaryStatus;
+      out(json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
+      return ExitCode.OK;
+    }
+    case 'reload': {
+      const name = await target(dir, one(positional, line));
+      const result = (await request(socketPath(dir, name), name, 'reload', {}, progress)) as { replaced: number; ms: number };
+      out(`${name}: reloaded, ${result.replaced} workers replaced in ${(result.ms / 1000).toFixed(1)} s\n`);
+      return ExitCode.OK;
+    }
+    case 'stop': {
+      const name = await target(dir, one(positional, line));
+      const args = line.values.timeout === undefined ? {} : { timeout: line.values.timeout };
+      const result = (await request(socketPath(dir, name), name, 'stop', args, progress)) as { exitCode: number };
+      out(`${name}: stopped${result.exitCode === 0 ? '' : ' (some workers were killed at the deadline)'}\n`);
+      return result.exitCode;
+    }
+    default:
+      throw new HandoffCliError(CliErrorCode.USAGE, `not a control command: ${String(line.command)}`);
+  }
+}
+
+function one(positional: readonly string[], line: CommandLine): string | undefined {
+  if (positional.length > 1) throw new HandoffCliError(CliErrorCode.USAGE, `handoff ${line.command} takes one name, got ${positional.join(' ')}`);
+  if (positional[0] !== undefined) return NAME.read!(positional[0], 'the name') as string;
+  return line.values.name as string | undefined;
+}
+
+const NAME = OPTIONS.find((o) => o.key === 'name')!;

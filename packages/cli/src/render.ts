@@ -1,0 +1,50 @@
+import { describeAddress } from './events-log.js';
+import type { PrimaryStatus } from './control/handlers.js';
+
+function duration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600)}h`;
+}
+
+function megabytes(bytes: number): string {
+  return bytes === 0 ? '-' : `${(bytes / 1024 / 1024).toFixed(1)}M`;
+}
+
+/** A plain table: columns padded to their widest cell. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+/** `handoff status` for people. */
+export function renderStatus(s: PrimaryStatus): string {
+  const head = [
+    `${s.name}: ${s.state}, pid ${s.pid}, up ${duration(s.uptimeMs)}, ${s.entry}`,
+    `policy ${s.policy.name} (mode ${s.policy.mode}); listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
+    `queued ${s.queued}; answered by the primary (503 or closed): ${s.rejectedTotal}${s.rejectedTotal > 0 ? ` (${Object.entries(s.rejected).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')})` : ''}`,
+  ];
+  const rows = s.workers.map((w) => [
+    String(w.instance),
+    String(w.id),
+    String(w.pid),
+    w.state,
+    duration(w.uptimeMs),
+    String(w.restarts),
+    String(w.connections),
+    String(w.requests),
+    megabytes(w.rss),
+    w.cpu === null ? '-' : `${w.cpu.toFixed(1)}%`,
+    `${w.eventLoopDelay.toFixed(1)}ms`,
+  ]);
+  return `${head.join('\n')}\n\n${table(['instance', 'id', 'pid', 'state', 'uptime', 'restarts', 'conns', 'requests', 'rss', 'cpu', 'loop delay'], rows)}\n`;
+}
+
+/** `handoff ls` for people. */
+export function renderList(list: readonly PrimaryStatus[]): string {
+  if (list.length === 0) return 'no handoff primary is running\n';
+  const rows = list.map((s) => [s.name, String(s.pid), s.state, String(s.workers.filter((w) => w.state === 'ready').length), duration(s.uptimeMs), s.listeners.map(describeAddress).join(', '), s.entry]);
+  return `${table(['name', 'pid', 'state', 'workers', 'uptime', 'listening', 'entry'], rows)}\n`;
+}

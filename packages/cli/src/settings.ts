@@ -1,0 +1,121 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { parseEnv } from 'node:util';
+import { roundRobin, type Policy } from '@handoff/policies';
+import type { PrimaryOptions } from '@handoff/orchestrator';
+import { CliErrorCode, HandoffCliError } from './errors.js';
+import type { LogFormat, PortMapping } from './options.js';
+
+/** Everything `handoff start` runs with, after config and flags were merged (flags win). */
+export interface StartSettings {
+  readonly entry: string;
+  readonly args: readonly string[];
+  readonly name: string;
+  readonly workers: number | 'auto';
+  readonly policy: Policy;
+  readonly port: number | undefined;
+  readonly portMap: readonly PortMapping[];
+  readonly host: string | undefined;
+  readonly nodeArgs: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly drainTimeout: number;
+  readonly readyTimeout: number | undefined;
+  readonly queueTimeout: number | undefined;
+  readonly maxPending: number | undefined;
+  readonly maxMemory: number | undefined;
+  readonly maxRequests: number | undefined;
+  readonly heartbeatTimeout: number | undefined;
+  readonly reloadConcurrency: number | undefined;
+  readonly logFormat: LogFormat;
+  readonly watch: boolean;
+}
+
+/** The default drain deadline, as the orchestrator's. */
+export const DEFAULT_DRAIN_TIMEOUT = 10_000;
+
+/**
+ * Merges a config file's values (`config`) and the flags (`flags`, which win) into the settings of
+ * `start`. `entry` comes from the first positional argument, else the config.
+ */
+export function resolveSettings(cwd: string, config: Readonly<Record<string, unknown>>, flags: Readonly<Record<string, unknown>>, positionals: readonly string[], appArgs: readonly string[], isTTY: boolean): StartSettings {
+  const v = { ...config, ...flags } as Record<string, unknown>;
+  if (positionals.length > 1) throw new HandoffCliError(CliErrorCode.USAGE, `handoff start takes one entry file, got ${positionals.join(' ')}; pass the app's own arguments after --`);
+  const entryArg = positionals[0] !== undefined ? resolve(cwd, positionals[0]) : (config.entry as string | undefined);
+  if (entryArg === undefined) throw new HandoffCliError(CliErrorCode.USAGE, 'handoff start needs the entry file of your app: handoff start app.js (or entry in handoff.config.mjs)');
+  if (!existsSync(entryArg)) throw new HandoffCliError(CliErrorCode.USAGE, `the entry file ${entryArg} does not exist`);
+  const ports = v.port as { port: number | undefined; map: PortMapping[] } | undefined;
+  const env: Record<string, string> = {};
+  if (typeof v.envFile === 'string') {
+    const path = resolve(cwd, v.envFile);
+    if (!existsSync(path)) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `--env-file ${v.envFile} does not exist`);
+    Object.assign(env, parseEnv(readFileSync(path, 'utf8')));
+  }
+  Object.assign(env, v.env as Record<string, string> | undefined);
+  if (ports?.port !== undefined) env.PORT = String(ports.port);
+  return {
+    entry: entryArg,
+    args: appArgs.length > 0 ? appArgs : ((config.args as string[] | undefined) ?? []),
+    name: (v.name as string | undefined) ?? (basename(entryArg, extname(entryArg)).replace(/[^A-Za-z0-9._-]/g, '_') || 'app'),
+    workers: (v.workers as number | 'auto' | undefined) ?? 'auto',
+    policy: (v.policy as Policy | undefined) ?? roundRobin(),
+    port: ports?.port,
+    portMap: ports?.map ?? [],
+    host: v.host as string | undefined,
+    nodeArgs: (v.nodeArgs as string[] | undefined) ?? [],
+    env,
+    drainTimeout: (v.drainTimeout as number | undefined) ?? DEFAULT_DRAIN_TIMEOUT,
+    readyTimeout: v.readyTimeout as number | undefined,
+    queueTimeout: v.queueTimeout as number | undefined,
+    maxPending: v.maxPending as number | undefined,
+    maxMemory: v.maxMemory as number | undefined,
+    maxRequests: v.maxRequests as number | undefined,
+    heartbeatTimeout: v.heartbeatTimeout as number | undefined,
+    reloadConcurrency: v.reloadConcurrency as number | undefined,
+    logFormat: (v.logFormat as LogFormat | undefined) ?? (isTTY ? 'text' : 'raw'),
+    watch: v.watch === true,
+  };
+}
+
+/**
+ * The drop-in preload of the `@handoff/worker` this CLI depends on: the app's folder needs no
+ * handoff dependency of its own.
+ */
+export function registerPath(): string {
+  return createRequire(import.meta.url).resolve('@handoff/worker/register');
+}
+
+/**
+ * The primary's options for `settings`. Every app runs in drop-in mode: an app that calls
+ * `listen()` asks the primary through the preload, and one that calls `serve()` does the same
+ * (see `@handoff/worker`), so nothing tells them apart.
+ */
+export function primaryOptions(settings: StartSettings): PrimaryOptions {
+  const ports: Record<number, number> = {};
+  for (const { from, to } of settings.portMap) ports[from] = to;
+  const optional = <K extends keyof PrimaryOptions>(key: K, value: PrimaryOptions[K] | undefined): Partial<PrimaryOptions> => (value === undefined ? {} : { [key]: value });
+  return {
+    worker: settings.entry,
+    workers: settings.workers,
+    policy: settings.policy,
+    dropIn: { ports, register: registerPath(), ...(settings.host !== undefined ? { host: settings.host } : {}) },
+    args: settings.args,
+    execArgv: settings.nodeArgs,
+    env: settings.env,
+    drainTimeout: settings.drainTimeout,
+    handleSignals: false,
+    output: 'pipe',
+    ...optional('readyTimeout', settings.readyTimeout),
+    ...optional('queueTimeout', settings.queueTimeout),
+    ...optional('maxPending', settings.maxPending),
+    ...optional('maxMemory', settings.maxMemory),
+    ...optional('maxRequests', settings.maxRequests),
+    ...optional('heartbeatTimeout', settings.heartbeatTimeout),
+    ...optional('reloadConcurrency', settings.reloadConcurrency),
+  };
+}
+
+/** The folder `--watch` watches: the entry's. */
+export function appFolder(settings: StartSettings): string {
+  return dirname(settings.entry);
+}

@@ -1,0 +1,148 @@
+import { createPrimary, HandoffError } from '@handoff/orchestrator';
+import { controlDir, ensureControlDir, socketPath } from './control/paths.js';
+import { listenControl } from './control/server.js';
+import { controlHandlers, scaleTo, type RunningPrimary } from './control/handlers.js';
+import { CpuSampler } from './cpu.js';
+import { ExitCode } from './errors.js';
+import { logPrimaryEvents } from './events-log.js';
+import { LogSink } from './logs/sink.js';
+import { appFolder, primaryOptions, type StartSettings } from './settings.js';
+import { watchFolder } from './watch.js';
+
+/** Where `start` writes and what it reads. */
+export interface StartIO {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/**
+ * `handoff start`: claims the name's control socket (refusing a running one), starts the primary,
+ * logs, answers the control socket and signals until it is stopped; resolves with the exit code.
+ */
+export async function runStart(settings: StartSettings, io: StartIO): Promise<number> {
+  const dir = controlDir(io.env);
+  ensureControlDir(dir);
+  const path = socketPath(dir, settings.name);
+  const sink = new LogSink(settings.logFormat, settings.name, io.stdout as never, io.stderr as never);
+  const options = primaryOptions(settings);
+  const preload = new URL('./worker-preload.js', import.meta.url).href;
+  const primary = createPrimary({ ...options, execArgv: [...(options.execArgv ?? []), '--import', preload] });
+  const cpu = new CpuSampler(() => primary.workers().map((w) => w.pid));
+  let killedAtDeadline = false;
+  let stopping: Promise<number> | undefined;
+  let finish: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  const run: RunningPrimary = {
+    primary,
+    settings,
+    cpu,
+    startedAt: Date.now(),
+    target: 0,
+    stop: (timeout) => {
+      stopping ??= (async () => {
+        sink.event('stop', `stopping: draining ${primary.workers().length} workers`);
+        await primary.close(timeout === undefined ? {} : { timeout });
+        const code = killedAtDeadline ? ExitCode.FAILED : ExitCode.OK;
+        sink.event('stopped', killedAtDeadline ? 'stopped; some workers were killed at the drain deadline' : 'stopped', { exitCode: code });
+        // Let a `handoff stop` waiting on the socket read its answer before the socket goes.
+        setTimeout(() => void control.close().then(() => finish(code)), 50);
+        return code;
+      })();
+      return stopping;
+    },
+  };
+  // The name first: a second `start` of a running name forks nothing.
+  const control = await listenControl(path, controlHandlers(run), settings.name);
+  const stopLogging = logPrimaryEvents(primary, sink, () => (run.target > 0 ? run.target : primary.workers().length));
+  primary.on('worker:exit', (_w, { signal }) => {
+    if (primary.state === 'draining' && signal === 'SIGKILL') killedAtDeadline = true;
+  });
+
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signal === 'SIGINT' && ++interrupts > 1) {
+      sink.event('forced', 'second Ctrl-C: killing the workers');
+      for (const w of primary.workers()) {
+        try {
+          process.kill(w.pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+      void control.close().finally(() => finish(ExitCode.FORCED));
+      return;
+    }
+    if (signal === 'SIGINT' || signal === 'SIGTERM') {
+      void run.stop(undefined);
+      return;
+    }
+    if (primary.state !== 'running' && primary.state !== 'reloading') return;
+    if (signal === 'SIGHUP') {
+      primary.reload().catch(() => {
+        // Logged by the reload:end event; the old workers keep serving.
+      });
+    } else if (signal === 'SIGTTIN' || signal === 'SIGTTOU') {
+      const target = run.target + (signal === 'SIGTTIN' ? 1 : -1);
+      if (target < 1) {
+        sink.event('scale', 'SIGTTOU ignored: at least 1 worker must run');
+        return;
+      }
+      sink.event('scale', `${signal}: scaling to ${target} workers`, { workers: target });
+      scaleTo(run, target).catch((error: Error) => sink.event('error', `scale failed: ${error.message}`));
+    }
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'];
+  for (const s of signals) process.on(s, onSignal);
+  const cleanup = (): void => {
+    for (const s of signals) process.off(s, onSignal);
+    cpu.stop();
+    stopLogging();
+  };
+
+  try {
+    await primary.start();
+  } catch (error) {
+    const e = error as HandoffError;
+    sink.event('start-failed', `the app failed to start: ${e.message}`, { code: e.code });
+    await control.close();
+    cleanup();
+    // A stop that began while starting ends here too.
+    return stopping !== undefined ? await stopping : ExitCode.START_FAILED;
+  }
+  run.target = primary.workers().length;
+  const addresses = primary.addresses();
+  sink.event('ready', `${run.target} workers ready (policy ${settings.policy.name}); control: handoff status ${settings.name}`, { workers: run.target, addresses, control: path });
+  if (addresses.length === 0) sink.event('warning', 'the app listens on nothing yet: does it call listen() or serve()?');
+  let unwatch: (() => void) | undefined;
+  if (settings.watch) {
+    let again = false;
+    let reloading = false;
+    const reload = (files: readonly string[]): void => {
+      if (reloading) {
+        again = true;
+        return;
+      }
+      reloading = true;
+      sink.event('watch', `changed: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''}; reloading`, { files });
+      primary
+        .reload()
+        .catch(() => {})
+        .finally(() => {
+          reloading = false;
+          if (again) {
+            again = false;
+            reload(['(more changes)']);
+          }
+        });
+    };
+    unwatch = watchFolder(appFolder(settings), (files) => {
+      if (primary.state === 'running' || primary.state === 'reloading') reload(files);
+    });
+    sink.event('watch', `watching ${appFolder(settings)} for changes`);
+  }
+  const code = await done;
+  unwatch?.();
+  cleanup();
+  return code;
+}
