@@ -89,7 +89,9 @@ export function serve(server: Server, options: ServeOptions = {}): ServeHandle {
  */
 function serveDropIn(server: Server, runtime: WorkerRuntime, options: ServeOptions): ServeHandle {
   if (options.ready === false) runtime.deferReady();
-  server.listen(options.port ?? (Number(process.env.PORT) || 3000));
+  // PORT=0 is a free port here (the primary binds it once for every worker), not "unset".
+  const fromEnv = process.env.PORT !== undefined && /^\d+$/.test(process.env.PORT) ? Number(process.env.PORT) : undefined;
+  server.listen(options.port ?? fromEnv ?? 3000);
   const handle: ServeHandle = {
     managed: true,
     ready: () => runtime.markReady(),
