@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { get, isAlive, runLoad, waitFor } from '../../../tools/testing/src/index.js';
+import { fixture, useSandbox } from './helpers.js';
+
+const sandbox = useSandbox();
+
+/** Fresh-connection requests until `count` different pids answered (at most 20 tries). */
+async function pidsAnswering(port: number, count: number): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < 20 && seen.size < count; i++) {
+    const res = await get(port);
+    expect(res.status).toBe(200);
+    seen.add(/(?:pid|by) (\d+)/.exec(res.body)![1]!);
+  }
+  return seen;
+}
+
+describe('handoff start', () => {
+  it('runs an unmodified CommonJS Express app on 2 workers; status --json lists both; scale 3 then -1; stop exits 0 and leaves no process', async () => {
+    const run = await sandbox.start([fixture('express-app.cjs'), '-w', '2', '--port', '3000:0', '--name', 'web']);
+    expect(run.port).toBeGreaterThan(0);
+    expect((await pidsAnswering(run.port, 2)).size).toBe(2);
+    expect((await get(run.port)).body).toMatch(/^express cjs pid \d+ instance [01]\n$/);
+
+    const status = await sandbox.cli(['status', 'web', '--json']);
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.stdout) as { workers: Array<{ pid: number; instance: number; state: string; rss: number }>; policy: { name: string }; listeners: unknown[] };
+    expect(parsed.workers.map((w) => w.instance).sort()).toEqual([0, 1]);
+    expect(parsed.workers.every((w) => w.state === 'ready')).toBe(true);
+    expect(parsed.policy.name).toBe('round-robin');
+    expect(parsed.listeners).toHaveLength(1);
+
+    const up = await sandbox.cli(['scale', 'web', '3']);
+    expect(up).toMatchObject({ code: 0, stdout: 'web: 3 workers\n' });
+    expect(up.stderr).toMatch(/1\/1 new workers ready \(instance 2/);
+    const down = await sandbox.cli(['scale', '-1']);
+    expect(down).toMatchObject({ code: 0, stdout: 'web: 2 workers\n' });
+    const table = await sandbox.cli(['status']);
+    expect(table.stdout).toMatch(/instance\s+id\s+pid\s+state\s+uptime\s+restarts\s+conns\s+requests\s+rss\s+cpu\s+loop delay/);
+    expect(table.stdout.trim().split('\n').filter((l) => /^\d+\s+\d+\s+\d+\s+ready/.test(l))).toHaveLength(2);
+
+    const stop = await sandbox.cli(['stop', 'web']);
+    expect(stop).toMatchObject({ code: 0, stdout: 'web: stopped\n' });
+    expect(await run.exited).toBe(0);
+    for (const pid of run.workerPids) expect(isAlive(pid)).toBe(false);
+    expect((await sandbox.cli(['status', 'web'])).code).toBe(4);
+  });
+
+  it('runs an ES module Express app and an app that calls serve() alike, with no flag', async () => {
+    const esm = await sandbox.start([fixture('express-app.mjs'), '-w', '2', '--port', '3000:0']);
+    expect((await pidsAnswering(esm.port, 2)).size).toBe(2);
+    expect((await get(esm.port)).body).toMatch(/^express esm pid/);
+    const served = await sandbox.start([fixture('served.mjs'), '-w', '2', '--port', '0']);
+    expect((await pidsAnswering(served.port, 2)).size).toBe(2);
+    expect((await get(served.port)).body).toMatch(/^served by \d+ instance [01]\n$/);
+    const list = await sandbox.cli(['ls', '--json']);
+    expect((JSON.parse(list.stdout) as Array<{ name: string }>).map((s) => s.name).sort()).toEqual(['express-app', 'served']);
+    esm.child.kill('SIGTERM');
+    served.child.kill('SIGTERM');
+    expect(await esm.exited).toBe(0);
+    expect(await served.exited).toBe(0);
+  });
+
+  it('reload (command and SIGHUP) under keep-alive and churn load fails no request', async () => {
+    const run = await sandbox.start([fixture('express-app.cjs'), '-w', '2', '--port', '3000:0', '--name', 'busy', '--drain-timeout', '5s']);
+    const controller = new AbortController();
+    const loads = [runLoad({ port: run.port, concurrency: 3, keepAlive: true, signal: controller.signal }), runLoad({ port: run.port, concurrency: 3, keepAlive: false, signal: controller.signal })];
+    await new Promise((r) => setTimeout(r, 200));
+    const reload = await sandbox.cli(['reload', 'busy']);
+    expect(reload.code).toBe(0);
+    expect(reload.stdout).toMatch(/^busy: reloaded, 2 workers replaced in/);
+    expect(reload.stderr).toMatch(/2\/2 new workers ready/);
+    const before = new Set(run.lines.filter((l) => l.event === 'reload:end').map(String));
+    run.child.kill('SIGHUP');
+    await waitFor(() => run.lines.filter((l) => l.event === 'reload:end').length === before.size + 1, 20_000, 20, 'the SIGHUP reload');
+    controller.abort();
+    const results = await Promise.all(loads);
+    for (const r of results) {
+      expect(r.failed, r.errors.join('\n')).toBe(0);
+      expect(r.non2xx).toBe(0);
+      expect(r.ok).toBeGreaterThan(0);
+    }
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  });
+
+  it('TTIN adds a worker, TTOU removes one, TERM drains and exits 0', async () => {
+    const run = await sandbox.start([fixture('served.mjs'), '-w', '1', '--port', '0', '--name', 'sig']);
+    const workers = async (): Promise<number> => (JSON.parse((await sandbox.cli(['status', 'sig', '--json'])).stdout) as { workers: Array<{ state: string }> }).workers.filter((w) => w.state === 'ready').length;
+    run.child.kill('SIGTTIN');
+    await waitFor(async () => (await workers()) === 2, 15_000, 100, 'two workers after TTIN');
+    run.child.kill('SIGTTOU');
+    await waitFor(async () => (await workers()) === 1, 15_000, 100, 'one worker after TTOU');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    for (const pid of run.workerPids) expect(isAlive(pid)).toBe(false);
+  });
+
+  it('an app that throws at import exits 3 and prints its last stderr lines', async () => {
+    const run = await sandbox.start([fixture('throws.cjs'), '-w', '2'], { waitReady: false });
+    expect(await run.exited).toBe(3);
+    const failed = run.lines.find((l) => l.event === 'start-failed') as { msg: string } | undefined;
+    expect(failed?.msg).toMatch(/the app failed to start/);
+    expect(failed?.msg).toMatch(/boom: the database URL is missing/);
+    for (const pid of run.workerPids) expect(isAlive(pid)).toBe(false);
+  });
+});
