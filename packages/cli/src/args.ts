@@ -43,6 +43,11 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   for (const spec of specs) {
     config[flagOf(spec.key)] = { type: spec.value === undefined ? 'boolean' : 'string', ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
   }
+  // Node flags start with a dash, which parseArgs reads as a missing value: take the next word as it is.
+  for (let i = 0; i < rest.length - 1; i++) {
+    if (rest[i] === '--node-args') rest = [...rest.slice(0, i), `--node-args=${rest[i + 1]}`, ...rest.slice(i + 2)];
+    if (rest[i] === '--') break;
+  }
   let parsed: ReturnType<typeof parseArgs<{ options: typeof config; allowPositionals: true; tokens: true; strict: true; args: string[] }>>;
   try {
     parsed = parseArgs({ args: rest, options: config, allowPositionals: true, strict: true, tokens: true });
@@ -68,7 +73,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
 
 /** Turns parseArgs' errors into ours: which flag, and what was probably meant. */
 function explain(error: Error & { code?: string }, command: Command, flags: readonly string[]): HandoffCliError {
-  const flag = /'(-[^' ]*)/.exec(error.message)?.[1] ?? '';
+  const flag = /'(?:-\w, )?(--?[^' ,]+)/.exec(error.message)?.[1] ?? '';
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const bare = flag.replace(/^-+/, '').split('=')[0]!;
     const near = nearest(bare, flags);
@@ -79,6 +84,7 @@ function explain(error: Error & { code?: string }, command: Command, flags: read
   if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const spec = OPTIONS.find((o) => `--${flagOf(o.key)}` === flag || `-${o.short}` === flag);
     if (spec?.value === undefined) return usage(`option ${flag} takes no value`);
+    if (error.message.includes('ambiguous')) return usage(`option ${flag} needs a value (${spec.value}); for a value that starts with a dash write ${flag}=VALUE`);
     return usage(`option ${flag} needs a value (${spec.value})`);
   }
   return new HandoffCliError(CliErrorCode.USAGE, error.message, { cause: error });
