@@ -13,8 +13,13 @@ export const PROTOCOL_VERSION = 1;
  */
 export const PROTOCOL_CMD = 'NODE_HANDOFF';
 
-/** Largest `head` (bytes read before dispatch) a `connection` message may carry, in bytes. */
-export const MAX_HEAD_BYTES = 16 * 1024;
+/**
+ * Largest `head` (bytes read before dispatch) a `connection` message may carry, in bytes, and
+ * largest `proxy` header. A primary that reads a PROXY protocol header stops reading as soon as the
+ * header is complete, but the read that completed it may hold up to 64 KiB (one libuv read) of
+ * payload after it, which must travel too.
+ */
+export const MAX_HEAD_BYTES = 64 * 1024;
 
 /** Longest string field (error messages, capabilities, paths) the decoder accepts. */
 export const MAX_STRING = 4096;

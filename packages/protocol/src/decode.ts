@@ -48,6 +48,30 @@ function checkHead(m: Fields): Problem {
   return BASE64.test(m.head) ? undefined : 'head must be a base64 string';
 }
 
+function checkProxyHeader(m: Fields): Problem {
+  if (m.proxy === undefined) return undefined;
+  if (typeof m.proxy !== 'string') return 'proxy must be a base64 string';
+  if (m.proxy.length > MAX_HEAD_CHARS) return { oversized: `proxy is larger than ${MAX_HEAD_BYTES} bytes` };
+  return BASE64.test(m.proxy) ? undefined : 'proxy must be a base64 string';
+}
+
+/** `listen.proxy`: how the worker reads PROXY protocol headers. */
+function checkListenProxy(p: unknown): Problem {
+  if (p === undefined) return undefined;
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return 'proxy must be an object { timeout, maxHeaderBytes, trusted? }';
+  const proxy = p as Fields;
+  if (!isInt(proxy.timeout, 1, 2_147_483_647)) return 'proxy.timeout must be an integer in 1..2147483647 (ms)';
+  if (!isInt(proxy.maxHeaderBytes, 107, MAX_HEAD_BYTES)) return `proxy.maxHeaderBytes must be an integer in 107..${MAX_HEAD_BYTES}`;
+  if (proxy.trusted === undefined) return undefined;
+  if (!Array.isArray(proxy.trusted)) return 'proxy.trusted must be an array of CIDR strings';
+  if (proxy.trusted.length > 1024) return { oversized: 'proxy.trusted has more than 1024 entries' };
+  for (const entry of proxy.trusted as unknown[]) {
+    if (typeof entry !== 'string') return 'proxy.trusted must be an array of CIDR strings';
+    if (entry.length > 64) return { oversized: 'a proxy.trusted entry is longer than 64 characters' };
+  }
+  return undefined;
+}
+
 function checkPeer(m: Fields): Problem {
   if (m.family !== undefined && m.family !== 'IPv4' && m.family !== 'IPv6' && m.family !== 'unix') return "family must be 'IPv4', 'IPv6' or 'unix'";
   if (m.remotePort !== undefined && !isInt(m.remotePort, 0, 65535)) return 'remotePort must be an integer in 0..65535';
@@ -124,7 +148,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be an integer in 1..1048576';
       if (m.request !== undefined && !isInt(m.request, 1)) return 'request must be a positive integer';
       if (m.limit !== undefined && !isInt(m.limit, 1)) return 'limit must be a positive integer';
-      return checkAddress(m.address);
+      return checkListenProxy(m.proxy) ?? checkAddress(m.address);
     },
   },
   connection: {
@@ -132,7 +156,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     check: (m) => {
       if (!isInt(m.listener)) return 'listener must be a non-negative integer';
       if (!isInt(m.id, 1)) return 'id must be a positive integer';
-      return checkHead(m) ?? checkPeer(m);
+      return checkHead(m) ?? checkPeer(m) ?? checkProxyHeader(m);
     },
   },
   ping: { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },

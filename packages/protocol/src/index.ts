@@ -16,6 +16,7 @@ export type {
   ListenAddress,
   ListenMessage,
   ListenMode,
+  ListenProxy,
   LoadMessage,
   MessageOf,
   PingMessage,

@@ -110,6 +110,22 @@ export interface ListenMessage extends Envelope {
    * already knows re-arms it.
    */
   readonly limit?: number;
+  /**
+   * The listener expects a PROXY protocol header on each connection. In the kernel modes the
+   * worker reads it before `'connection'` (in mode `primary` the primary does, and sends `proxy`
+   * with each `connection`).
+   */
+  readonly proxy?: ListenProxy;
+}
+
+/** How a worker reads PROXY protocol headers on a listener (see `@handoff/proxy-protocol`). */
+export interface ListenProxy {
+  /** A connection without a complete header by then is closed, in ms (1..2147483647). */
+  readonly timeout: number;
+  /** Largest header accepted, in bytes (107..`MAX_HEAD_BYTES`). */
+  readonly maxHeaderBytes: number;
+  /** CIDR blocks a header may come from (at most 1024, each ≤ 64 chars); absent: any peer. */
+  readonly trusted?: readonly string[];
 }
 
 /** Balanced shared mode: a new, lower limit of open connections for a worker that is armed. */
@@ -145,6 +161,12 @@ export interface ConnectionMessage extends Envelope {
   readonly remotePort?: number;
   /** The peer's address family; `'unix'` for a Unix socket peer, which has no address or port. */
   readonly family?: 'IPv4' | 'IPv6' | 'unix';
+  /**
+   * The PROXY protocol header the primary read from the connection (base64), for a listener with
+   * `proxyProtocol`; `head` then holds only the bytes after it, and the peer fields are the
+   * header's source. The worker parses it again for the proxy's TLVs.
+   */
+  readonly proxy?: string;
 }
 
 /** Heartbeat: the worker answers with a {@link PongMessage} of the same `seq`. */

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { MESSAGE_TYPES, ProtocolErrorCode, type HandoffMessageType } from '@handoff/protocol';
+import { MAX_HEAD_BYTES, MESSAGE_TYPES, ProtocolErrorCode, type HandoffMessageType } from '@handoff/protocol';
 import { FAKE_HANDLE, MAX_HEAD_CHARS, needsHandle, SPEC, type Field } from './spec.js';
 
 type Fields = Record<string, unknown>;
@@ -43,6 +43,8 @@ function wrongKind(field: Field): fc.Arbitrary<unknown> {
       return fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.constant(null), fc.object({ maxDepth: 1 }), fc.constant([1]), fc.constant([null]));
     case 'address':
       return fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), fc.boolean(), fc.constant(null), fc.constant([]));
+    case 'proxy':
+      return fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant([{ timeout: 1, maxHeaderBytes: 200 }]));
   }
 }
 
@@ -65,6 +67,18 @@ function outOfRange(field: Field, m: Fields, negative: number): readonly unknown
       return ['@@@@', 'abc!', '====', 'A B', '\u00fc'];
     case 'address':
       return [{ port: 65536 }, { port: -1 }, { port: 1.5 }, { path: '' }, { port: 80, ipv6Only: 'yes' }, {}, { host: '::1' }];
+    case 'proxy':
+      return [
+        {},
+        { timeout: 0, maxHeaderBytes: 200 },
+        { timeout: 1.5, maxHeaderBytes: 200 },
+        { timeout: 2 ** 31, maxHeaderBytes: 200 },
+        { timeout: 1, maxHeaderBytes: 106 },
+        { timeout: 1, maxHeaderBytes: MAX_HEAD_BYTES + 1 },
+        { timeout: 1, maxHeaderBytes: 200, trusted: '10.0.0.0/8' },
+        { timeout: 1, maxHeaderBytes: 200, trusted: [8] },
+        { timeout: 1, maxHeaderBytes: 200, trusted: [null] },
+      ];
     default:
       return undefined;
   }
@@ -81,6 +95,8 @@ function oversized(field: Field): fc.Arbitrary<unknown> | undefined {
       return fc.constantFrom(Array.from({ length: 65 }, () => 'c'), ['c'.repeat(65)], ['ok', 'x'.repeat(1000)]);
     case 'address':
       return fc.constantFrom({ path: 'p'.repeat(4097) }, { port: 80, host: 'h'.repeat(256) });
+    case 'proxy':
+      return fc.constantFrom({ timeout: 1, maxHeaderBytes: 200, trusted: Array.from({ length: 1025 }, () => '10.0.0.0/8') }, { timeout: 1, maxHeaderBytes: 200, trusted: ['x'.repeat(65)] });
     default:
       return undefined;
   }
@@ -91,6 +107,7 @@ function atLimit(field: Field): unknown {
   if (field.kind === 'str') return 'x'.repeat(field.max);
   if (field.kind === 'head') return 'A'.repeat(MAX_HEAD_CHARS);
   if (field.kind === 'caps') return Array.from({ length: 64 }, () => 'c'.repeat(64));
+  if (field.kind === 'proxy') return { timeout: 2_147_483_647, maxHeaderBytes: MAX_HEAD_BYTES, trusted: Array.from({ length: 1024 }, () => 'f'.repeat(64)) };
   return undefined;
 }
 

@@ -23,6 +23,7 @@ export type Field =
   | { kind: 'str'; max: number; optional?: boolean }
   | { kind: 'enum'; values: readonly string[]; optional?: boolean }
   | { kind: 'head'; optional: true }
+  | { kind: 'proxy'; optional: true }
   | { kind: 'caps'; optional?: false }
   | { kind: 'address'; optional?: false };
 
@@ -49,6 +50,7 @@ const LISTEN_FIELDS: Record<string, Field> = {
   backlog: int(1, 1 << 20, true),
   request: int(1, MAX_INT, true),
   limit: int(1, MAX_INT, true),
+  proxy: { kind: 'proxy', optional: true },
 };
 
 /** Every message type, its direction, handle and fields. */
@@ -78,6 +80,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
             backlog: fc.integer({ min: 1, max: 1 << 20 }),
             request: fc.integer({ min: 1, max: MAX_INT }),
             limit: fc.integer({ min: 1, max: MAX_INT }),
+            proxy: fieldArb({ kind: 'proxy', optional: true }),
           },
           { requiredKeys: ['listener', 'mode', 'address'] },
         )
@@ -96,6 +99,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
       remoteAddress: str(255, true),
       remotePort: int(0, 65535, true),
       family: enm(['IPv4', 'IPv6', 'unix'], true),
+      proxy: { kind: 'head', optional: true },
     },
   },
   ping: { direction: 'primary->worker', handle: 'forbidden', fields: { seq: int(0) } },
@@ -126,6 +130,11 @@ export function fieldArb(field: Field): fc.Arbitrary<unknown> {
       return fc.uint8Array({ maxLength: 48 }).map((bytes) => Buffer.from(bytes).toString('base64'));
     case 'caps':
       return fc.array(fc.string({ maxLength: 16 }), { maxLength: 6 });
+    case 'proxy':
+      return fc.record(
+        { timeout: fc.integer({ min: 1, max: 2_147_483_647 }), maxHeaderBytes: fc.integer({ min: 107, max: MAX_HEAD_BYTES }), trusted: fc.array(fc.string({ maxLength: 64 }), { maxLength: 4 }) },
+        { requiredKeys: ['timeout', 'maxHeaderBytes'], noNullPrototype: true },
+      );
     case 'address':
       return fc.oneof(
         fc.record({ port: fc.integer({ min: 0, max: 65535 }), host: fc.constantFrom('127.0.0.1', '::1', '0.0.0.0', 'localhost'), ipv6Only: fc.boolean() }, { requiredKeys: ['port'], noNullPrototype: true }),
