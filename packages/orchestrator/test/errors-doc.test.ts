@@ -5,6 +5,9 @@ import { PolicyErrorCode } from '@handoff/policies';
 import { ProtocolErrorCode } from '@handoff/protocol';
 // Core packages are not each other's dependencies (no cycle); the built worker is imported by path.
 import { WorkerErrorCode } from '../../worker/dist/index.js';
+// The cli sits above the orchestrator: imported by path too.
+import { CliErrorCode } from '../../cli/dist/index.js';
+import { ControlErrorCode } from '../../cli/dist/control/protocol.js';
 
 const table = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
 
@@ -14,6 +17,8 @@ describe('docs/errors.md', () => {
     ...Object.values(PolicyErrorCode),
     ...Object.values(ProtocolErrorCode),
     ...Object.values(WorkerErrorCode),
+    ...Object.values(CliErrorCode),
+    ...Object.values(ControlErrorCode),
   ]);
 
   it('documents every error code the packages define', () => {
