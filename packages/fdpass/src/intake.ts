@@ -1,0 +1,141 @@
+import { closeSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { tagKind, tagListener } from './connection.js';
+import { channels, debug } from './diagnostics.js';
+import { IPC_CMD } from './ipc-primary.js';
+import { binding, nativeStatus, type NativeBinding, type NativeReceiver } from './native.js';
+import { socketFromFd, socketFromHandle } from './socket.js';
+import { FDPASS_FD_ENV } from './spawn.js';
+import type { IntakeStats, WorkerIntake } from './types.js';
+
+/** Options of {@link createWorkerIntake}. */
+export interface IntakeOptions {
+  /** Each connection, as a readable `net.Socket`, with the listener it came from. */
+  onSocket(socket: Socket, listener: number): void;
+  /** `allowHalfOpen` for the sockets of a listener (the server's own option). @default false */
+  allowHalfOpen?: boolean | ((listener: number) => boolean);
+  /**
+   * Also take IPC messages with this `cmd` (fdpass's own message, {@link IPC_CMD}) from the
+   * channel. `false` when the worker's protocol handler routes its messages and calls `receive()`.
+   * @default IPC_CMD
+   */
+  ipcCmd?: string | false;
+  /** The native link ended (the primary closed it or died): `error` is the errno name, if any. */
+  onClose?(error: string | undefined): void;
+  /** Where the link's fd is said; for tests. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The worker's intake: opens the native link the primary gave this worker, if it gave one (its fd
+ * is named by `HANDOFF_FDPASS_FD`), and takes connections that arrive on the IPC channel. The
+ * addon acknowledges each wake-up's batches before `onSocket` runs.
+ *
+ * A worker given a native link it cannot use (the addon does not load here) closes it: the
+ * primary reads EOF, gets back what it had sent, and should use IPC for this worker (`transport`
+ * says which: put it in the worker's hello).
+ */
+export function createWorkerIntake(options: IntakeOptions): WorkerIntake {
+  const env = options.env ?? process.env;
+  const halfOpen = options.allowHalfOpen ?? false;
+  const allowHalfOpen = typeof halfOpen === 'function' ? halfOpen : () => halfOpen;
+  const { onSocket } = options;
+  let received = 0;
+  let ipcReceived = 0;
+  const raw = env[FDPASS_FD_ENV];
+  // The worker's own children must not think they have a link.
+  delete env[FDPASS_FD_ENV];
+  let receiver: NativeReceiver | undefined;
+  let fallbackReason: string | undefined;
+  let native: NativeBinding | undefined;
+  if (raw !== undefined) {
+    const fd = Number(raw);
+    const status = nativeStatus();
+    if (!Number.isInteger(fd) || fd < 3) {
+      fallbackReason = `${FDPASS_FD_ENV}=${raw} is not an fd`;
+    } else if (!status.available) {
+      fallbackReason = status.reason;
+    } else {
+      native = binding();
+      const n = native;
+      try {
+        receiver = new n.Receiver(
+          fd,
+          (count) => {
+            const r = receiver!;
+            let i = 0;
+            try {
+              for (; i < count; i++) {
+                const fd = r.fds[i]!;
+                const tag = r.tags[i]!;
+                const listener = tagListener(tag);
+                let socket: Socket;
+                try {
+                  socket = socketFromFd(fd, tagKind(tag), allowHalfOpen(listener));
+                } catch (error) {
+                  debug('fdpass: could not wrap fd %d: %o', fd, error);
+                  n.close(fd);
+                  continue;
+                }
+                received++;
+                onSocket(socket, listener);
+              }
+            } catch (error) {
+              // onSocket threw: the rest of the batch is nobody's; close it, then let it surface.
+              for (i++; i < count; i++) n.close(r.fds[i]!);
+              throw error;
+            }
+          },
+          (error) => options.onClose?.(error),
+        );
+      } catch (error) {
+        fallbackReason = `the native link could not be opened: ${(error as Error).message}`;
+      }
+    }
+    if (receiver === undefined) {
+      // Close it so the primary sees EOF at once instead of filling a link nobody reads.
+      closeQuietly(fd);
+      debug('fdpass: worker %d falls back to IPC: %s', process.pid, fallbackReason);
+      if (channels.workerFallback.hasSubscribers) channels.workerFallback.publish({ pid: process.pid, reason: fallbackReason });
+    }
+  }
+  const receive = (handle: unknown, listener: number, head?: Buffer): void => {
+    ipcReceived++;
+    received++;
+    onSocket(socketFromHandle(handle, allowHalfOpen(listener), head), listener);
+  };
+  const cmd = options.ipcCmd ?? IPC_CMD;
+  const onInternal = (message: { cmd?: unknown; listener?: unknown; head?: unknown } | null, handle: unknown): void => {
+    if (message?.cmd !== cmd || handle === undefined) return;
+    const listener = typeof message.listener === 'number' ? message.listener : 0;
+    receive(handle, listener, typeof message.head === 'string' ? Buffer.from(message.head, 'base64') : undefined);
+  };
+  if (cmd !== false) process.on('internalMessage' as 'message', onInternal as never);
+  return {
+    transport: receiver === undefined ? 'ipc' : 'native',
+    fallbackReason,
+    receive,
+    close: () => {
+      if (cmd !== false) process.off('internalMessage' as 'message', onInternal as never);
+      receiver?.close();
+    },
+    stats: (): IntakeStats => {
+      const s = receiver?.stats();
+      return {
+        received,
+        wakeups: (s?.wakeups ?? 0) + ipcReceived,
+        batches: (s?.batches ?? 0) + ipcReceived,
+        acks: (s?.acks ?? 0) + ipcReceived,
+      };
+    },
+  };
+}
+
+function closeQuietly(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 3) return;
+  try {
+    closeSync(fd);
+  } catch {
+    // Not open.
+  }
+}

@@ -1,0 +1,186 @@
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** A transport that carries connections from the primary to its workers. */
+export type TransportName = 'native' | 'ipc';
+
+/** What a user asks for: `auto` is `native` where the addon loads, else `ipc`. */
+export type TransportChoice = 'auto' | TransportName;
+
+/**
+ * A connection the primary accepted and that no worker has acknowledged yet. The acceptor makes
+ * it; the primary's dispatcher owns it from there (and may count `attempts`). Same shape on both
+ * transports, so the dispatcher does not care which one runs.
+ */
+export interface Connection {
+  /** Unique within the primary transport that accepted it, from 1. */
+  readonly id: number;
+  /** The listener's index, as given to `listen()`; the worker gets it with the socket. */
+  readonly listener: number;
+  /** `tcp` or `unix`: what kind of socket the worker builds around it. */
+  readonly kind: 'tcp' | 'unix';
+  /** Native transport: the connection's fd, owned by the primary until acknowledged. Else -1. */
+  readonly fd: number;
+  /** IPC transport: the connection's native handle (a TCPWrap or PipeWrap). Else undefined. */
+  readonly handle: unknown;
+  /** The peer, when the acceptor was asked for it (`peer: true`); from accept() itself on the native transport. */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly family: 'IPv4' | 'IPv6' | 'unix' | undefined;
+  /** How many workers it was sent to; the transport never reads it, the dispatcher counts. */
+  attempts: number;
+}
+
+/** Options of {@link PrimaryTransport.listen}. */
+export interface AcceptorOptions {
+  /** The listener's index (0-65535), handed to the worker with each of its connections. */
+  readonly listener: number;
+  /** Fill each connection's `remoteAddress`, `remotePort`, `family` (ip-hash needs them). @default false */
+  readonly peer?: boolean;
+  /** A connection was accepted. Called once per connection, several per wake-up. */
+  onConnection(connection: Connection): void;
+  /** accept() failed for the listening socket (EMFILE, ...); it retries by itself. */
+  onError?(error: NodeJS.ErrnoException): void;
+}
+
+/** Counters of an {@link Acceptor}. */
+export interface AcceptorStats {
+  readonly accepted: number;
+  /** How many times the listening socket woke the primary (native: `accept4` loops run). */
+  readonly wakeups: number;
+  /** The most connections one wake-up took. */
+  readonly mostPerWakeup: number;
+}
+
+/** Takes the connections of one listening server. */
+export interface Acceptor {
+  /** What `server.address()` said when the acceptor took the server over. */
+  readonly address: AddressInfo | string;
+  /** Stops accepting; connections wait in the kernel's backlog. */
+  pause(): void;
+  resume(): void;
+  /** Stops accepting for good and closes the acceptor's copy of the listening socket. */
+  close(): void;
+  stats(): AcceptorStats;
+}
+
+/** What a {@link WorkerLink} tells its owner. Plain callbacks: called per batch, not per event. */
+export interface LinkHooks {
+  /**
+   * The `count` oldest unacknowledged connections are the worker's now: the primary closed its
+   * copies. (Native: once per ack, which covers every batch the worker read in one wake-up.)
+   */
+  onAcknowledged(count: number): void;
+  /**
+   * The link ended: the worker's end closed (it exited or was killed) or `close()` was called.
+   * `returned` are the connections the worker never got, oldest first, now the caller's again to
+   * place elsewhere or to refuse. Called once.
+   */
+  onClosed(returned: Connection[], error: string | undefined): void;
+  /** IPC only: Node gave up on a handle the worker refused 4 times (NODE_HANDLE_NACK) and closed it. */
+  onDropped?(connection: Connection): void;
+}
+
+/** Counters of a {@link WorkerLink}. */
+export interface LinkStats {
+  readonly sent: number;
+  readonly acknowledged: number;
+  readonly unacknowledged: number;
+  /** Native: sendmsg() calls that carried a batch, and the largest batch. IPC: one per connection. */
+  readonly batches: number;
+  readonly largestBatch: number;
+  /** Acknowledgements read (native: one per worker wake-up; IPC: one per connection). */
+  readonly acks: number;
+}
+
+/** The primary's end of the transport to one worker. */
+export interface WorkerLink {
+  readonly transport: TransportName;
+  /** Sent (or queued to send) and not yet acknowledged: what `inFlight` policies read. */
+  readonly unacknowledged: number;
+  /** The most connections it holds unacknowledged; `send` refuses past it. */
+  readonly cap: number;
+  readonly closed: boolean;
+  /**
+   * Hands the connection to the worker. False when the worker holds `cap` unacknowledged or the
+   * link is closed: the connection is still the caller's (pick another worker, or wait for an
+   * ack). True: the link holds it until the ack, or gives it back through `onClosed`.
+   */
+  send(connection: Connection): boolean;
+  /**
+   * IPC only: sends any other message on the channel (with a handle or not) in order with the
+   * connections, so acknowledgements stay matched. The native link sends no other messages:
+   * everything else goes on the IPC channel as before.
+   */
+  post?(message: object, handle?: unknown): void;
+  /** Ends the link; what never left the primary comes back through `onClosed`. */
+  close(): void;
+  stats(): LinkStats;
+}
+
+/** Spawn options a {@link SpawnPlan} adds to (`fork()`'s). */
+export interface SpawnOptionsLike {
+  stdio?: StdioOptions;
+  env?: NodeJS.ProcessEnv;
+  silent?: boolean;
+}
+
+/** How one worker is forked so that a link can reach it. */
+export interface SpawnPlan {
+  /** `base` plus what the transport needs: native adds its socket to `stdio` and says where in `env`. */
+  options<T extends SpawnOptionsLike>(base: T): T & { stdio: StdioOptions; env: NodeJS.ProcessEnv };
+  /** After the fork: the link to that child. */
+  attach(child: ChildProcess, hooks: LinkHooks): WorkerLink;
+  /** The fork failed or was abandoned: releases what the plan holds. */
+  cancel(): void;
+}
+
+/** The primary's side of a transport: accepts, and links to each worker. */
+export interface PrimaryTransport {
+  readonly name: TransportName;
+  /** Set when `auto` fell back to `ipc`: why the native transport is not available. */
+  readonly fallbackReason: string | undefined;
+  /**
+   * Takes over a listening server's connections. Native: accepts on a duplicate of its socket and
+   * closes the server's own handle (the socket lives on in the duplicate), except for Unix-socket
+   * servers, where Node accepts and the fd travels natively. IPC: replaces the handle's
+   * `onconnection`, as node:cluster's round-robin does.
+   */
+  listen(server: import('node:net').Server, options: AcceptorOptions): Acceptor;
+  /** Prepares one worker's fork. */
+  prepareSpawn(): SpawnPlan;
+  /**
+   * A link to `child` over its IPC channel, whatever this transport is: for a worker whose intake
+   * said `transport: 'ipc'` (it could not read the native link it was given, and closed it).
+   */
+  linkOverIpc(child: ChildProcess, hooks: LinkHooks): WorkerLink;
+  /** Turns a connection the primary keeps (to answer 503 itself) into a `net.Socket` it owns. */
+  toSocket(connection: Connection): Socket;
+  /** Closes a connection that goes nowhere. */
+  destroy(connection: Connection): void;
+}
+
+/** Counters of a {@link WorkerIntake}. */
+export interface IntakeStats {
+  readonly received: number;
+  /** Native: wake-ups that read batches, batches, acknowledgements sent. IPC: one each per connection. */
+  readonly wakeups: number;
+  readonly batches: number;
+  readonly acks: number;
+}
+
+/** The worker's side: turns what arrives into sockets. */
+export interface WorkerIntake {
+  /** `native` when this worker reads a native link (its primary gave it one and the addon loaded). */
+  readonly transport: TransportName;
+  /** Set when the primary gave a native link but this worker could not use it. */
+  readonly fallbackReason: string | undefined;
+  /**
+   * Wraps a handle that arrived with an IPC message (the worker's protocol handler calls it),
+   * with the bytes the primary read first, if any. Works on both transports.
+   */
+  receive(handle: unknown, listener: number, head?: Buffer): void;
+  /** Stops reading the native link (the primary gets EOF and places what it had not delivered). */
+  close(): void;
+  stats(): IntakeStats;
+}

@@ -1,0 +1,133 @@
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createPrimaryTransport, nativeStatus, type Acceptor, type TransportName } from '../src/index.js';
+import { fdCount, get, isStopped, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
+
+const native = nativeStatus();
+const transports: TransportName[] = native.available ? ['native', 'ipc'] : ['ipc'];
+if (!native.available) console.warn(`@handoff/fdpass: native transport tests skipped: ${native.reason}`);
+
+const POLL = { timeout: 20_000, interval: 20 };
+
+describe.each(transports)('transport %s', (name) => {
+  function setup(options: { cap?: number } = {}) {
+    const transport = createPrimaryTransport({ transport: name, ...options });
+    const dispatcher = new TestDispatcher();
+    return { transport, dispatcher };
+  }
+
+  function accept(acceptor: Acceptor): Acceptor {
+    onCleanup(() => acceptor.close());
+    return acceptor;
+  }
+
+  it('serves 2,000 loopback connections through two workers, acknowledges every one, and leaks no fd', async () => {
+    const { transport, dispatcher } = setup();
+    const a = startWorker(transport, dispatcher);
+    const b = startWorker(transport, dispatcher);
+    expect((await a.ready).transport).toBe(name);
+    expect((await b.ready).transport).toBe(name);
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = accept(transport.listen(server, { listener: 3, onConnection: (c) => dispatcher.place(c) }));
+    const port = (acceptor.address as { port: number }).port;
+    const baseline = fdCount();
+
+    const byPid = await load({ port, host: '127.0.0.1' }, 2000, 16);
+
+    expect([...byPid.keys()].sort()).toEqual([String(a.pid), String(b.pid)].sort());
+    expect([...byPid.values()].reduce((x, y) => x + y)).toBe(2000);
+    await expect.poll(() => a.link.unacknowledged + b.link.unacknowledged, POLL).toBe(0);
+    expect(a.link.stats().acknowledged + b.link.stats().acknowledged).toBe(2000);
+    expect(a.link.stats().sent).toBe(a.link.stats().acknowledged);
+    expect(acceptor.stats().accepted).toBe(2000);
+    const worker = await a.stats();
+    expect(worker.stats.received).toBe(a.link.stats().sent);
+    // One ack per worker wake-up, never more than one per batch.
+    if (name === 'native') expect(worker.stats.acks).toBeLessThanOrEqual(a.link.stats().batches);
+    // Every connection's fd in the primary is closed again once its worker acknowledged it.
+    await expect.poll(fdCount, POLL).toBe(baseline);
+    expect((await get({ port, host: '127.0.0.1' })).listener).toBe('3');
+  });
+
+  it('caps what a stopped worker holds and places its unacknowledged connections elsewhere when it is killed', async () => {
+    const cap = 8;
+    const { transport, dispatcher } = setup({ cap });
+    const stopped = startWorker(transport, dispatcher);
+    const other = startWorker(transport, dispatcher);
+    await stopped.ready;
+    await other.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = accept(transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) }));
+    const port = (acceptor.address as { port: number }).port;
+    process.kill(stopped.pid, 'SIGSTOP');
+    await expect.poll(() => isStopped(stopped.pid), POLL).toBe(true);
+    dispatcher.only = stopped.link;
+
+    const responses = Array.from({ length: cap + 4 }, () => get({ port, host: '127.0.0.1' }));
+    await expect.poll(() => dispatcher.waiting.length, POLL).toBe(4);
+    expect(stopped.link.unacknowledged).toBe(cap);
+    expect(other.link.stats().sent).toBe(0);
+
+    process.kill(stopped.pid, 'SIGKILL');
+    const answered = await Promise.all(responses);
+    expect(answered.map((r) => r.body)).toEqual(Array(cap + 4).fill(String(other.pid)));
+    // Exactly what it held came back, each connection tried a second time.
+    expect(dispatcher.returned).toHaveLength(cap);
+    expect(dispatcher.returned.every((c) => c.attempts === 2)).toBe(true);
+    expect(stopped.link.closed).toBe(true);
+    await expect.poll(() => other.link.unacknowledged, POLL).toBe(0);
+  });
+
+  it('carries Unix-socket connections and leaves the socket path in place', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fdpass-'));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 's.sock');
+    const { transport, dispatcher } = setup();
+    const w = startWorker(transport, dispatcher);
+    await w.ready;
+    const server = await listening({ path });
+    const acceptor = accept(transport.listen(server, { listener: 1, peer: true, onConnection: (c) => dispatcher.place(c) }));
+    expect(acceptor.address).toBe(path);
+    for (let i = 0; i < 20; i++) expect(await get({ socketPath: path })).toMatchObject({ status: 200, body: String(w.pid), listener: '1' });
+    expect(existsSync(path)).toBe(true);
+    await expect.poll(() => w.link.unacknowledged, POLL).toBe(0);
+  });
+
+  it('carries IPv6 connections, with the peer from accept when asked', async (ctx) => {
+    const { transport, dispatcher } = setup();
+    const w = startWorker(transport, dispatcher);
+    await w.ready;
+    let server;
+    try {
+      server = await listening({ port: 0, host: '::1', ipv6Only: true });
+    } catch {
+      ctx.skip();
+      return;
+    }
+    const peers: Array<{ address: string | undefined; port: number | undefined; family: string | undefined }> = [];
+    const acceptor = accept(
+      transport.listen(server, {
+        listener: 0,
+        peer: true,
+        onConnection: (c) => {
+          peers.push({ address: c.remoteAddress, port: c.remotePort, family: c.family });
+          dispatcher.place(c);
+        },
+      }),
+    );
+    const port = (acceptor.address as { port: number }).port;
+    const client: Socket = connect({ port, host: '::1' });
+    await once(client, 'connect');
+    const localPort = client.localPort;
+    client.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    let text = '';
+    client.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    await once(client, 'close');
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(peers).toEqual([{ address: '::1', port: localPort, family: 'IPv6' }]);
+  });
+});
