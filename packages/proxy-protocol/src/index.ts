@@ -1,6 +1,7 @@
 export { parseProxyHeader, createProxyHeaderParser, type ProxyFeedDone, type ProxyFeedResult, type ProxyHeaderParser } from './parse.js';
 export { encodeProxyHeader, proxyTlv, type ProxyHeaderInit, type ProxySslInit } from './encode.js';
 export { createTrustCheck, type TrustCheck } from './trust.js';
+export { readProxyHeader, type ProxyReadOptions, type ProxyReadResult, type ProxySocket } from './reader.js';
 export { HandoffProxyProtocolError, ProxyProtocolErrorCode, isProxyProtocolErrorCode } from './errors.js';
 export {
   AWS_VPCE_ID_SUBTYPE,

@@ -39,6 +39,8 @@ export function parseProxyHeader(bytes: Uint8Array, options?: ProxyParseOptions)
 export interface ProxyFeedDone extends ProxyParseDone {
   /** Bytes pushed after the header: the start of the payload, to hand on untouched. */
   readonly rest: Buffer;
+  /** The header's own bytes, as received (a copy), e.g. to forward it. */
+  readonly raw: Buffer;
 }
 
 /** What {@link ProxyHeaderParser.push} answers. */
@@ -84,7 +86,8 @@ export function createProxyHeaderParser(options?: ProxyParseOptions): ProxyHeade
         return final;
       }
       const rest = Buffer.from(bytes.buffer, bytes.byteOffset + result.offset, bytes.byteLength - result.offset);
-      final = { status: 'done', header: result.header, offset: result.offset, rest };
+      const raw = Buffer.from(bytes.subarray(0, result.offset));
+      final = { status: 'done', header: result.header, offset: result.offset, rest, raw };
       return final;
     },
   };
