@@ -1,0 +1,162 @@
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createPrimaryTransport, nativeStatus } from '../src/index.js';
+import { fdCount, get, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
+
+const POLL = { timeout: 20_000, interval: 20 };
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+describe.skipIf(!nativeStatus().available)('native transport', () => {
+  it('coalesces everything one wake-up accepts into one numbered batch per worker', async () => {
+    const transport = createPrimaryTransport({ transport: 'native', cap: 64, maxBatch: 64 });
+    const dispatcher = new TestDispatcher();
+    const w = startWorker(transport, dispatcher);
+    await w.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1', backlog: 511 });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    // 64 handshakes completed in the kernel's backlog while nobody accepts...
+    acceptor.pause();
+    const clients: Socket[] = [];
+    for (let i = 0; i < 64; i++) clients.push(connect({ port, host: '127.0.0.1' }));
+    onCleanup(() => clients.forEach((c) => c.destroy()));
+    await Promise.all(clients.map((c) => once(c, 'connect')));
+    // ...are taken by one wake-up and leave in one sendmsg.
+    acceptor.resume();
+    await expect.poll(() => w.link.stats().acknowledged, POLL).toBe(64);
+    expect(acceptor.stats()).toMatchObject({ accepted: 64, mostPerWakeup: 64 });
+    expect(w.link.stats()).toMatchObject({ sent: 64, batches: 1, largestBatch: 64 });
+    const worker = await w.stats();
+    expect(worker.stats).toMatchObject({ received: 64, batches: 1, acks: 1 });
+    // Every one of them is served.
+    const answers = await Promise.all(
+      clients.map(
+        (c) =>
+          new Promise<string>((resolve) => {
+            let text = '';
+            c.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+            c.on('end', () => resolve(text));
+            c.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+          }),
+      ),
+    );
+    expect(answers.every((a) => a.startsWith('HTTP/1.1 200') && a.endsWith(String(w.pid)))).toBe(true);
+  });
+
+  it("acknowledges in the addon, whatever the worker's code then does", async () => {
+    const transport = createPrimaryTransport({ transport: 'native' });
+    const dispatcher = new TestDispatcher();
+    // This worker's JS blocks on its first connection, for good.
+    const w = startWorker(transport, dispatcher, { FIXTURE_MODE: 'block' });
+    await w.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const client = connect({ port: (acceptor.address as { port: number }).port, host: '127.0.0.1' });
+    onCleanup(() => client.destroy());
+    await expect.poll(() => w.link.stats().acknowledged, POLL).toBe(1);
+    expect(w.link.unacknowledged).toBe(0);
+    // Acknowledged means the worker's: its death does not bring it back.
+    w.child.kill('SIGKILL');
+    await w.exited;
+    await expect.poll(() => w.link.closed, POLL).toBe(true);
+    expect(dispatcher.returned).toEqual([]);
+  });
+
+  it('flushes within flushDelayUs when the batch does not fill', async () => {
+    const transport = createPrimaryTransport({ transport: 'native', flushDelayUs: 500 });
+    const dispatcher = new TestDispatcher();
+    const w = startWorker(transport, dispatcher);
+    await w.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    for (let i = 0; i < 20; i++) expect((await get({ port, host: '127.0.0.1' })).body).toBe(String(w.pid));
+    expect(w.link.stats().sent).toBe(20);
+  });
+
+  it('serves over IPC a worker that cannot read its native link, with connections the addon accepted', async () => {
+    const transport = createPrimaryTransport({ transport: 'native' });
+    const dispatcher = new TestDispatcher();
+    const w = startWorker(transport, dispatcher, { HANDOFF_FDPASS_DISABLE: '1' });
+    expect(await w.ready).toMatchObject({ transport: 'ipc', fallbackReason: 'HANDOFF_FDPASS_DISABLE=1' });
+    // The worker closed its end: the primary reads EOF, with nothing to give back.
+    await expect.poll(() => w.link.closed, POLL).toBe(true);
+    const hooks = dispatcher.hooks();
+    const link = transport.linkOverIpc(w.child, hooks);
+    hooks.link = link;
+    dispatcher.links.push(link);
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    const baseline = fdCount();
+    const byPid = await load({ port, host: '127.0.0.1' }, 50, 4);
+    expect(byPid.get(String(w.pid))).toBe(50);
+    await expect.poll(() => link.unacknowledged, POLL).toBe(0);
+    await expect.poll(fdCount, POLL).toBe(baseline);
+  });
+
+  it('gives the worker EOF when the primary closes the link, and keeps what it already sent there', async () => {
+    const transport = createPrimaryTransport({ transport: 'native' });
+    const dispatcher = new TestDispatcher();
+    const w = startWorker(transport, dispatcher);
+    await w.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    expect((await get({ port, host: '127.0.0.1' })).status).toBe(200);
+    w.link.close();
+    expect(w.link.closed).toBe(true);
+    await expect.poll(async () => (await w.stats()).closed, POLL).toBe('eof');
+  });
+
+  it('brings the primary back to its fd count once workers, links and the acceptor are gone', async () => {
+    const warmUp = async (): Promise<void> => {
+      const transport = createPrimaryTransport({ transport: 'native' });
+      const dispatcher = new TestDispatcher();
+      const workers = [startWorker(transport, dispatcher), startWorker(transport, dispatcher)];
+      await Promise.all(workers.map((w) => w.ready));
+      const server = await listening({ port: 0, host: '127.0.0.1' });
+      const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+      await load({ port: (acceptor.address as { port: number }).port, host: '127.0.0.1' }, 300, 8);
+      acceptor.close();
+      for (const w of workers) {
+        w.child.kill('SIGKILL');
+        await w.exited;
+      }
+      await expect.poll(() => workers.every((w) => w.link.closed), POLL).toBe(true);
+    };
+    await warmUp(); // libuv's signal pipe and the like are made once per process
+    const baseline = fdCount();
+    await warmUp();
+    await expect.poll(fdCount, POLL).toBe(baseline);
+  });
+
+  it('falls back to IPC under auto where the addon does not load, and refuses native there', () => {
+    const script = `
+      import { channel } from 'node:diagnostics_channel';
+      const seen = [];
+      channel('handoff:transport:selected').subscribe((m) => seen.push(m));
+      const { createPrimaryTransport, nativeStatus } = await import(${JSON.stringify(dist)});
+      const auto = createPrimaryTransport();
+      let code;
+      try { createPrimaryTransport({ transport: 'native' }); } catch (e) { code = e.code; }
+      console.log(JSON.stringify({ status: nativeStatus(), name: auto.name, reason: auto.fallbackReason, code, seen }));`;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, HANDOFF_FDPASS_DISABLE: '1' }, encoding: 'utf8' });
+    expect(out.stderr).toBe('');
+    expect(JSON.parse(out.stdout)).toEqual({
+      status: { available: false, reason: 'HANDOFF_FDPASS_DISABLE=1' },
+      name: 'ipc',
+      reason: 'HANDOFF_FDPASS_DISABLE=1',
+      code: 'HANDOFF_ERR_FDPASS_UNAVAILABLE',
+      seen: [{ requested: 'auto', transport: 'ipc', reason: 'HANDOFF_FDPASS_DISABLE=1' }],
+    });
+  });
+});
