@@ -21,6 +21,12 @@ export const channels = {
   redispatch: channel('handoff:connection:redispatch'),
   /** A connection was answered 503 by the primary: `{ id, listener, reason }`. */
   rejected: channel('handoff:connection:rejected'),
+  /**
+   * A connection was closed for want of a valid PROXY protocol header (`listen.proxyProtocol`):
+   * `{ listener, code, message, remoteAddress, remotePort }`. Published by the primary (mode
+   * `primary`) and by workers, in their own process (the kernel modes).
+   */
+  proxyRefused: channel('handoff:connection:proxy-refused'),
   /** A worker started draining: `{ id, pid }`. */
   drain: channel('handoff:worker:drain'),
   /** The primary's state changed: `{ from, to }`. */

@@ -4,6 +4,8 @@ import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
 import type { BoundListener, NativeHandle } from './bind.js';
 import { channels, debug } from './diagnostics.js';
 import { refuseConnection } from './refuse.js';
+import { proxyProtocolOf } from './options.js';
+import { ProxyIntake, type ProxiedPeer, type ProxyRefusal } from './proxy-intake.js';
 import type { PendingConnection, WorkerProcess } from './worker-process.js';
 
 /** Why the primary answered a connection itself. */
@@ -14,6 +16,8 @@ export interface DispatcherHost {
   /** Workers that may be picked for a connection of `listener`: ready, not draining, ascending id. */
   readyWorkers(listener: number): readonly WorkerProcess[];
   onRejected(id: number, listener: number, reason: RejectReason): void;
+  /** A connection closed for want of a valid PROXY header (a `proxyProtocol` listener). */
+  onProxyRefused?(refusal: ProxyRefusal): void;
 }
 
 /** Limits of the wait for a ready worker. */
@@ -59,6 +63,8 @@ export class Dispatcher {
   private readonly free: WorkerProcess[] = [];
   /** Listeners whose next waiting connection could not be placed, during one flushQueue(). */
   private readonly blocked: number[] = [];
+  /** Reads the PROXY header of each connection of a `proxyProtocol` listener, before the pick. */
+  private proxyIntake: ProxyIntake | undefined;
 
   constructor(
     private readonly policy: PrimaryPolicy,
@@ -77,18 +83,28 @@ export class Dispatcher {
     if (handle === null || handle === undefined) throw new Error('dispatcher: listener is not listening');
     this.listeners[listener.index] = listener;
     const index = listener.index;
+    const proxy = proxyProtocolOf(listener.option);
     handle.onconnection = (status: number, client?: NativeHandle): void => {
       if (status < 0 || client === undefined) {
         debug('accept failed on listener %d: %d', index, status);
         return;
       }
-      this.accept(index, client);
+      if (proxy === undefined) this.accept(index, client);
+      else this.intake().read(index, client, proxy);
     };
   }
 
+  private intake(): ProxyIntake {
+    this.proxyIntake ??= new ProxyIntake({
+      accepted: (listener, handle, peer) => this.accept(listener, handle, peer),
+      refused: (refusal) => this.host.onProxyRefused?.(refusal),
+    });
+    return this.proxyIntake;
+  }
+
   /** A new connection on listener `listener`. */
-  accept(listener: number, handle: NativeHandle): void {
-    const connection: PendingConnection = { id: this.nextId++, listener, handle, attempts: 0 };
+  accept(listener: number, handle: NativeHandle, proxied?: ProxiedPeer): void {
+    const connection: PendingConnection = proxied === undefined ? { id: this.nextId++, listener, handle, attempts: 0 } : { id: this.nextId++, listener, handle, attempts: 0, proxied };
     if (this.closing) {
       this.reject(connection, 'closing');
       return;
@@ -111,7 +127,7 @@ export class Dispatcher {
     if (workers.length === 0) return false;
     const info = this.info;
     info.listener = connection.listener;
-    if (this.policy.needsRemoteAddress === true) this.readPeer(connection.handle);
+    if (this.policy.needsRemoteAddress === true) this.readPeer(connection);
     const worker = this.policy.pick(workers, info) as WorkerProcess | undefined;
     if (worker === undefined || worker.state !== 'ready') return false;
     this.sendTo(worker, connection);
@@ -126,10 +142,18 @@ export class Dispatcher {
     return free;
   }
 
-  private readPeer(handle: NativeHandle): void {
-    const out = this.peer;
-    const err = handle.getpeername?.(out) ?? -1;
+  private readPeer(connection: PendingConnection): void {
     const info = this.info;
+    // Behind a proxy the client is the one its PROXY header names (unless it names none: LOCAL).
+    const proxied = connection.proxied;
+    if (proxied !== undefined && proxied.remoteAddress !== undefined) {
+      info.remoteAddress = proxied.remoteAddress;
+      info.remotePort = proxied.remotePort;
+      info.family = proxied.family;
+      return;
+    }
+    const out = this.peer;
+    const err = connection.handle.getpeername?.(out) ?? -1;
     if (err === 0) {
       info.remoteAddress = out.address as string;
       info.remotePort = out.port as number;
@@ -153,6 +177,12 @@ export class Dispatcher {
       this.policy.needsRemoteAddress === true
         ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, family: info.family }
         : { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id };
+    const proxied = connection.proxied;
+    if (proxied !== undefined) {
+      // The header goes along for the worker to parse again (TLVs, the proxy's own address).
+      (message as { proxy?: string }).proxy = proxied.header;
+      if (proxied.head !== undefined) (message as { head?: string }).head = proxied.head;
+    }
     worker.sendConnection(message, connection, SEND_OPTIONS);
     if (channels.dispatch.hasSubscribers) channels.dispatch.publish({ id: connection.id, listener: connection.listener, worker: worker.id });
   }
@@ -270,6 +300,7 @@ export class Dispatcher {
   /** Stops placing: what waits and what arrives from now on is answered 503. */
   close(): void {
     this.closing = true;
+    this.proxyIntake?.close();
     if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
     this.queueTimer = undefined;
     while (this.queueHead < this.queue.length) this.reject(this.queue[this.queueHead++]!.connection, 'closing');

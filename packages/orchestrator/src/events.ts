@@ -1,6 +1,7 @@
 import type { HandoffError, ListenAddress } from '@handoff/protocol';
 import type { WorkerState } from './worker-process.js';
 import type { RejectReason } from './dispatcher.js';
+import type { ProxyRefusal } from './proxy-intake.js';
 
 /** The primary's lifecycle: `new -> starting -> running -> (reloading) -> draining -> stopped`. */
 export type PrimaryState = 'new' | 'starting' | 'running' | 'reloading' | 'draining' | 'stopped';
@@ -60,6 +61,12 @@ export interface PrimaryEvents {
   /** Drop-in mode: the primary bound a listener a worker's app asked for (index in `addresses()`). */
   'listener:bound': [info: { readonly listener: number; readonly address: ListenAddress }];
   'connection:rejected': [info: { readonly id: number; readonly listener: number; readonly reason: RejectReason }];
+  /**
+   * Mode `primary`: a connection on a `proxyProtocol` listener was closed before any worker saw it:
+   * no valid PROXY header in time, or a peer outside `trusted` (`code` says which). In the kernel
+   * modes workers read the header and publish the same on the `proxyRefused` diagnostics channel.
+   */
+  'connection:proxy-refused': [info: ProxyRefusal];
   /** With `output: 'pipe'`: bytes a worker wrote to its stdout or stderr, in the chunks they came in (not split into lines). */
   'worker:output': [worker: WorkerInfo, output: { readonly stream: 'stdout' | 'stderr'; readonly chunk: Buffer }];
   /** Something went wrong that the primary survived: a bad message from a worker, a failed reload… */

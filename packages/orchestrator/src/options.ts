@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { roundRobin, type Policy } from '@handoff/policies';
+import { createTrustCheck, HandoffProxyProtocolError } from '@handoff/proxy-protocol';
 import { resolveRegister } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 
@@ -19,8 +20,43 @@ export type ListenOption =
        * @default 'http'
        */
       readonly protocol?: 'http' | 'tcp';
+      /**
+       * Every connection starts with a PROXY protocol header (v1 or v2), as HAProxy's `send-proxy`,
+       * nginx's `proxy_protocol on` and cloud load balancers send it: the app then sees the client
+       * the header names (`socket.remoteAddress`), and `ipHash()` picks by it. `true` takes the
+       * defaults; a connection without a valid header in time, or from outside `trusted`, is closed
+       * and counted (`connection:proxy-refused`), and never reaches the app.
+       * @default false
+       */
+      readonly proxyProtocol?: boolean | ProxyProtocolOptions;
     }
-  | { readonly path: string; readonly backlog?: number; readonly protocol?: 'http' | 'tcp' };
+  | { readonly path: string; readonly backlog?: number; readonly protocol?: 'http' | 'tcp'; readonly proxyProtocol?: boolean | ProxyProtocolOptions };
+
+/** How a listener with `proxyProtocol` reads the header. */
+export interface ProxyProtocolOptions {
+  /**
+   * CIDR blocks the proxies connect from (`['10.0.0.0/8', '::1']`); a connection from anywhere
+   * else is closed before a byte is read. Leave it out only where nothing but the proxy can connect.
+   */
+  readonly trusted?: readonly string[];
+  /** A connection must have sent its whole header by then, in ms (1..2147483647). @default 3000 */
+  readonly timeout?: number;
+  /** Largest header accepted, in bytes (107..65536). @default 4096 */
+  readonly maxHeaderBytes?: number;
+}
+
+/** `proxyProtocol` after validation: every field filled (`trusted` undefined: any peer). */
+export interface ResolvedProxyProtocol {
+  readonly trusted: readonly string[] | undefined;
+  readonly timeout: number;
+  readonly maxHeaderBytes: number;
+}
+
+/** The resolved `proxyProtocol` of a listener, or undefined when it reads none. */
+export function proxyProtocolOf(option: ListenOption): ResolvedProxyProtocol | undefined {
+  const value = option.proxyProtocol;
+  return typeof value === 'object' ? (value as ResolvedProxyProtocol) : undefined;
+}
 
 /** Restart and crash-loop settings. */
 export interface RestartOptions {
@@ -169,18 +205,58 @@ function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
     const where = list.length > 1 ? `listen[${i}]` : 'listen';
     if (typeof entry !== 'object' || entry === null) invalid(`${where} must be { port, host? } or { path }`);
     const e = entry as Record<string, unknown>;
+    const keys = typeof e.path === 'string' ? PATH_KEYS : TCP_KEYS;
+    for (const key of Object.keys(e)) {
+      if (!keys.includes(key)) invalid(`${where}.${key} is not an option of a listener; use ${keys.join(', ')}`);
+    }
     if (e.protocol !== undefined && e.protocol !== 'http' && e.protocol !== 'tcp') invalid(`${where}.protocol must be 'http' or 'tcp'`);
     if (e.backlog !== undefined) count(`${where}.backlog`, e.backlog, 511, 1);
+    const proxyProtocol = resolveProxyProtocol(`${where}.proxyProtocol`, e.proxyProtocol);
+    const copy: Record<string, unknown> = { ...e };
+    if (proxyProtocol === undefined) delete copy.proxyProtocol;
+    else copy.proxyProtocol = proxyProtocol;
+    const resolved = copy as unknown as ListenOption;
     if (typeof e.path === 'string') {
       if (e.path === '') invalid(`${where}.path must not be empty`);
-      return e as ListenOption;
+      return resolved;
     }
     if (typeof e.port !== 'number' || !Number.isInteger(e.port) || e.port < 0 || e.port > 65535) {
       invalid(`${where}.port must be an integer in 0..65535 (0 picks a free port), got ${JSON.stringify(e.port)}`);
     }
     if (e.host !== undefined && typeof e.host !== 'string') invalid(`${where}.host must be a string such as '127.0.0.1' or '::'`);
-    return e as ListenOption;
+    return resolved;
   });
+}
+
+const TCP_KEYS = ['port', 'host', 'backlog', 'protocol', 'proxyProtocol'];
+const PATH_KEYS = ['path', 'backlog', 'protocol', 'proxyProtocol'];
+const PROXY_KEYS = ['trusted', 'timeout', 'maxHeaderBytes'];
+
+/** Validates a listener's `proxyProtocol` and fills its defaults; undefined when it is off. */
+function resolveProxyProtocol(where: string, value: unknown): ResolvedProxyProtocol | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (typeof value !== 'object' || value === null || Array.isArray(value))) invalid(`${where} must be true, false or { trusted?, timeout?, maxHeaderBytes? }`);
+  const settings = (value === true ? {} : value) as Record<string, unknown>;
+  for (const key of Object.keys(settings)) {
+    if (!PROXY_KEYS.includes(key)) invalid(`${where}.${key} is not an option of proxyProtocol; use ${PROXY_KEYS.join(', ')}`);
+  }
+  const timeout = count(`${where}.timeout`, settings.timeout, 3000, 1);
+  if (timeout > 2_147_483_647) invalid(`${where}.timeout must be at most 2147483647 ms`);
+  const maxHeaderBytes = count(`${where}.maxHeaderBytes`, settings.maxHeaderBytes, 4096, 107);
+  if (maxHeaderBytes > 65_536) invalid(`${where}.maxHeaderBytes must be at most 65536`);
+  let trusted: readonly string[] | undefined;
+  if (settings.trusted !== undefined) {
+    if (!Array.isArray(settings.trusted) || settings.trusted.some((x) => typeof x !== 'string')) invalid(`${where}.trusted must be an array of CIDR blocks such as '10.0.0.0/8'`);
+    if (settings.trusted.length > 1024) invalid(`${where}.trusted has more than 1024 entries`);
+    try {
+      createTrustCheck(settings.trusted as string[]);
+    } catch (error) {
+      if (error instanceof HandoffProxyProtocolError) invalid(`${where}.${error.message}`);
+      throw error;
+    }
+    trusted = [...(settings.trusted as string[])];
+  }
+  return { trusted, timeout, maxHeaderBytes };
 }
 
 /** Validates `createPrimary`'s options once, up front, and fills in every default. */

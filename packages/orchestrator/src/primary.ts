@@ -23,6 +23,11 @@ export interface PrimaryStats {
   readonly queued: number;
   /** Connections the primary answered itself (503, or a close for `protocol: 'tcp'`) since it started, by reason. */
   readonly rejected: Readonly<Record<RejectReason, number>>;
+  /**
+   * Connections closed for want of a valid PROXY protocol header since it started (mode `primary`;
+   * in the kernel modes the workers read headers), by `HANDOFF_ERR_PROXY_*` code.
+   */
+  readonly proxyRefused: Readonly<Record<string, number>>;
 }
 
 /** The primary process: owns the listeners and the workers. Create it with {@link createPrimary}. */
@@ -125,6 +130,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
         onRejected: (id, listener, reason) => {
           this.rejected[reason]++;
           this.emit('connection:rejected', { id, listener, reason });
+        },
+        onProxyRefused: (refusal) => {
+          this.proxyRefused[refusal.code] = (this.proxyRefused[refusal.code] ?? 0) + 1;
+          this.emit('connection:proxy-refused', refusal);
         },
       }, this.options);
       this.supervisor.dispatcher = this.dispatcher;
@@ -250,8 +259,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   private readonly rejected: Record<RejectReason, number> = { 'queue-full': 0, 'queue-timeout': 0, closing: 0, attempts: 0 };
 
+  private readonly proxyRefused: Record<string, number> = {};
+
   stats(): PrimaryStats {
-    return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected } };
+    return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected }, proxyRefused: { ...this.proxyRefused } };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,4 +1,4 @@
-import { createMessage, HandoffProtocolError, isProtocolErrorCode, ProtocolErrorCode, type HandoffError } from '@handoff/protocol';
+import { createMessage, HandoffProtocolError, isProtocolErrorCode, ProtocolErrorCode, type HandoffError, type ListenProxy } from '@handoff/protocol';
 import { RecentEvents, restartDelay } from './backoff.js';
 import { HealthMonitor, type RecycleReason } from './health.js';
 import type { BoundListener } from './bind.js';
@@ -6,7 +6,7 @@ import { channels, debug } from './diagnostics.js';
 import type { Dispatcher } from './dispatcher.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { WorkerInfo } from './events.js';
-import type { ResolvedOptions } from './options.js';
+import { proxyProtocolOf, type ResolvedOptions } from './options.js';
 import type { DropInBinder } from './drop-in.js';
 import { AcceptSteering } from './steering.js';
 import { WorkerProcess } from './worker-process.js';
@@ -294,6 +294,9 @@ export class Supervisor {
       if (this.options.dropIn !== undefined && !worker.dropInListeners.has(listener.index)) continue;
       const message = createMessage('listen', { listener: listener.index, listeners: total, mode: listener.mode, address: listener.address, backlog: listener.option.backlog });
       if (limit !== undefined) (message as { limit?: number }).limit = limit;
+      // Kernel modes: the worker accepts, so the worker reads the PROXY header.
+      const proxy = listener.mode === 'primary' ? undefined : proxyProtocolOf(listener.option);
+      if (proxy !== undefined) (message as { proxy?: ListenProxy }).proxy = proxy.trusted === undefined ? { timeout: proxy.timeout, maxHeaderBytes: proxy.maxHeaderBytes } : proxy;
       worker.post(message, listener.mode === 'shared' ? listener.sharedHandle : undefined);
     }
   }

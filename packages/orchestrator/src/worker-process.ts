@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type LoadMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import type { NativeHandle } from './bind.js';
+import type { ProxiedPeer } from './proxy-intake.js';
 import type { ResolvedOptions } from './options.js';
 
 /** Where a worker is in its life. */
@@ -30,6 +31,8 @@ export interface PendingConnection {
   readonly handle: NativeHandle;
   /** How many workers it was sent to so far. */
   attempts: number;
+  /** On a `proxyProtocol` listener: what its PROXY header said, read before the pick. */
+  readonly proxied?: ProxiedPeer;
 }
 
 /** Events of a {@link WorkerProcess}, for the primary. */

@@ -10,10 +10,11 @@ import type { TrustCheck } from './trust.js';
 /** What {@link readProxyHeader} needs of a socket: a `net.Socket` is one. */
 export interface ProxySocket {
   readonly remoteAddress?: string | undefined;
-  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
-  on(event: 'end' | 'close', listener: () => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  // `any`, as Node's own typings of EventEmitter listeners have it: `(chunk: Buffer) => void` for 'data'.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: 'data' | 'end' | 'close' | 'error', listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off(event: 'data' | 'end' | 'close' | 'error', listener: (...args: any[]) => void): unknown;
   pause(): unknown;
 }
 
