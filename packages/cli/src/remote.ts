@@ -70,7 +70,7 @@ export async function runRemote(line: CommandLine, io: RemoteIO): Promise<number
       const name = await target(dir, one(positional, line));
       const args = line.values.timeout === undefined ? {} : { timeout: line.values.timeout };
       const result = (await request(socketPath(dir, name), name, 'stop', args, progress)) as { exitCode: number };
-      out(`${name}: stopped${result.exitCode === 0 ? '' : ' (some workers were killed at the deadline)'}\n`);
+      out(`${name}: stopped${result.exitCode === 0 ? '' : ' (connections were cut at the drain deadline)'}\n`);
       return result.exitCode;
     }
     default:

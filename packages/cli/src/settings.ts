@@ -44,6 +44,10 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
   const entryArg = positionals[0] !== undefined ? resolve(cwd, positionals[0]) : (config.entry as string | undefined);
   if (entryArg === undefined) throw new HandoffCliError(CliErrorCode.USAGE, 'handoff start needs the entry file of your app: handoff start app.js (or entry in handoff.config.mjs)');
   if (!existsSync(entryArg)) throw new HandoffCliError(CliErrorCode.USAGE, `the entry file ${entryArg} does not exist`);
+  const policy = (v.policy as Policy | undefined) ?? roundRobin();
+  if (policy.mode === 'reuseport') {
+    throw new HandoffCliError(CliErrorCode.INVALID_VALUE, "--policy reuseport: handoff start runs apps in drop-in mode, which works with policies of mode primary and shared; choose balanced-shared for kernel-side accepts");
+  }
   const ports = v.port as { port: number | undefined; map: PortMapping[] } | undefined;
   const env: Record<string, string> = {};
   if (typeof v.envFile === 'string') {
@@ -58,7 +62,7 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
     args: appArgs.length > 0 ? appArgs : ((config.args as string[] | undefined) ?? []),
     name: (v.name as string | undefined) ?? (basename(entryArg, extname(entryArg)).replace(/[^A-Za-z0-9._-]/g, '_') || 'app'),
     workers: (v.workers as number | 'auto' | undefined) ?? 'auto',
-    policy: (v.policy as Policy | undefined) ?? roundRobin(),
+    policy,
     port: ports?.port,
     portMap: ports?.map ?? [],
     host: v.host as string | undefined,

@@ -42,9 +42,14 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     stop: (timeout) => {
       stopping ??= (async () => {
         sink.event('stop', `stopping: draining ${primary.workers().length} workers`);
-        await primary.close(timeout === undefined ? {} : { timeout });
+        const deadline = timeout ?? settings.drainTimeout;
+        const began = Date.now();
+        await primary.close({ timeout: deadline });
+        // A drain that ran to its deadline cut what was still open (a clean one ends within the
+        // idle keep-alive grace, well before).
+        if (Date.now() - began >= deadline) killedAtDeadline = true;
         const code = killedAtDeadline ? ExitCode.FAILED : ExitCode.OK;
-        sink.event('stopped', killedAtDeadline ? 'stopped; some workers were killed at the drain deadline' : 'stopped', { exitCode: code });
+        sink.event('stopped', killedAtDeadline ? 'stopped; connections were cut at the drain deadline' : 'stopped', { exitCode: code });
         // Let a `handoff stop` waiting on the socket read its answer before the socket goes.
         setTimeout(() => void control.close().then(() => finish(code)), 50);
         return code;
@@ -55,6 +60,11 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   // The name first: a second `start` of a running name forks nothing.
   const control = await listenControl(path, controlHandlers(run), settings.name);
   const stopLogging = logPrimaryEvents(primary, sink, () => (run.target > 0 ? run.target : primary.workers().length));
+  // Past the deadline a worker cuts what it still holds (its `idle` report says how many), or the
+  // primary kills a stuck one: either way the drain was not clean.
+  primary.on('worker:drain', (_w, { phase, open }) => {
+    if (stopping !== undefined && phase === 'idle' && open > 0) killedAtDeadline = true;
+  });
   primary.on('worker:exit', (_w, { signal }) => {
     if (primary.state === 'draining' && signal === 'SIGKILL') killedAtDeadline = true;
   });

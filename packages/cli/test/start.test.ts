@@ -105,3 +105,28 @@ describe('handoff start', () => {
     for (const pid of run.workerPids) expect(isAlive(pid)).toBe(false);
   });
 });
+
+describe('handoff start: how it ends', () => {
+  it('exits 1 when the drain deadline cut a request still in flight (stop --timeout)', async () => {
+    const run = await sandbox.start([fixture('express-app.cjs'), '-w', '1', '--port', '3000:0', '--name', 'late']);
+    const slow = get(run.port, { path: '/slow?ms=5000' }).catch((error: Error) => error);
+    await waitFor(async () => ((JSON.parse((await sandbox.cli(['status', 'late', '--json'])).stdout) as { workers: Array<{ connections: number }> }).workers[0]?.connections ?? 0) > 0, 5000, 50, 'the slow request to arrive');
+    const stop = await sandbox.cli(['stop', 'late', '--timeout', '300ms']);
+    expect(stop.stdout).toBe('late: stopped (connections were cut at the drain deadline)\n');
+    expect(stop.code).toBe(1);
+    expect(await run.exited).toBe(1);
+    expect(await slow).toBeInstanceOf(Error);
+  });
+
+  it('a second Ctrl-C (SIGINT) kills the workers and exits 130', async () => {
+    const run = await sandbox.start([fixture('express-app.cjs'), '-w', '2', '--port', '3000:0', '--drain-timeout', '20s']);
+    const slow = get(run.port, { path: '/slow?ms=15000' }).catch((error: Error) => error);
+    await new Promise((r) => setTimeout(r, 200));
+    run.child.kill('SIGINT');
+    await waitFor(() => run.lines.some((l) => l.event === 'stop'), 5000, 20, 'the drain to begin');
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    await waitFor(() => [...run.workerPids].every((pid) => !isAlive(pid)), 5000, 20, 'every worker to be gone');
+    expect(await slow).toBeInstanceOf(Error);
+  });
+});
