@@ -14,6 +14,7 @@ import {
 } from '@handoff/protocol';
 import { AcceptGate } from './gate.js';
 import { socketFromHandle } from './intake.js';
+import { adoptSentHeader, readingProxyHeader } from './proxy.js';
 import { attachListener } from './listeners.js';
 import { Reporter } from './reporter.js';
 import { ConnectionTracker } from './tracker.js';
@@ -165,7 +166,9 @@ export class WorkerRuntime {
         // only those already on their way arrive; they get `Connection: close` like the rest).
         const server = this.serverFor(message.listener);
         const allowHalfOpen = (server as (Server & { allowHalfOpen?: boolean }) | undefined)?.allowHalfOpen === true;
-        this.onSocket(socketFromHandle(handle, allowHalfOpen, message.head), server);
+        const socket = socketFromHandle(handle, allowHalfOpen, message.head);
+        if (message.proxy !== undefined) adoptSentHeader(socket, message.proxy);
+        this.onSocket(socket, server);
         return;
       }
       case 'listen':
@@ -219,7 +222,7 @@ export class WorkerRuntime {
     try {
       if (message.mode !== 'primary') {
         this.gate.arming.add(message.listener);
-        const acceptor = await attachListener(message, handle, (socket) => this.onSocket(socket, this.serverFor(message.listener))).finally(() => this.gate.arming.delete(message.listener));
+        const acceptor = await attachListener(message, handle, readingProxyHeader(message, (socket: Socket) => this.onSocket(socket, this.serverFor(message.listener)))).finally(() => this.gate.arming.delete(message.listener));
         if (this.exiting) acceptor.close();
         else this.gate.armed.set(message.listener, acceptor);
       }
