@@ -1,13 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createPrimaryTransport, nativeStatus } from '../src/index.js';
 import { fdCount, get, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
 
 const POLL = { timeout: 20_000, interval: 20 };
-const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 describe.skipIf(!nativeStatus().available)('native transport', () => {
   it('coalesces everything one wake-up accepts into one numbered batch per worker', async () => {
@@ -137,26 +134,5 @@ describe.skipIf(!nativeStatus().available)('native transport', () => {
     const baseline = fdCount();
     await warmUp();
     await expect.poll(fdCount, POLL).toBe(baseline);
-  });
-
-  it('falls back to IPC under auto where the addon does not load, and refuses native there', () => {
-    const script = `
-      import { channel } from 'node:diagnostics_channel';
-      const seen = [];
-      channel('handoff:transport:selected').subscribe((m) => seen.push(m));
-      const { createPrimaryTransport, nativeStatus } = await import(${JSON.stringify(dist)});
-      const auto = createPrimaryTransport();
-      let code;
-      try { createPrimaryTransport({ transport: 'native' }); } catch (e) { code = e.code; }
-      console.log(JSON.stringify({ status: nativeStatus(), name: auto.name, reason: auto.fallbackReason, code, seen }));`;
-    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, HANDOFF_FDPASS_DISABLE: '1' }, encoding: 'utf8' });
-    expect(out.stderr).toBe('');
-    expect(JSON.parse(out.stdout)).toEqual({
-      status: { available: false, reason: 'HANDOFF_FDPASS_DISABLE=1' },
-      name: 'ipc',
-      reason: 'HANDOFF_FDPASS_DISABLE=1',
-      code: 'HANDOFF_ERR_FDPASS_UNAVAILABLE',
-      seen: [{ requested: 'auto', transport: 'ipc', reason: 'HANDOFF_FDPASS_DISABLE=1' }],
-    });
   });
 });

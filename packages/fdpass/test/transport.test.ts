@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createPrimaryTransport, nativeStatus, type Acceptor, type TransportName } from '../src/index.js';
 import { fdCount, get, isStopped, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
@@ -10,6 +12,7 @@ import { fdCount, get, isStopped, listening, load, onCleanup, startWorker, TestD
 const native = nativeStatus();
 const transports: TransportName[] = native.available ? ['native', 'ipc'] : ['ipc'];
 if (!native.available) console.warn(`@handoff/fdpass: native transport tests skipped: ${native.reason}`);
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 const POLL = { timeout: 20_000, interval: 20 };
 
@@ -129,5 +132,32 @@ describe.each(transports)('transport %s', (name) => {
     await once(client, 'close');
     expect(text).toMatch(/^HTTP\/1\.1 200/);
     expect(peers).toEqual([{ address: '::1', port: localPort, family: 'IPv6' }]);
+  });
+});
+
+describe('transport selection', () => {
+  it.runIf(process.env.HANDOFF_FDPASS_REQUIRE === '1')('has the native transport where HANDOFF_FDPASS_REQUIRE=1 says it must', () => {
+    expect(native).toEqual({ available: true, reason: undefined });
+  });
+
+  it('falls back to IPC under auto where the addon does not load, and refuses native there', () => {
+    const script = `
+      import { channel } from 'node:diagnostics_channel';
+      const seen = [];
+      channel('handoff:transport:selected').subscribe((m) => seen.push(m));
+      const { createPrimaryTransport, nativeStatus } = await import(${JSON.stringify(dist)});
+      const auto = createPrimaryTransport();
+      let code;
+      try { createPrimaryTransport({ transport: 'native' }); } catch (e) { code = e.code; }
+      console.log(JSON.stringify({ status: nativeStatus(), name: auto.name, reason: auto.fallbackReason, code, seen }));`;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, HANDOFF_FDPASS_DISABLE: '1' }, encoding: 'utf8' });
+    expect(out.stderr).toBe('');
+    expect(JSON.parse(out.stdout)).toEqual({
+      status: { available: false, reason: 'HANDOFF_FDPASS_DISABLE=1' },
+      name: 'ipc',
+      reason: 'HANDOFF_FDPASS_DISABLE=1',
+      code: 'HANDOFF_ERR_FDPASS_UNAVAILABLE',
+      seen: [{ requested: 'auto', transport: 'ipc', reason: 'HANDOFF_FDPASS_DISABLE=1' }],
+    });
   });
 });
