@@ -6,3 +6,5 @@ export const app = fileURLToPath(new URL('./fixtures/app.mjs', import.meta.url))
 export const throws = fileURLToPath(new URL('./fixtures/throws.mjs', import.meta.url));
 /** A primary in its own process. */
 export const primaryScript = fileURLToPath(new URL('./fixtures/primary.mjs', import.meta.url));
+/** The PROXY protocol tests' app: answers with the client it sees, the proxy's info and the body (see fixtures/proxy-app.mjs). */
+export const proxyApp = fileURLToPath(new URL('./fixtures/proxy-app.mjs', import.meta.url));
