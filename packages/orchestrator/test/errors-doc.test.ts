@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PrimaryErrorCode } from '@handoff/orchestrator';
 import { PolicyErrorCode } from '@handoff/policies';
 import { ProtocolErrorCode } from '@handoff/protocol';
+import { ProxyProtocolErrorCode } from '@handoff/proxy-protocol';
 // Core packages are not each other's dependencies (no cycle); the built worker is imported by path.
 import { WorkerErrorCode } from '../../worker/dist/index.js';
 // The cli sits above the orchestrator: imported by path too.
@@ -16,6 +17,7 @@ describe('docs/errors.md', () => {
     ...Object.values(PrimaryErrorCode),
     ...Object.values(PolicyErrorCode),
     ...Object.values(ProtocolErrorCode),
+    ...Object.values(ProxyProtocolErrorCode),
     ...Object.values(WorkerErrorCode),
     ...Object.values(CliErrorCode),
     ...Object.values(ControlErrorCode),
