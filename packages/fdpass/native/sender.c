@@ -159,9 +159,6 @@ static uint32_t end(fp_sender* s, fp_batch* from) {
   s->open = 0;
   undirty(s);
   uv_poll_stop(&s->poll);
-  s->closing_handle = 1;
-  close(s->fd);
-  s->fd = -1;
   return returned;
 }
 
@@ -171,7 +168,13 @@ static void on_handle_closed(uv_handle_t* h) {
   if (s->finalized) free(s);
 }
 
-static void close_handle(fp_sender* s) { uv_close((uv_handle_t*)&s->poll, on_handle_closed); }
+/* After end(): the handle first, then the fd, so libuv never touches a number reused since. */
+static void close_handle(fp_sender* s) {
+  s->closing_handle = 1;
+  uv_close((uv_handle_t*)&s->poll, on_handle_closed);
+  close(s->fd);
+  s->fd = -1;
+}
 
 static void call_close(fp_sender* s, uint32_t returned, int err) {
   napi_handle_scope scope;

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createPrimaryTransport, nativeStatus } from '../src/index.js';
 import { fdCount, get, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
@@ -134,5 +136,24 @@ describe.skipIf(!nativeStatus().available)('native transport', () => {
     const baseline = fdCount();
     await warmUp();
     await expect.poll(fdCount, POLL).toBe(baseline);
+  });
+
+  it('rests on EMFILE and accepts again once fds are free, without losing a connection', async () => {
+    const total = 120;
+    const script = fileURLToPath(new URL('./fixtures/emfile.mjs', import.meta.url));
+    const child = spawn('sh', ['-c', `ulimit -n 80 && exec "${process.execPath}" "${script}"`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, EXPECT: String(total) } });
+    onCleanup(() => child.kill('SIGKILL'));
+    const messages: Array<{ port?: number; accepted?: number; errors?: string[] }> = [];
+    child.on('message', (m) => {
+      messages.push(m as (typeof messages)[number]);
+    });
+    await expect.poll(() => messages[0]?.port, POLL).toBeGreaterThan(0);
+    const clients: Socket[] = [];
+    onCleanup(() => clients.forEach((c) => c.destroy()));
+    for (let i = 0; i < total; i++) clients.push(connect({ port: messages[0]!.port!, host: '127.0.0.1' }).on('error', () => {}));
+    await expect.poll(() => messages[1], POLL).toBeDefined();
+    expect(messages[1]!.accepted).toBe(total);
+    expect(messages[1]!.errors!.length).toBeGreaterThan(0);
+    expect(new Set(messages[1]!.errors)).toEqual(new Set(['EMFILE']));
   });
 });

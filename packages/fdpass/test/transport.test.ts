@@ -85,6 +85,27 @@ describe.each(transports)('transport %s', (name) => {
     await expect.poll(() => other.link.unacknowledged, POLL).toBe(0);
   });
 
+  it('lets the primary answer a connection itself, or close it', async () => {
+    const { transport } = setup();
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    let refuse = true;
+    const acceptor = accept(
+      transport.listen(server, {
+        listener: 0,
+        onConnection: (c) => {
+          if (!refuse) return transport.destroy(c);
+          const socket = transport.toSocket(c);
+          socket.resume(); // read the request: closing with unread bytes would reset the answer
+          socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        },
+      }),
+    );
+    const port = (acceptor.address as { port: number }).port;
+    expect((await get({ port, host: '127.0.0.1' })).status).toBe(503);
+    refuse = false;
+    await expect(get({ port, host: '127.0.0.1' })).rejects.toThrow();
+  });
+
   it('carries Unix-socket connections and leaves the socket path in place', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fdpass-'));
     onCleanup(() => rmSync(dir, { recursive: true, force: true }));
