@@ -16,10 +16,13 @@ function where(address: unknown): string {
 export function logPrimaryEvents(primary: Primary, sink: LogSink, expected: () => number): () => void {
   const tag = (w: WorkerInfo): string => `worker ${w.instance} (pid ${w.pid})`;
   let readyWhileStarting = 0;
+  let reloadTotal = 0;
+  let reloaded = 0;
   primary.on('worker:output', (w, { stream, chunk }) => sink.output(w, stream, chunk));
   primary.on('worker:spawn', (w) => sink.event('worker:spawn', `${tag(w)} started`, { worker: w.instance, pid: w.pid }));
   primary.on('worker:ready', (w) => {
-    const progress = primary.state === 'starting' ? ` (${++readyWhileStarting}/${expected()} workers ready)` : '';
+    const progress =
+      primary.state === 'starting' ? ` (${++readyWhileStarting}/${expected()} workers ready)` : primary.state === 'reloading' && reloadTotal > 0 ? ` (${++reloaded}/${reloadTotal} workers replaced)` : '';
     sink.event('worker:ready', `${tag(w)} ready${progress}`, { worker: w.instance, pid: w.pid });
   });
   primary.on('worker:exit', (w, { code, signal, expected: planned }) => {
@@ -32,7 +35,11 @@ export function logPrimaryEvents(primary: Primary, sink: LogSink, expected: () =
   );
   primary.on('worker:unresponsive', (w, { stuckMs }) => sink.event('worker:unresponsive', `${tag(w)} stuck for ${stuckMs} ms; killing it`, { worker: w.instance, pid: w.pid, stuckMs }));
   primary.on('worker:recycle', (w, { reason }) => sink.event('worker:recycle', `${tag(w)} reached ${reason}; replacing it gracefully`, { worker: w.instance, pid: w.pid, reason }));
-  primary.on('reload:start', () => sink.event('reload:start', `reloading ${primary.workers().filter((w) => w.state === 'ready').length} workers`));
+  primary.on('reload:start', () => {
+    reloadTotal = primary.workers().filter((w) => w.state === 'ready').length;
+    reloaded = 0;
+    sink.event('reload:start', `reloading ${reloadTotal} workers`, { workers: reloadTotal });
+  });
   primary.on('reload:end', ({ replaced, error }) =>
     sink.event('reload:end', error === undefined ? `reload done: ${replaced} workers replaced` : `reload aborted after ${replaced} workers: ${error.message}`, { replaced, error: error?.code }),
   );

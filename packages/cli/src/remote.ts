@@ -1,7 +1,7 @@
 import { request } from './control/client.js';
 import { controlDir, listNames, socketPath } from './control/paths.js';
 import { socketAnswers } from './control/server.js';
-import type { PrimaryStatus } from './control/handlers.js';
+import { plural, type PrimaryStatus } from './control/handlers.js';
 import type { CommandLine } from './args.js';
 import { CliErrorCode, ExitCode, HandoffCliError } from './errors.js';
 import { OPTIONS } from './options.js';
@@ -51,7 +51,7 @@ export async function runRemote(line: CommandLine, io: RemoteIO): Promise<number
       if (!/^[+-]?\d+$/.test(spec)) throw new HandoffCliError(CliErrorCode.USAGE, `handoff scale needs N, +N or -N, got ${JSON.stringify(spec)}`);
       const name = await target(dir, one(positional, line));
       const result = (await request(socketPath(dir, name), name, 'scale', { workers: spec }, progress)) as { workers: number };
-      out(`${name}: ${result.workers} workers\n`);
+      out(`${name}: ${plural(result.workers, 'worker')}\n`);
       return ExitCode.OK;
     }
     case 'status': {
@@ -63,7 +63,7 @@ export async function runRemote(line: CommandLine, io: RemoteIO): Promise<number
     case 'reload': {
       const name = await target(dir, one(positional, line));
       const result = (await request(socketPath(dir, name), name, 'reload', {}, progress)) as { replaced: number; ms: number };
-      out(`${name}: reloaded, ${result.replaced} workers replaced in ${(result.ms / 1000).toFixed(1)} s\n`);
+      out(`${name}: reloaded, ${plural(result.replaced, 'worker')} replaced in ${(result.ms / 1000).toFixed(1)} s\n`);
       return ExitCode.OK;
     }
     case 'stop': {

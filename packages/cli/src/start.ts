@@ -1,7 +1,7 @@
 import { createPrimary, HandoffError } from '@handoff/orchestrator';
 import { controlDir, ensureControlDir, socketPath } from './control/paths.js';
 import { listenControl } from './control/server.js';
-import { controlHandlers, scaleTo, type RunningPrimary } from './control/handlers.js';
+import { controlHandlers, plural, scaleTo, type RunningPrimary } from './control/handlers.js';
 import { CpuSampler } from './cpu.js';
 import { ExitCode } from './errors.js';
 import { logPrimaryEvents } from './events-log.js';
@@ -39,9 +39,10 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     cpu,
     startedAt: Date.now(),
     target: 0,
+    log: (event, message, fields) => sink.event(event, message, fields),
     stop: (timeout) => {
       stopping ??= (async () => {
-        sink.event('stop', `stopping: draining ${primary.workers().length} workers`);
+        sink.event('stop', `stopping: draining ${plural(primary.workers().length, 'worker')}`);
         const deadline = timeout ?? settings.drainTimeout;
         const began = Date.now();
         await primary.close({ timeout: deadline });
@@ -98,7 +99,6 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
         sink.event('scale', 'SIGTTOU ignored: at least 1 worker must run');
         return;
       }
-      sink.event('scale', `${signal}: scaling to ${target} workers`, { workers: target });
       scaleTo(run, target).catch((error: Error) => sink.event('error', `scale failed: ${error.message}`));
     }
   };
@@ -122,7 +122,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   }
   run.target = primary.workers().length;
   const addresses = primary.addresses();
-  sink.event('ready', `${run.target} workers ready (policy ${settings.policy.name}); control: handoff status ${settings.name}`, { workers: run.target, addresses, control: path });
+  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}); control: handoff status ${settings.name}`, { workers: run.target, addresses, control: path });
   if (addresses.length === 0) sink.event('warning', 'the app listens on nothing yet: does it call listen() or serve()?');
   let unwatch: (() => void) | undefined;
   if (settings.watch) {

@@ -104,3 +104,19 @@ describe('config files', () => {
     expect(defineConfig({ workers: 4 })).toEqual({ workers: 4 });
   });
 });
+
+describe('settings', () => {
+  it('--env-file and env reach the workers, --port N is their PORT, flags override the config', async () => {
+    const { resolveSettings, primaryOptions } = await import('../src/settings.js');
+    const dir = folder();
+    writeFileSync(join(dir, 'app.js'), '');
+    writeFileSync(join(dir, '.env'), 'DATABASE_URL=postgres://db\nMODE=from-file\n');
+    const line = parseCommandLine(['start', 'app.js', '--env-file', '.env', '-p', '8080', '-w', '3']);
+    const settings = resolveSettings(dir, { workers: 2, env: { MODE: 'from-config' }, name: 'shop' }, line.values, line.positionals, line.appArgs, false);
+    expect(settings).toMatchObject({ workers: 3, name: 'shop', logFormat: 'raw', env: { DATABASE_URL: 'postgres://db', MODE: 'from-config', PORT: '8080' } });
+    const options = primaryOptions(settings);
+    expect(options).toMatchObject({ workers: 3, output: 'pipe', handleSignals: false, env: { PORT: '8080' } });
+    expect(typeof options.dropIn === 'object' && options.dropIn.register).toMatch(/register\.js$/);
+    expect(() => resolveSettings(dir, {}, parseCommandLine(['start', 'app.js', '--policy', 'reuseport']).values, ['app.js'], [], false)).toThrow(/drop-in mode/);
+  });
+});

@@ -13,6 +13,8 @@ export interface RunningPrimary {
   readonly startedAt: number;
   /** Workers wanted now (after scale, TTIN, TTOU). */
   target: number;
+  /** Writes one of the primary's own events to the log. */
+  log(event: string, message: string, fields?: Readonly<Record<string, unknown>>): void;
   /** Starts the graceful stop (as SIGTERM) and resolves with the exit code once every worker is gone. */
   stop(timeout: number | undefined): Promise<number>;
 }
@@ -109,8 +111,14 @@ async function withProgress<T>(primary: Primary, progress: (message: string, dat
 export async function scaleTo(run: RunningPrimary, target: number, progress: (message: string, data?: unknown) => void = () => {}): Promise<{ workers: number }> {
   const from = run.target;
   run.target = target;
+  run.log('scale', `scaling from ${plural(from, 'worker')} to ${target}`, { from, workers: target });
   await withProgress(run.primary, progress, Math.max(0, target - from), () => run.primary.scale(target));
   return { workers: target };
+}
+
+/** `1 worker`, `3 workers`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** The handlers of every control command, bound to one running primary. */
