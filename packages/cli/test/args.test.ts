@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.js';
 import { commandHelp } from '../src/help.js';
 import { flagOf, OPTIONS } from '../src/options.js';
 import { resolvePolicy } from '../src/policy.js';
+import { primaryOptions, resolveSettings } from '../src/settings.js';
 import { CliErrorCode, defineConfig, ExitCode, HandoffCliError, HandoffError, main } from '../src/index.js';
 
 const folders: string[] = [];
@@ -107,7 +108,6 @@ describe('config files', () => {
 
 describe('settings', () => {
   it('--env-file and env reach the workers, --port N is their PORT, flags override the config', async () => {
-    const { resolveSettings, primaryOptions } = await import('../src/settings.js');
     const dir = folder();
     writeFileSync(join(dir, 'app.js'), '');
     writeFileSync(join(dir, '.env'), 'DATABASE_URL=postgres://db\nMODE=from-file\n');

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { get, isAlive, runLoad, waitFor } from '../../../tools/testing/src/index.js';
 import { fixture, useSandbox } from './helpers.js';
 
@@ -128,5 +131,22 @@ describe('handoff start: how it ends', () => {
     expect(await run.exited).toBe(130);
     await waitFor(() => [...run.workerPids].every((pid) => !isAlive(pid)), 5000, 20, 'every worker to be gone');
     expect(await slow).toBeInstanceOf(Error);
+  });
+});
+
+describe('handoff reload', () => {
+  it('whose new code fails to start exits 1 with the reason, and the old workers keep serving', async () => {
+    const app = mkdtempSync(join(tmpdir(), 'handoff-reload-'));
+    onTestFinished(() => rmSync(app, { recursive: true, force: true }));
+    const entry = join(app, 'app.cjs');
+    writeFileSync(entry, "require('node:http').createServer((req, res) => res.end(`v1 ${process.pid}`)).listen(3000);\n");
+    const run = await sandbox.start([entry, '-w', '2', '--port', '3000:0', '--name', 'broken']);
+    writeFileSync(entry, "throw new Error('v2 cannot start: missing SECRET');\n");
+    const reload = await sandbox.cli(['reload', 'broken']);
+    expect(reload.code).toBe(1);
+    expect(reload.stderr).toMatch(/v2 cannot start: missing SECRET/);
+    for (let i = 0; i < 4; i++) expect((await get(run.port)).body).toMatch(/^v1 \d+$/);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
   });
 });
