@@ -22,6 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Acks read per recvmmsg call: a worker acks once per wake-up, so a few are queued at most. */
+#define ACK_VLEN 16
+
 struct fp_sender {
   fp_env* e;
   napi_env env;
@@ -194,22 +197,42 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     err = status;
   } else if (events & (UV_READABLE | UV_DISCONNECT)) {
     /* Read every ack queued before EOF: an ack still in the queue is never mistaken for a
-     * connection to place again. */
+     * connection to place again. recvmmsg takes them all in one call; fewer than asked means
+     * the queue is empty, with no extra call to hear EAGAIN. */
     for (;;) {
-      uint32_t ack[4];
-      ssize_t n = recv(s->fd, ack, sizeof ack, MSG_DONTWAIT);
-      if (n > 0) {
-        if (n >= 8 && ack[0] == FP_MAGIC_ACK && ack[1] > acked) acked = ack[1];
-        s->acks++;
-        continue;
+      uint32_t acks[ACK_VLEN][4];
+      struct iovec iov[ACK_VLEN];
+      struct mmsghdr msgs[ACK_VLEN];
+      memset(msgs, 0, sizeof msgs);
+      for (unsigned i = 0; i < ACK_VLEN; i++) {
+        iov[i].iov_base = acks[i];
+        iov[i].iov_len = sizeof acks[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
       }
-      if (n == 0) eof = 1;
-      else if (errno == EINTR) continue;
-      else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      int n = recvmmsg(s->fd, msgs, ACK_VLEN, MSG_DONTWAIT, NULL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          eof = 1;
+          err = -errno;
+        }
+        break;
+      }
+      if (n == 0) {
         eof = 1;
-        err = -errno;
+        break;
       }
-      break;
+      for (int i = 0; i < n; i++) {
+        /* SEQPACKET: a zero-length read is the worker's close (it never sends one). */
+        if (msgs[i].msg_len == 0) {
+          eof = 1;
+          break;
+        }
+        if (msgs[i].msg_len >= 8 && acks[i][0] == FP_MAGIC_ACK && acks[i][1] > acked) acked = acks[i][1];
+        s->acks++;
+      }
+      if (eof || n < ACK_VLEN) break;
     }
   }
   uint32_t released = acked > 0 ? release(s, acked) : 0;
