@@ -6,6 +6,7 @@ const SYNOPSIS: Record<Command, { readonly usage: string; readonly about: string
   reload: { usage: 'handoff reload [name]', about: 'Replace every worker, one at a time, with no failed request.' },
   scale: { usage: 'handoff scale [name] <N|+N|-N>', about: 'Set the number of workers, or add or remove some.' },
   stop: { usage: 'handoff stop [name] [--timeout MS]', about: 'Drain the workers and stop the primary.' },
+  logs: { usage: 'handoff logs [name] [--json]', about: "Follow a running primary's log (its workers' lines and its events) from another terminal." },
   ls: { usage: 'handoff ls [--json]', about: 'Every running primary of this user.' },
 };
 

@@ -4,7 +4,7 @@ import { bytes, choice, duration, integer, splitWords, text } from './units.js';
 import { CliErrorCode, HandoffCliError } from './errors.js';
 
 /** The commands of `handoff`. */
-export const COMMANDS = ['start', 'status', 'reload', 'scale', 'stop', 'ls'] as const;
+export const COMMANDS = ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'ls'] as const;
 /** One of {@link COMMANDS}. */
 export type Command = (typeof COMMANDS)[number];
 
@@ -133,7 +133,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     value: 'NAME',
     help: 'the name other terminals steer it by',
     defaultText: "the entry's file name",
-    commands: ['start', 'status', 'reload', 'scale', 'stop'],
+    commands: ['start', 'status', 'reload', 'scale', 'stop', 'logs'],
     inConfig: true,
     read: (v, w) => {
       const name = text(v, w);
@@ -157,7 +157,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', value: 'FORMAT', help: 'text (a worker tag before each line), raw, or json (JSON lines)', defaultText: 'text on a terminal, else raw', commands: START, inConfig: true, read: (v, w) => choice(v, w, ['text', 'raw', 'json'] as const) },
   { key: 'watch', help: "reload when a file under the app's folder changes (development)", commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
   { key: 'config', short: 'c', value: 'PATH', help: 'the config file', defaultText: 'handoff.config.{mjs,js,cjs,json} here', commands: START, inConfig: false, read: text },
-  { key: 'json', help: 'print JSON instead of a table', commands: ['status', 'ls'], inConfig: false },
+  { key: 'json', help: 'print JSON instead of a table (logs: JSON lines)', commands: ['status', 'ls', 'logs'], inConfig: false },
   { key: 'timeout', value: 'MS', help: 'how long the workers may take to drain', defaultText: 'the drain timeout', commands: ['stop'], inConfig: false, read: duration },
   { key: 'help', short: 'h', help: 'show this help', commands: COMMANDS, inConfig: false },
 ];

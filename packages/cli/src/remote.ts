@@ -6,6 +6,8 @@ import type { CommandLine } from './args.js';
 import { CliErrorCode, ExitCode, HandoffCliError } from './errors.js';
 import { OPTIONS } from './options.js';
 import { renderList, renderStatus } from './render.js';
+import { LineFormatter } from './logs/format.js';
+import type { LogRecord } from './logs/sink.js';
 
 /** Where a client command writes. */
 export interface RemoteIO {
@@ -64,6 +66,20 @@ export async function runRemote(line: CommandLine, io: RemoteIO): Promise<number
       const name = await target(dir, one(positional, line));
       const result = (await request(socketPath(dir, name), name, 'reload', {}, progress)) as { replaced: number; ms: number };
       out(`${name}: reloaded, ${plural(result.replaced, 'worker')} replaced in ${(result.ms / 1000).toFixed(1)} s\n`);
+      return ExitCode.OK;
+    }
+    case 'logs': {
+      const name = await target(dir, one(positional, line));
+      const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
+      const format = new LineFormatter(json ? 'json' : 'text', name, tty && io.env.NO_COLOR === undefined);
+      const print = (_message: string, data: unknown): void => {
+        const r = data as LogRecord;
+        out(`${r.kind === 'line' ? format.worker({ instance: r.worker, pid: r.pid }, r.stream, r.line) : format.event(r.event, r.message, r.fields)}\n`);
+      };
+      // A stream: it ends when the primary stops (or on Ctrl-C here).
+      await request(socketPath(dir, name), name, 'logs', {}, print).catch((error: HandoffCliError) => {
+        if (!/closed the control connection/.test(error.message)) throw error;
+      });
       return ExitCode.OK;
     }
     case 'stop': {

@@ -40,6 +40,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     startedAt: Date.now(),
     target: 0,
     log: (event, message, fields) => sink.event(event, message, fields),
+    tapLogs: (listener) => sink.tap(listener),
     stop: (timeout) => {
       stopping ??= (async () => {
         sink.event('stop', `stopping: draining ${plural(primary.workers().length, 'worker')}`);

@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { waitFor } from '../../../tools/testing/src/index.js';
+import { spawn } from 'node:child_process';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { get, waitFor } from '../../../tools/testing/src/index.js';
 import { LineSplitter } from '../src/logs/lines.js';
 import { LineFormatter } from '../src/logs/format.js';
-import { fixture, useSandbox } from './helpers.js';
+import { bin, fixture, useSandbox } from './helpers.js';
 
 const sandbox = useSandbox();
 
@@ -22,6 +23,26 @@ describe('logs', () => {
     for (const l of json) expect(l).toMatchObject({ level: 30, msg: expect.stringMatching(/^json \d+$/), worker: expect.any(Number), pid: expect.any(Number) });
     expect(run.lines.some((l) => 'raw' in l)).toBe(false);
     run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  });
+
+  it('handoff logs follows the workers\' lines and the primary\'s events from another terminal, and ends when the primary stops', async () => {
+    const run = await sandbox.start([fixture('greeter.cjs'), '-w', '2', '--port', '3000:0', '--name', 'greeter']);
+    const follower = spawn(process.execPath, [bin, 'logs', 'greeter', '--json'], { env: { ...process.env, XDG_RUNTIME_DIR: sandbox.runtimeDir() }, stdio: ['ignore', 'pipe', 'inherit'] });
+    onTestFinished(() => void follower.kill('SIGKILL'));
+    let text = '';
+    follower.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+    const ended = new Promise<number | null>((resolve) => follower.once('exit', resolve));
+    const records = (): Array<Record<string, unknown>> => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Requests until the follower has seen lines from both workers (it may subscribe after the first).
+    await waitFor(async () => {
+      await get(run.port, { path: '/hello' });
+      return new Set(records().filter((r) => /^request \/hello by \d+$/.test(String(r.msg))).map((r) => r.pid)).size === 2;
+    }, 15_000, 50, 'lines of both workers in handoff logs');
+    for (const r of records().filter((r) => r.stream === 'stdout')) expect(r).toMatchObject({ name: 'greeter', worker: expect.any(Number), pid: expect.any(Number) });
+    expect((await sandbox.cli(['stop', 'greeter'])).code).toBe(0);
+    expect(await ended).toBe(0);
+    expect(records().some((r) => r.source === 'handoff' && r.event === 'stop')).toBe(true);
     expect(await run.exited).toBe(0);
   });
 

@@ -4,6 +4,7 @@ import type { CpuSampler } from '../cpu.js';
 import type { StartSettings } from '../settings.js';
 import type { ControlHandler } from './server.js';
 import type { ControlCommand } from './protocol.js';
+import type { LogRecord } from '../logs/sink.js';
 
 /** What a running `handoff start` lends its control handlers. */
 export interface RunningPrimary {
@@ -13,6 +14,8 @@ export interface RunningPrimary {
   readonly startedAt: number;
   /** Workers wanted now (after scale, TTIN, TTOU). */
   target: number;
+  /** Calls `listener` with every log record from now on; returns its removal. */
+  tapLogs(listener: (record: LogRecord) => void): () => void;
   /** Writes one of the primary's own events to the log. */
   log(event: string, message: string, fields?: Readonly<Record<string, unknown>>): void;
   /** Starts the graceful stop (as SIGTERM) and resolves with the exit code once every worker is gone. */
@@ -132,6 +135,11 @@ export function controlHandlers(run: RunningPrimary): Record<ControlCommand, Con
       return { replaced: before, ms: Date.now() - started };
     },
     scale: async (args, progress) => scaleTo(run, scaleTarget(args.workers, run.target), progress),
+    logs: (_args, progress, closed) =>
+      new Promise((resolve) => {
+        const untap = run.tapLogs((record) => progress('', record));
+        closed.addEventListener('abort', () => resolve(untap()), { once: true });
+      }),
     stop: async (args, progress) => {
       const timeout = typeof args.timeout === 'number' && Number.isInteger(args.timeout) && args.timeout >= 0 ? args.timeout : undefined;
       progress(`draining ${run.primary.workers().length} workers`);

@@ -8,6 +8,8 @@
  * <- {"v":1,"id":1,"type":"progress","message":"worker 2 (pid 4242) ready","data":{...}}
  * <- {"v":1,"id":1,"type":"result","data":{"workers":3}}
  * ```
+ *
+ * `logs` streams every log record as a `progress` reply (its `data`) until the client closes.
  */
 export const CONTROL_VERSION = 1;
 
@@ -15,7 +17,7 @@ export const CONTROL_VERSION = 1;
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
 /** The commands a primary answers. */
-export const CONTROL_COMMANDS = ['status', 'reload', 'scale', 'stop'] as const;
+export const CONTROL_COMMANDS = ['status', 'reload', 'scale', 'stop', 'logs'] as const;
 /** One of {@link CONTROL_COMMANDS}. */
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 

@@ -3,8 +3,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { CliErrorCode, HandoffCliError } from '../errors.js';
 import { CONTROL_VERSION, ControlErrorCode, decodeRequest, encodeReply, MAX_REQUEST_BYTES, type ControlCommand, type ControlReply } from './protocol.js';
 
-/** Runs one command: `progress` sends a progress reply; the resolved value is the result. */
-export type ControlHandler = (args: Readonly<Record<string, unknown>>, progress: (message: string, data?: unknown) => void) => Promise<unknown>;
+/**
+ * Runs one command: `progress` sends a progress reply; the resolved value is the result. `closed`
+ * aborts when the client goes (a stream such as `logs` ends then).
+ */
+export type ControlHandler = (args: Readonly<Record<string, unknown>>, progress: (message: string, data?: unknown) => void, closed: AbortSignal) => Promise<unknown>;
 
 /** Clients connected at once, at most; more are closed at once (Node's `maxConnections`). */
 const MAX_CLIENTS = 16;
@@ -12,8 +15,10 @@ const MAX_CLIENTS = 16;
 const MAX_QUEUED = 8;
 /** Malformed lines a client may send before it is closed. */
 const MAX_BAD_LINES = 4;
-/** A client silent this long is closed, in ms. */
+/** A client silent this long is closed, in ms (not while a request of it runs: `logs` streams for hours). */
 const IDLE_MS = 60_000;
+/** Bytes a slow client may leave unread before progress replies to it are dropped (a `logs` reader that stalls). */
+const MAX_UNREAD = 4 * 1024 * 1024;
 
 /**
  * Whether a primary answers on `path`: resolves true when it connects, false when nothing listens
@@ -82,13 +87,20 @@ export class ControlServer {
     let bad = 0;
     const queue: string[] = [];
     let running = false;
+    const closed = new AbortController();
+    socket.once('close', () => closed.abort());
     const send = (reply: ControlReply): void => {
-      if (!socket.destroyed) socket.write(encodeReply(reply));
+      if (socket.destroyed || (reply.type === 'progress' && socket.writableLength > MAX_UNREAD)) return;
+      socket.write(encodeReply(reply));
     };
     const next = async (): Promise<void> => {
       if (running) return;
       running = true;
-      while (queue.length > 0 && !socket.destroyed) await this.run(queue.shift()!, send, () => ++bad > MAX_BAD_LINES && socket.destroy());
+      while (queue.length > 0 && !socket.destroyed) {
+        socket.setTimeout(0);
+        await this.run(queue.shift()!, send, () => ++bad > MAX_BAD_LINES && socket.destroy(), closed.signal);
+        socket.setTimeout(IDLE_MS);
+      }
       running = false;
     };
     socket.setEncoding('utf8');
@@ -116,7 +128,7 @@ export class ControlServer {
     });
   }
 
-  private async run(line: string, send: (reply: ControlReply) => void, onBad: () => void): Promise<void> {
+  private async run(line: string, send: (reply: ControlReply) => void, onBad: () => void, closed: AbortSignal): Promise<void> {
     const request = decodeRequest(line);
     if ('error' in request) {
       send({ v: CONTROL_VERSION, type: 'error', ...request.error });
@@ -125,7 +137,7 @@ export class ControlServer {
     }
     const { id } = request;
     try {
-      const data = await this.handlers[request.cmd](request.args, (message, data) => send({ v: CONTROL_VERSION, id, type: 'progress', message, data }));
+      const data = await this.handlers[request.cmd](request.args, (message, data) => send({ v: CONTROL_VERSION, id, type: 'progress', message, data }), closed);
       send({ v: CONTROL_VERSION, id, type: 'result', data: data ?? null });
     } catch (error) {
       const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : ControlErrorCode.FAILED;

@@ -3,6 +3,11 @@ import type { WorkerInfo } from '@handoff/orchestrator';
 import { LineFormatter } from './format.js';
 import { LineSplitter } from './lines.js';
 
+/** One log record as `handoff logs` receives it: a worker's line, or an event of the primary. */
+export type LogRecord =
+  | { readonly kind: 'line'; readonly worker: number; readonly pid: number; readonly stream: 'stdout' | 'stderr'; readonly line: string }
+  | { readonly kind: 'event'; readonly event: string; readonly message: string; readonly fields: Readonly<Record<string, unknown>> };
+
 /**
  * Where every log line goes: the workers' stdout to `out` and stderr to `err`, each line whole and
  * formatted, and the primary's own events to `out` in the same format. The primary is the only
@@ -11,6 +16,7 @@ import { LineSplitter } from './lines.js';
  */
 export class LogSink {
   private readonly splitters = new Map<string, LineSplitter>();
+  private readonly taps = new Set<(record: LogRecord) => void>();
   private readonly outFormat: LineFormatter;
   private readonly errFormat: LineFormatter;
 
@@ -50,6 +56,13 @@ export class LogSink {
   /** An event of the primary. */
   event(event: string, message: string, fields?: Readonly<Record<string, unknown>>): void {
     this.out.write(`${this.outFormat.event(event, message, fields)}\n`);
+    for (const tap of this.taps) tap({ kind: 'event', event, message, fields: fields ?? {} });
+  }
+
+  /** Calls `listener` with every record from now on (for `handoff logs`); returns its removal. */
+  tap(listener: (record: LogRecord) => void): () => void {
+    this.taps.add(listener);
+    return () => this.taps.delete(listener);
   }
 
   private write(worker: WorkerInfo, stream: 'stdout' | 'stderr', lines: readonly string[]): void {
@@ -59,5 +72,6 @@ export class LogSink {
     let text = '';
     for (const line of lines) text += `${format.worker(source, stream, line)}\n`;
     (stream === 'stdout' ? this.out : this.err).write(text);
+    for (const tap of this.taps) for (const line of lines) tap({ kind: 'line', worker: worker.instance, pid: worker.pid, stream, line });
   }
 }
