@@ -63,6 +63,11 @@ function stopReading(socket: ProxySocket): void {
  * a function that cancels the read (no call of `done` after it).
  */
 export function readProxyHeader(socket: ProxySocket, options: ProxyReadOptions, done: (result: ProxyReadResult) => void): () => void {
+  if (options.trusted !== undefined && socket.remoteAddress === undefined) {
+    // getpeername() failed: the peer is already gone (reset before the accept was handled).
+    done({ status: 'error', error: new HandoffProxyProtocolError(ProxyProtocolErrorCode.CLOSED, 'the connection closed before its PROXY header was read') });
+    return () => {};
+  }
   if (options.trusted !== undefined && !options.trusted(socket.remoteAddress)) {
     done({
       status: 'error',
