@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import { PROTOCOL_CMD, PROTOCOL_VERSION } from '@handoff/protocol';
+import { PROTOCOL_CMD, PROTOCOL_VERSION, type ReturnMessage } from '@handoff/protocol';
 import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
 import type { BoundListener, NativeHandle } from './bind.js';
 import { channels, debug } from './diagnostics.js';
@@ -112,6 +112,19 @@ export class Dispatcher {
     this.place(connection);
   }
 
+  /**
+   * A connection a worker gave back (its app had closed the server by the time it arrived): placed
+   * again like one the worker never received.
+   */
+  returned(from: WorkerProcess, message: ReturnMessage, handle: NativeHandle): void {
+    const { listener, id, head } = message;
+    const proxied: ProxiedPeer | undefined =
+      message.proxy === undefined ? undefined : { header: message.proxy, head, remoteAddress: message.remoteAddress, remotePort: message.remotePort, family: message.family };
+    const connection: PendingConnection =
+      proxied !== undefined ? { id, listener, handle, attempts: 1, proxied } : head !== undefined ? { id, listener, handle, head, attempts: 1 } : { id, listener, handle, attempts: 1 };
+    this.replace(connection, from, 'server-closed');
+  }
+
   /** Sends `connection` to a worker the policy picks, or queues it. */
   private place(connection: PendingConnection): void {
     if (!this.tryPlace(connection)) this.enqueue(connection);
@@ -177,6 +190,7 @@ export class Dispatcher {
       this.policy.needsRemoteAddress === true
         ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, family: info.family }
         : { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id };
+    if (connection.head !== undefined) (message as { head?: string }).head = connection.head;
     const proxied = connection.proxied;
     if (proxied !== undefined) {
       // The header goes along for the worker to parse again (TLVs, the proxy's own address).

@@ -47,8 +47,12 @@ export interface PrimaryEvents {
   'worker:crash-loop': [info: { readonly crashes: number; readonly windowMs: number; readonly nextDelayMs: number }];
   /** A worker stopped answering the heartbeat for `stuckMs` (its event loop is blocked); it is killed and replaced. */
   'worker:unresponsive': [worker: WorkerInfo, info: { readonly stuckMs: number }];
-  /** A worker reached `maxRequests` or `maxMemory`; it is replaced gracefully (new one ready, then old one drained). */
-  'worker:recycle': [worker: WorkerInfo, info: { readonly reason: 'max-requests' | 'max-memory' }];
+  /**
+   * A worker is replaced gracefully: it reached `maxRequests` or `maxMemory` (new one ready, then old
+   * one drained), or its app closed its server(s) (`server-closed`: it takes no connection, so it
+   * drains at once while its replacement starts, after the crash backoff if it keeps happening).
+   */
+  'worker:recycle': [worker: WorkerInfo, info: { readonly reason: 'max-requests' | 'max-memory' | 'server-closed' }];
   /** A draining worker's progress, as it reports it: `started` (with the connections it holds), then `idle` (none left, or the deadline passed: `open` says how many it cut). */
   'worker:drain': [worker: WorkerInfo, progress: { readonly phase: 'started' | 'idle'; readonly open: number }];
   /** A rolling reload began. */

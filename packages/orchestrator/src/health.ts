@@ -3,7 +3,8 @@ import type { ResolvedOptions } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /** Why a healthy-looking worker is replaced on purpose. */
-export type RecycleReason = 'max-requests' | 'max-memory';
+/** Why a worker is replaced gracefully: a limit it reached, or its app closed its server(s). */
+export type RecycleReason = 'max-requests' | 'max-memory' | 'server-closed';
 
 /** What the health monitor asks of the supervisor. */
 export interface HealthHost {

@@ -226,6 +226,11 @@ export class Supervisor {
       this.readyByListener.clear();
       this.dispatcher?.flushQueue();
     });
+    worker.on('unlisten', (listener) => this.onUnlisten(worker, listener));
+    worker.on('return', (message, handle) => {
+      if (this.dispatcher !== undefined) this.dispatcher.returned(worker, message, handle);
+      else handle.close();
+    });
     new HealthMonitor(worker, this.options, {
       unresponsive: (w, stuckMs) => {
         this.host.unresponsive(this.info(w), stuckMs);
@@ -335,6 +340,36 @@ export class Supervisor {
     slot.respawnTimer = setTimeout(() => {
       slot.respawnTimer = undefined;
       if (slot.active && this.replacing) this.spawn(slot);
+    }, delay);
+  }
+
+  /** The worker's app closed the server of `listener`: it gets none of its connections from now on. */
+  private onUnlisten(worker: WorkerProcess, listener: number): void {
+    if (this.dropIn !== undefined) {
+      worker.dropInListeners.delete(listener);
+      this.readyByListener.clear();
+      if (worker.dropInListeners.size > 0) return;
+    }
+    // serve() mode has one server for every listener: closing it closes them all.
+    this.retire(worker);
+  }
+
+  /**
+   * The worker's app closed every server it had: it will take no connection again. It drains (its
+   * open connections finish) while a replacement starts in its slot, after the crash backoff (an
+   * app that keeps closing its server does not make a fork loop); not while the primary closes.
+   */
+  private retire(worker: WorkerProcess): void {
+    if (worker.expectedExit || worker.state === 'exited') return;
+    const slot = this.slots[worker.slot]!;
+    this.host.recycle(this.info(worker), 'server-closed');
+    void this.drain(worker, this.options.drainTimeout);
+    if (!slot.active || !this.replacing || slot.worker !== worker) return;
+    slot.restarts++;
+    const delay = restartDelay(slot.crashes.record(), this.options.restart.initialDelay, this.options.restart.maxDelay);
+    slot.respawnTimer = setTimeout(() => {
+      slot.respawnTimer = undefined;
+      if (slot.active && this.replacing && slot.worker === worker) this.spawn(slot);
     }, delay);
   }
 

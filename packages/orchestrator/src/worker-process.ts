@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type LoadMessage } from '@handoff/protocol';
+import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type LoadMessage, type ReturnMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import type { NativeHandle } from './bind.js';
 import type { ProxiedPeer } from './proxy-intake.js';
@@ -29,6 +29,8 @@ export interface PendingConnection {
   readonly id: number;
   readonly listener: number;
   readonly handle: NativeHandle;
+  /** Bytes already read from it (base64), sent along to be put back before the server reads. */
+  readonly head?: string;
   /** How many workers it was sent to so far. */
   attempts: number;
   /** On a `proxyProtocol` listener: what its PROXY header said, read before the pick. */
@@ -46,6 +48,10 @@ export interface WorkerProcessEvents {
   bind: [message: BindMessage];
   /** Drop-in mode: the worker now takes the connections of this listener. */
   bound: [listener: number];
+  /** The worker's app closed the server of this listener: send it none of its connections. */
+  unlisten: [listener: number];
+  /** A connection that reached the worker after its server closed, given back to be placed again. */
+  return: [message: ReturnMessage, handle: NativeHandle];
   'protocol-error': [error: HandoffProtocolError];
   'worker-error': [code: string, message: string];
   /** With `output: 'pipe'`: bytes the worker wrote to its stdout or stderr, as they came. */
@@ -204,6 +210,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         return;
       case 'pong':
         this.emit('pong', message.seq);
+        return;
+      case 'unlisten':
+        this.emit('unlisten', message.listener);
+        return;
+      case 'return':
+        this.emit('return', message, handle as NativeHandle);
         return;
       case 'error':
         this.emit('worker-error', message.code, message.message);

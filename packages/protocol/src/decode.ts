@@ -133,6 +133,15 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       return checkAddress(m.address);
     },
   },
+  unlisten: { handle: 'forbidden', check: (m) => (isInt(m.listener) ? undefined : 'listener must be a non-negative integer') },
+  return: {
+    handle: 'required',
+    check: (m) => {
+      if (!isInt(m.listener)) return 'listener must be a non-negative integer';
+      if (!isInt(m.id, 1)) return 'id must be a positive integer';
+      return checkHead(m) ?? checkPeer(m) ?? checkProxyHeader(m);
+    },
+  },
   'bind-error': {
     handle: 'forbidden',
     check: (m) => (isInt(m.request, 1) ? checkCodeAndMessage(m) : 'request must be a positive integer'),

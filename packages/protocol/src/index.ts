@@ -23,7 +23,9 @@ export type {
   PongMessage,
   PrimaryMessage,
   ReadyMessage,
+  ReturnMessage,
   ShutdownMessage,
+  UnlistenMessage,
   WorkerMessage,
 } from './messages.js';
 export { PRIMARY_MESSAGE_TYPES, WORKER_MESSAGE_TYPES } from './messages.js';

@@ -87,6 +87,34 @@ export interface BindMessage extends Envelope {
   readonly backlog?: number;
 }
 
+/**
+ * The app closed the server that takes this listener's connections (`server.close()`): the primary
+ * sends this worker none of them from now on. A worker left with no listener is replaced (unless
+ * the primary is closing) and drains.
+ */
+export interface UnlistenMessage extends Envelope {
+  readonly type: 'unlisten';
+  readonly listener: number;
+}
+
+/**
+ * A connection that reached the worker after the app closed its server: its handle comes back, and
+ * the primary places it on another worker (or queues or refuses it), as for one never received.
+ */
+export interface ReturnMessage extends Envelope {
+  readonly type: 'return';
+  readonly listener: number;
+  /** The `id` of the `connection` message it came with. */
+  readonly id: number;
+  /** Bytes read before it came back (base64), as in `connection`. */
+  readonly head?: string;
+  /** The PROXY header and the peer fields of its `connection`, passed back as they came. */
+  readonly proxy?: string;
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+  readonly family?: 'IPv4' | 'IPv6' | 'unix';
+}
+
 // ---- primary -> worker -------------------------------------------------------------------------
 
 /**
@@ -194,7 +222,9 @@ export type WorkerMessage =
   | PongMessage
   | ErrorMessage
   | DrainingMessage
-  | BindMessage;
+  | BindMessage
+  | UnlistenMessage
+  | ReturnMessage;
 
 /** Every message the primary sends to a worker. */
 export type PrimaryMessage = ListenMessage | BindErrorMessage | LimitMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage;
@@ -212,7 +242,7 @@ export type MessageOf<T extends HandoffMessageType> = Extract<HandoffMessage, { 
 export type BodyOf<T extends HandoffMessageType> = Omit<MessageOf<T>, 'cmd' | 'v'>;
 
 /** Message types that a worker sends. */
-export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'load', 'pong', 'error', 'draining', 'bind'] as const;
+export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'load', 'pong', 'error', 'draining', 'bind', 'unlisten', 'return'] as const;
 
 /** Message types that the primary sends. */
 export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'limit', 'connection', 'ping', 'drain', 'shutdown'] as const;

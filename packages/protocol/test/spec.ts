@@ -66,6 +66,20 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
   error: { direction: 'worker->primary', handle: 'forbidden', fields: { code: str(128), message: str(4096) } },
   draining: { direction: 'worker->primary', handle: 'forbidden', fields: { phase: enm(['started', 'idle']), open: int(0) } },
   bind: { direction: 'worker->primary', handle: 'forbidden', fields: { request: int(1), address: { kind: 'address' }, backlog: int(1, 1 << 20, true) } },
+  unlisten: { direction: 'worker->primary', handle: 'forbidden', fields: { listener: int(0) } },
+  return: {
+    direction: 'worker->primary',
+    handle: 'required',
+    fields: {
+      listener: int(0),
+      id: int(1),
+      head: { kind: 'head', optional: true },
+      proxy: { kind: 'head', optional: true },
+      remoteAddress: str(255, true),
+      remotePort: int(0, 65535, true),
+      family: enm(['IPv4', 'IPv6', 'unix'], true),
+    },
+  },
   listen: {
     direction: 'primary->worker',
     handle: 'shared-only',

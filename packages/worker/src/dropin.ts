@@ -23,7 +23,8 @@ export function dropInRuntime(): WorkerRuntime | undefined {
  * Drop-in mode: makes every `server.listen()` of an unmodified app (http, https, http2, tls, net,
  * and frameworks on them: `app.listen(3000)`) take its connections from the primary instead of
  * binding, as `node:cluster` does for its workers. The primary binds the address (once for the whole
- * pool) and the server then emits `'listening'`; `server.address()` reports where it is really bound.
+ * pool) and the server then emits `'listening'`; `server.address()` reports where it is really bound,
+ * and `server.close()` stops its connections coming (see `ServedServer`).
  * Outside a handoff worker it does nothing, so the same app runs alone unchanged.
  */
 export function installDropIn(): void {
@@ -39,37 +40,12 @@ export function installDropIn(): void {
     if (options.handle !== undefined || options._handle !== undefined || options.fd !== undefined) return original.apply(this, args as never);
     const address: ListenAddress = typeof options.path === 'string' ? { path: options.path } : { port: Number(options.port ?? 0), ...(options.host !== undefined ? { host: options.host } : {}) };
     const backlog = typeof options.backlog === 'number' ? options.backlog : typeof args[1] === 'number' ? args[1] : typeof args[2] === 'number' ? args[2] : undefined;
+    // Node refuses a second listen() on a listening server; a served one is listening through its stand-in handle.
+    if ((this as net.Server & { _handle?: unknown })._handle) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
     if (typeof callback === 'function') this.once('listening', callback);
     const server = this;
-    current.bind(server, address, backlog).then(
-      (bound) => {
-        pretendListening(server, bound);
-        server.emit('listening');
-      },
-      (error: Error) => server.emit('error', error),
-    );
+    // Once bound, the server is listening (see ServedServer): `address()` reports where, 'listening' fires.
+    current.bind(server, address, backlog).catch((error: Error) => server.emit('error', error));
     return this;
   };
-}
-
-/** Makes `address()`, `listening` and `close()` of a server whose listener the primary holds behave as Node's. */
-function pretendListening(server: net.Server, bound: ListenAddress): void {
-  const info: net.AddressInfo | string =
-    'path' in bound ? bound.path : { address: bound.host ?? '::', family: net.isIPv6(bound.host ?? '::') ? 'IPv6' : 'IPv4', port: bound.port };
-  let open = true;
-  const close = Object.getPrototypeOf(server).close as (this: net.Server, cb?: (error?: Error) => void) => net.Server;
-  Object.defineProperties(server, {
-    address: { configurable: true, value: () => info },
-    listening: { configurable: true, get: () => open },
-    close: {
-      configurable: true,
-      value(this: net.Server, cb?: (error?: Error) => void): net.Server {
-        open = false;
-        // Node's close() reports "not running" for a server without its own handle: drop-in
-        // servers have none, so the callback gets what it would get from a listening server.
-        if (typeof cb === 'function') this.once('close', () => cb());
-        return close.call(this);
-      },
-    },
-  });
 }

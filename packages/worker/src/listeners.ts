@@ -7,11 +7,18 @@ import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
  * The worker's side of one listener in the kernel modes: an internal `net.Server` that accepts
  * (on the primary's shared handle, or on its own `reusePort` socket) and passes each socket to the
  * user's server. The user's server itself never listens, so one server can take several listeners
- * and every mode reaches it the same way: through `'connection'`.
+ * and every mode reaches it the same way: through `'connection'`. `served` is the app's server that
+ * takes them, whose socket options the acceptor copies.
  */
-export function attachListener(message: ListenMessage, handle: unknown, onSocket: (socket: Socket) => void): Promise<Server> {
+export function attachListener(message: ListenMessage, handle: unknown, served: Server, onSocket: (socket: Socket, acceptor: Server) => void): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const acceptor = new NetServer(onSocket);
+    // Node's accept builds each socket from its server's options: the acceptor takes the app
+    // server's, so an http.Server's sockets are half-open capable (as it needs), paused if asked…
+    const app = served as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean; noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number };
+    const acceptor: Server = new NetServer(
+      { allowHalfOpen: app.allowHalfOpen === true, pauseOnConnect: app.pauseOnConnect === true, noDelay: app.noDelay === true, keepAlive: app.keepAlive === true, keepAliveInitialDelay: app.keepAliveInitialDelay ?? 0 },
+      (socket: Socket) => onSocket(socket, acceptor),
+    );
     // Drop-in mode patches listen(): this server is handoff's own and must really listen.
     (acceptor as Server & { [kInternalServer]?: boolean })[kInternalServer] = true;
     const onError = (error: Error): void => {

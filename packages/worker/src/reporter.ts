@@ -73,10 +73,10 @@ export class Reporter {
     this.coalesceTimer.unref();
   }
 
-  /** Sends a message now (outside the batches). */
-  send(message: WorkerMessage): void {
+  /** Sends a message now (outside the batches), with a handle for `return`. */
+  send(message: WorkerMessage, handle?: unknown): void {
     if (this.channel.connected === false || this.channel.send === undefined) return;
-    this.channel.send(message, undefined, undefined, ignoreError);
+    this.channel.send(message, handle, undefined, ignoreError);
   }
 
   private schedule(): void {

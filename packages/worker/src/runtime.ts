@@ -1,5 +1,4 @@
 import type { Server, Socket } from 'node:net';
-import type { ListenAddress } from '@handoff/protocol';
 import { debuglog } from 'node:util';
 import {
   createMessage,
@@ -8,90 +7,96 @@ import {
   ProtocolErrorCode,
   subscribe,
   type ChannelEnd,
+  type ConnectionMessage,
   type HandoffMessage,
   type HandoffProtocolError,
+  type ListenAddress,
   type ListenMessage,
+  type MessageOf,
+  type PrimaryMessage,
 } from '@handoff/protocol';
+import { drainConnections } from './drain.js';
+import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
 import { AcceptGate } from './gate.js';
 import { socketFromHandle } from './intake.js';
 import { adoptSentHeader, readingProxyHeader } from './proxy.js';
 import { attachListener } from './listeners.js';
 import { Reporter } from './reporter.js';
+import { PendingRequests } from './requests.js';
+import { ServedServer } from './served.js';
 import { ConnectionTracker } from './tracker.js';
-import { drainConnections } from './drain.js';
 
 const debug = debuglog('handoff');
 
 /** How long a worker whose primary died may take to finish before it exits, in ms. */
 export const ORPHAN_GRACE_MS = 500;
 
+/** How long the worker waits for a server to emit `'close'` once its connections are done, in ms. */
+const CLOSE_EVENT_BOUND_MS = 100;
+
 type Hook = () => unknown;
+type Handlers = { readonly [T in PrimaryMessage['type']]: (message: MessageOf<T>, handle: unknown) => void };
+interface Bind {
+  readonly served: ServedServer;
+  resolve(address: ListenAddress): void;
+  reject(error: Error): void;
+}
 
 /**
- * Everything a worker process does for its primary, for the one server it serves: handshake,
- * attaching listeners, taking connections, reporting load, draining and exiting.
+ * Everything a worker process does for its primary: handshake, attaching listeners, taking
+ * connections for the app's servers, reporting load, draining and exiting. One server in `serve()`
+ * mode; in drop-in mode, every server the app's own `listen()` calls bring (see `bind`).
  */
 export class WorkerRuntime {
-  readonly tracker: ConnectionTracker;
+  readonly tracker = new ConnectionTracker();
+  private readonly channel = process as unknown as ChannelEnd;
   private readonly reporter: Reporter;
-  private readonly channel: ChannelEnd;
   private readonly gate = new AcceptGate();
   private readonly sessions = new Set<{ close(): void; destroyed: boolean }>();
   private readonly drainHooks: Hook[] = [];
   private readonly shutdownHooks: Hook[] = [];
+  /** The server `serve()` was given: it takes every listener. `undefined` in drop-in mode. */
+  private readonly main: ServedServer | undefined;
+  /** The app's servers, each as served here. */
+  private readonly served = new Map<Server, ServedServer>();
+  /** Drop-in mode: the server that takes each listener's connections (the one whose listen() bound it). */
+  private readonly routes = new Map<number, ServedServer>();
+  /** Drop-in mode: `bind` requests waiting for the primary's answer. */
+  private readonly binds = new PendingRequests<Bind>();
   private listenersSeen = 0;
   private listenersExpected = Number.POSITIVE_INFINITY;
   private appReady: boolean;
   private sentReady = false;
-  private draining = false;
   private exiting = false;
-  /** Drop-in mode: the app's server for each listener it bound through the primary. */
-  private readonly routes = new Map<number, Server>();
-  /** Drop-in mode: `bind` requests waiting for the primary's answer, by request number. */
-  private readonly binds = new Map<number, { readonly server: Server; resolve(address: ListenAddress): void; reject(error: Error): void }>();
-  private nextRequest = 1;
-  /** The server that takes the connections of `listener`: the app's for it in drop-in mode, else serve()'s. */
-  private serverFor(listener: number): Server | undefined {
-    return this.routes.get(listener) ?? this.server;
-  }
 
-  private onSocket(socket: Socket, server: Server | undefined): void {
-    if (server === undefined) {
-      // Drop-in: a connection for a listener this worker never bound (cannot happen: the primary
-      // only sends a listener's connections to the workers that bound it). Never hang a client.
-      socket.destroy();
-      return;
-    }
-    // net.Server's own accept path sets these; servers and frameworks read them.
-    (socket as Socket & { server: Server; _server: Server }).server = server;
-    (socket as Socket & { server: Server; _server: Server })._server = server;
-    // ...and counts it, as its own accept path does: the socket's close decrements it.
-    (server as Server & { _connections: number })._connections++;
-    // ...and applies its socket options (http.Server sets noDelay: without it, responses written
-    // in pieces wait on Nagle's algorithm).
-    const options = server as Server & { noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number };
-    if (options.noDelay === true) socket.setNoDelay(true);
-    if (options.keepAlive === true) socket.setKeepAlive(true, options.keepAliveInitialDelay);
-    this.tracker.track(socket);
-    server.emit('connection', socket);
-    // Balanced shared mode: the primary steers by every worker's open connections.
-    if (this.gate.limit !== Number.POSITIVE_INFINITY) this.reporter.loadChanged(this.gate.check(this.tracker.sockets.size));
-  }
+  /** One handler per message the primary sends, as Node's cluster primary maps its `act`s. */
+  private readonly handlers: Handlers = {
+    connection: (message, handle) => this.onConnection(message, handle),
+    listen: (message, handle) => void this.onListen(message, handle),
+    'bind-error': (message) => {
+      const bind = this.binds.settle(message.request);
+      if (bind === undefined) return;
+      bind.reject(Object.assign(new Error(message.message), { code: message.code }));
+      this.maybeSendReady();
+    },
+    limit: (message) => {
+      this.gate.limit = message.open;
+      if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged(true);
+    },
+    ping: (message) => this.reporter.send(createMessage('pong', { seq: message.seq })),
+    drain: (message) => void this.exit(Date.now() + message.timeout, 0),
+    shutdown: () => void this.exit(Date.now(), 0),
+  };
 
   /**
    * @param server the server `serve()` was given; `undefined` in drop-in mode, where the app's own
    *   `listen()` calls bring their servers (see `bind`).
    */
-  constructor(
-    private readonly server: Server | undefined,
-    readyNow: boolean,
-  ) {
-    this.channel = process as unknown as ChannelEnd;
+  constructor(server: Server | undefined, readyNow: boolean) {
     this.appReady = readyNow;
-    this.tracker = new ConnectionTracker();
     this.reporter = new Reporter(this.channel, this.tracker);
     this.reporter.isPaused = () => this.gate.paused;
-    if (server !== undefined) this.adopt(server);
+    this.main = server === undefined ? undefined : this.serve(server);
     // Drop-in mode waits for the app's listen() calls instead of the primary's listeners.
     if (server === undefined) this.listenersExpected = 0;
     subscribe(this.channel, {
@@ -106,25 +111,35 @@ export class WorkerRuntime {
     this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: ['drain', 'load'] }));
   }
 
-  /** Starts counting and draining `server`'s connections. */
-  private adopt(server: Server): void {
+  /** The app's `server` as served here (made on first use): counted, drained, closed as Node would. */
+  private serve(server: Server): ServedServer {
+    let served = this.served.get(server);
+    if (served !== undefined) return served;
+    served = new ServedServer(server, (s) => this.onAppClose(s), (socket) => this.tracker.track(socket));
+    this.served.set(server, served);
     this.tracker.watch(server);
     server.on('session', (session: { close(): void; destroyed: boolean; once(e: 'close', f: () => void): void }) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
     });
+    return served;
+  }
+
+  /** The server that takes the connections of `listener`: the app's for it in drop-in mode, else serve()'s. */
+  private servedFor(listener: number): ServedServer | undefined {
+    return this.routes.get(listener) ?? this.main;
   }
 
   /**
    * Drop-in mode: the app called `server.listen(address)`. Asks the primary to bind `address` (or to
-   * share the listener it already has for it) and resolves with where it is bound; the server then
-   * gets that listener's connections. Rejects with the primary's error (e.g. `EADDRINUSE`).
+   * share the listener it already has for it) and resolves with where it is bound, once the server
+   * takes that listener's connections (it is then listening). Rejects with the primary's error
+   * (e.g. `EADDRINUSE`).
    */
   bind(server: Server, address: ListenAddress, backlog: number | undefined): Promise<ListenAddress> {
-    const request = this.nextRequest++;
-    this.adopt(server);
+    const served = this.serve(server);
     return new Promise((resolve, reject) => {
-      this.binds.set(request, { server, resolve, reject });
+      const request = this.binds.open({ served, resolve, reject });
       const message = createMessage('bind', { request, address });
       if (backlog !== undefined) (message as { backlog?: number }).backlog = backlog;
       this.reporter.send(message);
@@ -151,69 +166,65 @@ export class WorkerRuntime {
   }
 
   private maybeSendReady(): void {
-    if (this.sentReady || !this.appReady || this.listenersSeen < this.listenersExpected || this.draining) return;
+    if (this.sentReady || !this.appReady || this.listenersSeen < this.listenersExpected || this.exiting) return;
     // Drop-in: ready once the app has listened, and no listen of it is still on its way.
-    if (this.server === undefined && (this.routes.size === 0 || this.binds.size > 0)) return;
+    if (this.main === undefined && (this.routes.size === 0 || this.binds.size > 0)) return;
     this.sentReady = true;
     this.reporter.send(createMessage('ready', {}));
   }
 
   private onMessage(message: HandoffMessage, handle: unknown): void {
-    switch (message.type) {
-      case 'connection': {
-        // Node acknowledged the handle before this runs: the primary has let go of its copy, so the
-        // connection is served here even while draining (the primary sends none after `drain`, so
-        // only those already on their way arrive; they get `Connection: close` like the rest).
-        const server = this.serverFor(message.listener);
-        const allowHalfOpen = (server as (Server & { allowHalfOpen?: boolean }) | undefined)?.allowHalfOpen === true;
-        const socket = socketFromHandle(handle, allowHalfOpen, message.head);
-        if (message.proxy !== undefined) adoptSentHeader(socket, message.proxy);
-        this.onSocket(socket, server);
-        return;
-      }
-      case 'listen':
-        void this.onListen(message, handle);
-        return;
-      case 'bind-error': {
-        const pending = this.binds.get(message.request);
-        if (pending === undefined) return;
-        this.binds.delete(message.request);
-        pending.reject(Object.assign(new Error(message.message), { code: message.code }));
-        this.maybeSendReady();
-        return;
-      }
-      case 'limit':
-        this.gate.limit = message.open;
-        if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged(true);
-        return;
-      case 'ping':
-        this.reporter.send(createMessage('pong', { seq: message.seq }));
-        return;
-      case 'drain':
-        void this.exit(Date.now() + message.timeout, 0);
-        return;
-      case 'shutdown':
-        void this.exit(Date.now(), 0);
-        return;
-      default:
-        // A worker-to-primary message sent to a worker: report, never crash.
-        (handle as { close?: () => void } | undefined)?.close?.();
-        this.reportError(ProtocolErrorCode.UNEXPECTED, `a worker got a '${message.type}' message, which only workers send`);
+    const handler = Object.hasOwn(this.handlers, message.type) ? (this.handlers as unknown as Record<string, (m: HandoffMessage, h: unknown) => void>)[message.type] : undefined;
+    if (handler !== undefined) {
+      handler(message, handle);
+      return;
     }
+    // A worker-to-primary message sent to a worker: report, never crash.
+    (handle as { close?: () => void } | undefined)?.close?.();
+    this.reportError(ProtocolErrorCode.UNEXPECTED, `a worker got a '${message.type}' message, which only workers send`);
+  }
+
+  /**
+   * A connection from the primary. Node acknowledged its handle before this runs: the primary has
+   * let go of its copy, so the connection is served here even while draining (the primary sends none
+   * after `drain`; those already on their way get `Connection: close` like the rest). One for a
+   * server the app closed goes back to the primary, which places it elsewhere.
+   */
+  private onConnection(message: ConnectionMessage, handle: unknown): void {
+    const served = this.servedFor(message.listener);
+    if (served === undefined || served.closed) {
+      // Back as it came: the primary places it again with what it knew (bytes read, PROXY header, peer).
+      const { cmd: _cmd, v: _v, type: _type, ...fields } = message;
+      this.reporter.send(createMessage('return', fields), handle);
+      return;
+    }
+    const socket = socketFromHandle(handle, served.server, message.head);
+    if (message.proxy !== undefined) adoptSentHeader(socket, message.proxy);
+    this.onSocket(socket, served);
+  }
+
+  private onSocket(socket: Socket, served: ServedServer | undefined, acceptor?: Server): void {
+    if (served === undefined || served.closed) {
+      // Kernel modes: an acceptor closes with its server, so nothing arrives for a closed one; never hang a client.
+      socket.destroy();
+      return;
+    }
+    if (!served.accept(socket, acceptor)) return;
+    // Balanced shared mode: the primary steers by every worker's open connections.
+    if (this.gate.limit !== Number.POSITIVE_INFINITY) this.reporter.loadChanged(this.gate.check(this.tracker.sockets.size));
   }
 
   private async onListen(message: ListenMessage, handle: unknown): Promise<void> {
     if (message.limit !== undefined) this.gate.limit = message.limit;
-    const bind = message.request === undefined ? undefined : this.binds.get(message.request);
-    if (bind !== undefined) {
-      // The answer to a drop-in `bind`: this listener's connections go to that server.
-      this.binds.delete(message.request!);
-      this.routes.set(message.listener, bind.server);
-    }
+    const bind = this.binds.settle(message.request);
+    // The answer to a drop-in `bind`: this listener's connections go to that server.
+    if (bind !== undefined) this.routes.set(message.listener, bind.served);
+    const served = this.servedFor(message.listener);
     const again = this.gate.known.has(message.listener);
-    if (this.exiting || this.gate.armed.has(message.listener) || this.gate.arming.has(message.listener)) {
-      // A re-arm that crossed a drain or a duplicate re-arm: this copy is not needed.
+    if (this.exiting || served === undefined || served.closed || this.gate.armed.has(message.listener) || this.gate.arming.has(message.listener)) {
+      // A re-arm that crossed a drain or the app's close(), or a duplicate re-arm: this copy is not needed.
       (handle as { close?: () => void } | undefined)?.close?.();
+      bind?.reject(Object.assign(new Error('the server closed while its listen() was on its way'), { code: 'ERR_SERVER_NOT_RUNNING' }));
       return;
     }
     if (again) this.gate.paused = false;
@@ -222,20 +233,19 @@ export class WorkerRuntime {
     try {
       if (message.mode !== 'primary') {
         this.gate.arming.add(message.listener);
-        const acceptor = await attachListener(message, handle, readingProxyHeader(message, (socket: Socket) => this.onSocket(socket, this.serverFor(message.listener)))).finally(() => this.gate.arming.delete(message.listener));
-        if (this.exiting) acceptor.close();
+        const acceptor = await attachListener(message, handle, served.server, readingProxyHeader(message, (socket: Socket, from: Server) => this.onSocket(socket, this.servedFor(message.listener), from))).finally(() =>
+          this.gate.arming.delete(message.listener),
+        );
+        if (this.exiting || served.closed) acceptor.close();
         else this.gate.armed.set(message.listener, acceptor);
       }
       if (again) {
         this.reporter.loadChanged(true);
         return;
       }
-      if (bind !== undefined) {
-        bind.resolve(message.address);
-        this.maybeSendReady();
-        return;
-      }
-      this.listenersSeen++;
+      served.attach(message.listener, message.address);
+      if (bind !== undefined) bind.resolve(message.address);
+      else this.listenersSeen++;
       this.maybeSendReady();
     } catch (error) {
       if (bind !== undefined) {
@@ -243,10 +253,22 @@ export class WorkerRuntime {
         this.maybeSendReady();
         return;
       }
-      const e = error instanceof HandoffError ? error : new HandoffError('HANDOFF_ERR_LISTEN_FAILED', String(error));
+      const e = error instanceof HandoffError ? error : new HandoffWorkerError(WorkerErrorCode.LISTEN_FAILED, String(error), { cause: error });
       this.reportError(e.code, e.message);
       // A worker that cannot serve its listeners is useless: exit so the primary replaces it.
       void this.exit(Date.now(), 1);
+    }
+  }
+
+  /**
+   * The app closed one of its servers: its acceptors close, and the primary sends it no more of its
+   * listeners' connections (those already on their way come back, see `onConnection`).
+   */
+  private onAppClose(served: ServedServer): void {
+    for (const listener of served.listeners()) {
+      this.gate.armed.get(listener)?.close();
+      this.gate.armed.delete(listener);
+      if (!this.exiting) this.reporter.send(createMessage('unlisten', { listener }));
     }
   }
 
@@ -264,8 +286,9 @@ export class WorkerRuntime {
   }
 
   /**
-   * Stops taking connections, drains until `deadline`, runs the hooks and exits. Idempotent: a
-   * `shutdown` during a drain moves the deadline closer.
+   * Stops taking connections, drains until `deadline`, closes the app's servers (they emit
+   * `'close'`, as a listening server closed gracefully does), runs the hooks and exits. Idempotent:
+   * a `shutdown` during a drain moves the deadline closer.
    */
   private async exit(deadline: number, code: number): Promise<void> {
     if (this.exiting) {
@@ -273,14 +296,14 @@ export class WorkerRuntime {
       return;
     }
     this.exiting = true;
-    this.draining = true;
     this.deadline = deadline;
     this.gate.close();
     this.reporter.send(createMessage('draining', { phase: 'started', open: this.tracker.sockets.size }));
     await runHooks(this.drainHooks);
-    const servers = this.server === undefined ? [...new Set(this.routes.values())] : [this.server];
+    const servers = [...this.served.keys()];
     await Promise.race([drainConnections({ servers, tracker: this.tracker, sessions: this.sessions }, deadline), this.forced]);
     this.reporter.send(createMessage('draining', { phase: 'idle', open: this.tracker.sockets.size }));
+    await Promise.all([...this.served.values()].map((served) => served.closeForExit(CLOSE_EVENT_BOUND_MS)));
     await runHooks(this.shutdownHooks);
     this.reporter.stop();
     // Let the last messages reach the primary before the channel closes with the process.

@@ -1,0 +1,178 @@
+import { isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
+import { isPathAddress, type ListenAddress } from '@handoff/protocol';
+
+/** The parts of `net.Server` that its own `listen()` and accept path set, and that Node reads back. */
+type ServerInternals = Server & {
+  _handle: object | null;
+  _connections: number;
+  _pipeName?: string;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  pauseOnConnect?: boolean;
+};
+type AcceptedSocket = Socket & { server: Server; _server: Server };
+
+/**
+ * Node 21 made `maxConnections = 0` refuse every connection (Node 20 read 0 as "no limit"); a
+ * served server refuses exactly what the same server would refuse listening on this runtime.
+ */
+const ZERO_MEANS_NONE = Number(process.versions.node.split('.')[0]) >= 21;
+
+/**
+ * The stand-in for a listening handle that a served server holds as its `_handle`, as
+ * `node:cluster`'s workers give theirs (lib/internal/cluster/child.js, `rr()`): with it, Node's own
+ * `listening`, `address()`, `close()`, `getConnections()` and the `'close'` once drained work as
+ * for a server that listens itself. `close()` is how the worker learns that the app closed it.
+ */
+class StandInHandle {
+  constructor(
+    private readonly served: ServedServer,
+    private readonly onClose: () => void,
+  ) {}
+
+  /** `server.address()` for a TCP listener: the first listener's real address. */
+  getsockname(out: Record<string, unknown>): number {
+    const address = this.served.firstAddress();
+    if (address === undefined || isPathAddress(address)) return 0;
+    const host = address.host ?? '::';
+    out.address = host;
+    out.family = isIPv6(host) ? 'IPv6' : 'IPv4';
+    out.port = address.port;
+    return 0;
+  }
+
+  close(): void {
+    this.onClose();
+  }
+
+  // The worker's IPC channel keeps the process alive, as cluster's does for its workers.
+  ref(): void {}
+  unref(): void {}
+}
+
+/**
+ * One app server as a handoff worker serves it: it never listens (the primary or an internal
+ * acceptor accepts), yet behaves as a server that does. Once attached it holds a stand-in handle, is
+ * `listening`, reports the listener's real `address()`, has emitted `'listening'` (which is also what
+ * starts http.Server's headers/request timeout checks), counts its connections for
+ * `getConnections()` and `maxConnections`, and emits `'close'` only after the app's `close()`, once
+ * its connections are done.
+ */
+export class ServedServer {
+  /** Listener ids whose connections this server takes, with where each is bound. */
+  private readonly addresses = new Map<number, ListenAddress>();
+  private handle: StandInHandle | undefined;
+  /** True once the app (or the worker's exit) closed it: it takes no new connection. */
+  closed = false;
+  /** Connections refused at `maxConnections`, as Node refuses them. */
+  dropped = 0;
+
+  /**
+   * @param onAppClose called when the app itself closes the server (`server.close()`), not when the
+   *   worker closes it on its way out.
+   * @param onAccepted called with each socket it takes, just before `'connection'` (the worker
+   *   tracks it for drains and load reports).
+   */
+  constructor(
+    readonly server: Server,
+    private readonly onAppClose: (served: ServedServer) => void,
+    private readonly onAccepted: (socket: Socket) => void,
+  ) {}
+
+  /** Listener ids this server takes connections of. */
+  listeners(): IterableIterator<number> {
+    return this.addresses.keys();
+  }
+
+  /** The address of the lowest listener id: what `address()` reports when there are several. */
+  firstAddress(): ListenAddress | undefined {
+    let first: number | undefined;
+    for (const id of this.addresses.keys()) if (first === undefined || id < first) first = id;
+    return first === undefined ? undefined : this.addresses.get(first);
+  }
+
+  /**
+   * The worker now takes the connections of `listener`, bound at `address`, for this server. The
+   * first one makes the server listening and emits `'listening'` (once).
+   */
+  attach(listener: number, address: ListenAddress): void {
+    this.addresses.set(listener, address);
+    if (this.handle !== undefined || this.closed) return;
+    const server = this.server as ServerInternals;
+    this.handle = new StandInHandle(this, () => this.closedBy(true));
+    server._handle = this.handle;
+    // Node's address() answers the pipe's name for a Unix socket listener (its handle has no getsockname).
+    if (isPathAddress(address)) {
+      server._pipeName = address.path;
+      (this.handle as { getsockname?: unknown }).getsockname = undefined;
+    }
+    server.emit('listening');
+  }
+
+  /**
+   * Takes a socket as net.Server's own accept does (lib/net.js, `onconnection`): refuses it over
+   * `maxConnections` (`'drop'`, then closed), counts it for `getConnections()` (the socket's close
+   * takes it off), applies the server's socket options and emits `'connection'`. `from` is the
+   * internal acceptor that accepted it in the kernel modes: the count moves from it to this server.
+   * Returns false when the socket was refused.
+   */
+  accept(socket: Socket, from?: Server): boolean {
+    const server = this.server as ServerInternals;
+    if (from !== undefined) (from as ServerInternals)._connections--;
+    const max = server.maxConnections as number | null | undefined;
+    if (typeof max === 'number' && (ZERO_MEANS_NONE || max > 0) && server._connections >= max) {
+      this.dropped++;
+      server.emit('drop', dropInfo(socket));
+      socket.destroy();
+      return false;
+    }
+    (socket as AcceptedSocket).server = server;
+    (socket as AcceptedSocket)._server = server;
+    server._connections++;
+    // http.Server sets noDelay: without it, responses written in pieces wait on Nagle's algorithm.
+    if (server.noDelay === true) socket.setNoDelay(true);
+    if (server.keepAlive === true) socket.setKeepAlive(true, server.keepAliveInitialDelay);
+    this.onAccepted(socket);
+    server.emit('connection', socket);
+    return true;
+  }
+
+  /**
+   * The worker is exiting (drain done): closes the server as `close()` would, without telling the
+   * primary, and resolves once it emitted `'close'` (or after `boundMs`, if a connection it counted
+   * is somehow still open).
+   */
+  closeForExit(boundMs: number): Promise<void> {
+    if (this.closed || this.handle === undefined) return Promise.resolve();
+    this.closedBy(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, boundMs);
+      timer.unref();
+      this.server.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.server.close();
+    });
+  }
+
+  private closedBy(app: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (app) this.onAppClose(this);
+  }
+}
+
+/** What Node's `'drop'` event carries: both ends of the refused connection. */
+function dropInfo(socket: Socket): Record<string, unknown> {
+  const local = socket.address() as AddressInfo | Record<string, never>;
+  return {
+    localAddress: local.address,
+    localPort: local.port,
+    localFamily: local.family,
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    remoteFamily: socket.remoteFamily,
+  };
+}
