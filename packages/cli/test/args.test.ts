@@ -9,7 +9,7 @@ import { commandHelp } from '../src/help.js';
 import { flagOf, OPTIONS } from '../src/options.js';
 import { resolvePolicy } from '../src/policy.js';
 import { primaryOptions, resolveSettings } from '../src/settings.js';
-import { CliErrorCode, defineConfig, ExitCode, HandoffCliError, HandoffError, main } from '../src/index.js';
+import { CliErrorCode, defineConfig, ExitCode, HandoffCliError, HandoffError, main, type HandoffConfig } from '../src/index.js';
 
 const folders: string[] = [];
 afterEach(() => {
@@ -118,5 +118,17 @@ describe('settings', () => {
     expect(options).toMatchObject({ workers: 3, output: 'pipe', handleSignals: false, env: { PORT: '8080' } });
     expect(typeof options.dropIn === 'object' && options.dropIn.register).toMatch(/register\.js$/);
     expect(() => resolveSettings(dir, {}, parseCommandLine(['start', 'app.js', '--policy', 'reuseport']).values, ['app.js'], [], false)).toThrow(/drop-in mode/);
+  });
+});
+
+describe('the options table', () => {
+  it('is the config schema: HandoffConfig has exactly the keys the table allows in a config file', () => {
+    // A key of HandoffConfig missing here fails to compile; a key of the table missing from HandoffConfig fails below.
+    const typed: Record<keyof HandoffConfig, true> = {
+      entry: true, args: true, workers: true, policy: true, port: true, host: true, name: true, nodeArgs: true, envFile: true, env: true,
+      drainTimeout: true, readyTimeout: true, queueTimeout: true, maxPending: true, maxMemory: true, maxRequests: true, heartbeatTimeout: true,
+      reloadConcurrency: true, logFormat: true, watch: true,
+    };
+    expect(Object.keys(typed).sort()).toEqual(OPTIONS.filter((o) => o.inConfig).map((o) => o.key).sort());
   });
 });
