@@ -1,8 +1,8 @@
 import { channel } from 'node:diagnostics_channel';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ipHash, roundRobin, sharedHandle, type Policy } from '@handoff/policies';
-import { createPrimary, type ProxyRefusal } from '@handoff/orchestrator';
+import { ipHash, reusePort, roundRobin, sharedHandle, type Policy } from '@handoff/policies';
+import { createPrimary, reusePortSupported, type ProxyRefusal } from '@handoff/orchestrator';
 import { encodeProxyHeader, proxyTlv, type ProxyHeaderInit } from '@handoff/proxy-protocol';
 import { startTestPrimary, waitFor, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { proxyApp } from './helpers.js';
@@ -54,10 +54,14 @@ async function start(policy: Policy, proxyProtocol: unknown, workers = 2): Promi
   return current;
 }
 
-describe.each([
+// reuseport where this Node has it (CI runs the suite on Node 24 too).
+const modes: Array<readonly [string, () => Policy]> = [
   ['primary', roundRobin],
   ['shared', sharedHandle],
-] as const)('PROXY protocol, mode %s', (_mode, policy) => {
+  ...(reusePortSupported() ? [['reuseport', reusePort] as const] : []),
+];
+
+describe.each(modes)('PROXY protocol, mode %s', (_mode, policy) => {
   it('the app sees the client the header names, the proxy as socket.proxy, and the bytes after the header untouched', async () => {
     const p = await start(policy(), { trusted: ['127.0.0.0/8'] });
     const body = 'x'.repeat(70_000); // more than one read after the header
