@@ -181,4 +181,41 @@ describe('transport selection', () => {
       seen: [{ requested: 'auto', transport: 'ipc', reason: 'HANDOFF_FDPASS_DISABLE=1' }],
     });
   });
+
+});
+
+describe('IPC link', () => {
+  it("counts a handle posted on the IPC channel as no connection's, so none is taken for acknowledged early", async () => {
+    const transport = createPrimaryTransport({ transport: 'ipc' });
+    const dispatcher = new TestDispatcher();
+    const a = startWorker(transport, dispatcher);
+    const b = startWorker(transport, dispatcher);
+    await a.ready;
+    await b.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    dispatcher.only = a.link;
+    process.kill(a.pid, 'SIGSTOP');
+    await expect.poll(() => isStopped(a.pid), POLL).toBe(true);
+    // Another handle (as a shared listening socket is) goes first; the connection waits behind it
+    // in Node's queue until the worker acknowledges that handle.
+    const other = await listening({ port: 0, host: '127.0.0.1' });
+    a.link.post!({ cmd: 'NODE_HANDOFF_TEST_OTHER' }, (other as unknown as { _handle: unknown })._handle);
+    const response = get({ port, host: '127.0.0.1' });
+    await expect.poll(() => a.link.unacknowledged, POLL).toBe(1);
+    // At the other handle's acknowledgement the connection is still the primary's: kill the
+    // worker right there, and it must come back and be served by the other worker.
+    let atFirstAck: number | undefined;
+    a.child.on('internalMessage', (m: { cmd?: string }) => {
+      if (m?.cmd !== 'NODE_HANDLE_ACK' || atFirstAck !== undefined) return;
+      atFirstAck = a.link.unacknowledged;
+      a.child.kill('SIGKILL');
+    });
+    process.kill(a.pid, 'SIGCONT');
+    expect((await response).body).toBe(String(b.pid));
+    expect(atFirstAck).toBe(1);
+    expect(dispatcher.returned).toHaveLength(1);
+  });
 });
