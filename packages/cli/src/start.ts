@@ -1,13 +1,14 @@
 import { createPrimary, HandoffError } from '@handoff/orchestrator';
 import { controlDir, ensureControlDir, socketPath } from './control/paths.js';
 import { listenControl } from './control/server.js';
-import { controlHandlers, plural, scaleTo, type RunningPrimary } from './control/handlers.js';
+import { controlHandlers, plural, type RunningPrimary } from './control/handlers.js';
 import { CpuSampler } from './cpu.js';
 import { ExitCode } from './errors.js';
 import { logPrimaryEvents } from './events-log.js';
 import { LogSink } from './logs/sink.js';
 import { appFolder, primaryOptions, type StartSettings } from './settings.js';
-import { watchFolder } from './watch.js';
+import { handleSignals } from './signals.js';
+import { reloadOnChange } from './watch.js';
 
 /** Where `start` writes and what it reads. */
 export interface StartIO {
@@ -71,42 +72,9 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     if (primary.state === 'draining' && signal === 'SIGKILL') killedAtDeadline = true;
   });
 
-  let interrupts = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signal === 'SIGINT' && ++interrupts > 1) {
-      sink.event('forced', 'second Ctrl-C: killing the workers');
-      for (const w of primary.workers()) {
-        try {
-          process.kill(w.pid, 'SIGKILL');
-        } catch {
-          // Gone already.
-        }
-      }
-      void control.close().finally(() => finish(ExitCode.FORCED));
-      return;
-    }
-    if (signal === 'SIGINT' || signal === 'SIGTERM') {
-      void run.stop(undefined);
-      return;
-    }
-    if (primary.state !== 'running' && primary.state !== 'reloading') return;
-    if (signal === 'SIGHUP') {
-      primary.reload().catch(() => {
-        // Logged by the reload:end event; the old workers keep serving.
-      });
-    } else if (signal === 'SIGTTIN' || signal === 'SIGTTOU') {
-      const target = run.target + (signal === 'SIGTTIN' ? 1 : -1);
-      if (target < 1) {
-        sink.event('scale', 'SIGTTOU ignored: at least 1 worker must run');
-        return;
-      }
-      scaleTo(run, target).catch((error: Error) => sink.event('error', `scale failed: ${error.message}`));
-    }
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'];
-  for (const s of signals) process.on(s, onSignal);
+  const unhandle = handleSignals(run, (code) => void control.close().finally(() => finish(code)));
   const cleanup = (): void => {
-    for (const s of signals) process.off(s, onSignal);
+    unhandle();
     cpu.stop();
     stopLogging();
   };
@@ -125,33 +93,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const addresses = primary.addresses();
   sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}); control: handoff status ${settings.name}`, { workers: run.target, addresses, control: path });
   if (addresses.length === 0) sink.event('warning', 'the app listens on nothing yet: does it call listen() or serve()?');
-  let unwatch: (() => void) | undefined;
-  if (settings.watch) {
-    let again = false;
-    let reloading = false;
-    const reload = (files: readonly string[]): void => {
-      if (reloading) {
-        again = true;
-        return;
-      }
-      reloading = true;
-      sink.event('watch', `changed: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''}; reloading`, { files });
-      primary
-        .reload()
-        .catch(() => {})
-        .finally(() => {
-          reloading = false;
-          if (again) {
-            again = false;
-            reload(['(more changes)']);
-          }
-        });
-    };
-    unwatch = watchFolder(appFolder(settings), (files) => {
-      if (primary.state === 'running' || primary.state === 'reloading') reload(files);
-    });
-    sink.event('watch', `watching ${appFolder(settings)} for changes`);
-  }
+  const unwatch = settings.watch ? reloadOnChange(primary, appFolder(settings), run.log) : undefined;
   const code = await done;
   unwatch?.();
   cleanup();
