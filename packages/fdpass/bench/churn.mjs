@@ -10,7 +10,10 @@
 //
 //   node bench/churn.mjs [--duration=3] [--warmup=1] [--concurrency=32] [--workers=2]
 //                        [--rounds=1] [--variants=single,cluster-rr,fdpass-native,fdpass-ipc]
-//                        [--flush-delay-us=0]
+//                        [--flush-delay-us=0] [--pin]
+//
+// --pin: the load generator on CPU 0, every server process on CPU 1 (taskset), as
+// apps/bench/PROFILE.md measured.
 //
 // Not a test: run it on a quiet machine, briefly, and quote ratios.
 import cluster from 'node:cluster';
@@ -35,6 +38,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     variants: { type: 'string', default: 'single,cluster-rr,fdpass-native,fdpass-ipc' },
     'flush-delay-us': { type: 'string', default: '0' },
+    pin: { type: 'boolean', default: false },
   },
   strict: false,
 });
@@ -156,11 +160,17 @@ function waitFor(child, type) {
   });
 }
 
+/** Forks `self` with `argv`, on `cpu` (taskset; children inherit it) when --pin. */
+function forkOn(cpu, argv) {
+  if (!args.pin) return fork(self, argv, { stdio: 'inherit' });
+  return fork(self, argv, { stdio: 'inherit', execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath] });
+}
+
 async function measure(variant) {
-  const server = fork(self, ['--role=server', `--variant=${variant}`, `--workers=${args.workers}`, `--flush-delay-us=${args['flush-delay-us']}`], { stdio: 'inherit' });
+  const server = forkOn(1, ['--role=server', `--variant=${variant}`, `--workers=${args.workers}`, `--flush-delay-us=${args['flush-delay-us']}`]);
   try {
     const { port, pids } = await waitFor(server, 'ready');
-    const load = fork(self, ['--role=load', `--port=${port}`, `--duration=${args.duration}`, `--warmup=${args.warmup}`, `--concurrency=${args.concurrency}`], { stdio: 'inherit' });
+    const load = forkOn(0, ['--role=load', `--port=${port}`, `--duration=${args.duration}`, `--warmup=${args.warmup}`, `--concurrency=${args.concurrency}`]);
     await waitFor(load, 'start');
     const before = pids.map(cpuMicros);
     const { requests, errors } = await waitFor(load, 'end');
@@ -184,7 +194,7 @@ async function harness() {
   });
   const single = rows.find((r) => r.variant === 'single');
   const rr = rows.find((r) => r.variant === 'cluster-rr');
-  console.log(`Node ${process.version}, ${args.workers} workers, ${args.concurrency} lanes, ${args.duration} s x ${args.rounds} round(s), flushDelayUs ${args['flush-delay-us']}`);
+  console.log(`Node ${process.version}, ${args.workers} workers, ${args.concurrency} lanes, ${args.duration} s x ${args.rounds} round(s), flushDelayUs ${args['flush-delay-us']}${args.pin ? ', pinned' : ''}`);
   console.log('variant         CPU us/conn  (primary)  x single  req/s     x cluster-rr  errors');
   for (const r of rows) {
     const xs = single ? (r.usPerConn / single.usPerConn).toFixed(2) : '-';

@@ -9,14 +9,17 @@ const UNIX_BIT = 0x1_0000;
 /** The largest listener index a native batch carries. */
 export const MAX_LISTENER = 0xffff;
 
+/** The tag a native batch carries for a connection of `listener`. */
 export function encodeTag(listener: number, kind: 'tcp' | 'unix'): number {
   return kind === 'unix' ? listener | UNIX_BIT : listener;
 }
 
+/** The listener a tag names. */
 export function tagListener(tag: number): number {
   return tag & MAX_LISTENER;
 }
 
+/** The kind of socket a tag names. */
 export function tagKind(tag: number): 'tcp' | 'unix' {
   return (tag & UNIX_BIT) !== 0 ? 'unix' : 'tcp';
 }

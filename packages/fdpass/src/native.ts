@@ -22,6 +22,7 @@ export interface NativeBinding {
   Receiver: new (fd: number, onBatch: (count: number) => void, onClose: (error: string | undefined) => void) => NativeReceiver;
 }
 
+/** native/acceptor.c. */
 export interface NativeAcceptor {
   readonly fds: Int32Array;
   readonly peers?: Uint8Array;
@@ -32,6 +33,7 @@ export interface NativeAcceptor {
   stats(): { accepted: number; wakeups: number; calls: number; mostPerWakeup: number };
 }
 
+/** native/sender.c. */
 export interface NativeSender {
   /** 1 queued, 0 at the cap, -1 closed. */
   queue(fd: number, tag: number): number;
@@ -42,6 +44,7 @@ export interface NativeSender {
   stats(): { batches: number; fds: number; sendCalls: number; blocked: number; acks: number; largestBatch: number; unacked: number; sendErrors: number; lastError: string | undefined };
 }
 
+/** native/receiver.c. */
 export interface NativeReceiver {
   readonly fds: Int32Array;
   readonly tags: Uint32Array;

@@ -1,5 +1,5 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 
 /** A transport that carries connections from the primary to its workers. */
 export type TransportName = 'native' | 'ipc';
@@ -146,7 +146,7 @@ export interface PrimaryTransport {
    * servers, where Node accepts and the fd travels natively. IPC: replaces the handle's
    * `onconnection`, as node:cluster's round-robin does.
    */
-  listen(server: import('node:net').Server, options: AcceptorOptions): Acceptor;
+  listen(server: Server, options: AcceptorOptions): Acceptor;
   /** Prepares one worker's fork. */
   prepareSpawn(): SpawnPlan;
   /**
