@@ -1,5 +1,6 @@
 import { channel } from 'node:diagnostics_channel';
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ipHash, reusePort, roundRobin, sharedHandle, type Policy } from '@handoff/policies';
 import { createPrimary, reusePortSupported, type ProxyRefusal } from '@handoff/orchestrator';
@@ -49,9 +50,24 @@ const client = (address: string, port: number): ProxyHeaderInit['source'] => ({ 
 const v2 = (from: string, port: number, tlvs = [proxyTlv.authority('app.example'), proxyTlv.alpn('http/1.1'), proxyTlv.uniqueId('conn-1')]) =>
   encodeProxyHeader({ version: 2, source: client(from, port), destination: client('192.0.2.1', 443), tlvs, checksum: true });
 
-async function start(policy: Policy, proxyProtocol: unknown, workers = 2): Promise<TestPrimary> {
-  current = await startTestPrimary({ worker: proxyApp, workers, policy, listen: { port: 0, host: '127.0.0.1', proxyProtocol } as never });
+async function start(policy: Policy, proxyProtocol: unknown, workers = 2, env: Record<string, string> = {}): Promise<TestPrimary> {
+  current = await startTestPrimary({ worker: proxyApp, workers, policy, env, listen: { port: 0, host: '127.0.0.1', proxyProtocol } as never });
   return current;
+}
+
+/** A PROXY header in clear, then TLS on the same connection (as HAProxy in TCP mode relays https). */
+function exchangeTls(port: number, header: Uint8Array): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const raw = net.connect({ port, host: '127.0.0.1' }, () => {
+      raw.write(header);
+      const secure = tls.connect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' }, () => secure.write(request('tls')));
+      const chunks: Buffer[] = [];
+      secure.on('data', (chunk: Buffer) => chunks.push(chunk));
+      secure.on('error', reject);
+      secure.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    });
+    raw.on('error', reject);
+  });
 }
 
 // reuseport where this Node has it (CI runs the suite on Node 24 too).
@@ -72,6 +88,12 @@ describe.each(modes)('PROXY protocol, mode %s', (_mode, policy) => {
     // v1 as well, and IPv6 sources.
     const v1 = encodeProxyHeader({ version: 1, source: { family: 'IPv6', address: '2001:db8::7', port: 1 }, destination: { family: 'IPv6', address: '2001:db8::1', port: 80 } });
     expect(answerOf(await exchange(p.port, Buffer.concat([v1, request('v1')])))).toMatchObject({ remoteAddress: '2001:db8::7', remotePort: 1, remoteFamily: 'IPv6', body: Buffer.from('v1').toString('base64') });
+  });
+
+  it('an https app sees the client too (its TLSSocket asks the handle)', async () => {
+    const p = await start(policy(), true, 1, { PROXY_APP_TLS: '1' });
+    const answer = answerOf(await exchangeTls(p.port, v2('203.0.113.9', 4443)));
+    expect(answer).toMatchObject({ remoteAddress: '203.0.113.9', remotePort: 4443, remoteFamily: 'IPv4', body: Buffer.from('tls').toString('base64') });
   });
 
   it('a LOCAL header (a health check) keeps the connection\'s own addresses', async () => {

@@ -26,7 +26,8 @@ export interface ProxyInfo {
 /**
  * Makes the socket report the client its header names: `remoteAddress`, `remotePort` and
  * `remoteFamily` become the header's source (own properties over net.Socket's getters, so
- * `req.socket.remoteAddress`, Express's `req.ip` and Fastify's `request.ip` see the client), and
+ * `req.socket.remoteAddress`, Express's `req.ip` and Fastify's `request.ip` see the client; and the
+ * native handle's `getpeername`, which a TLSSocket on top of it asks), and
  * `socket.proxy` keeps the header and the proxy's own address. A header that names no client
  * (LOCAL, UNKNOWN, AF_UNSPEC, a Unix source) leaves the socket's own addresses.
  */
@@ -40,6 +41,18 @@ export function adoptHeader(socket: Socket, header: ProxyHeader): void {
     remotePort: { value: source.port, configurable: true },
     remoteFamily: { value: source.family, configurable: true },
   });
+  // A tls.Server (https, http2) wraps the socket in a TLSSocket whose remoteAddress asks the native
+  // handle itself (`getpeername` is among the methods _tls_wrap.js proxies to its parent handle):
+  // answer there too, so TLS apps see the client as well.
+  const handle = (socket as Socket & { _handle?: { getpeername?: (out: Record<string, unknown>) => number } | null })._handle;
+  if (handle !== null && handle !== undefined) {
+    handle.getpeername = (out) => {
+      out.address = source.address;
+      out.port = source.port;
+      out.family = source.family;
+      return 0;
+    };
+  }
 }
 
 /**
