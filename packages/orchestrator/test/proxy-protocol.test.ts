@@ -111,7 +111,7 @@ describe.each(modes)('PROXY protocol, mode %s', (_mode, policy) => {
     p.primary.on('connection:proxy-refused', (r) => refused.push(r));
     const oversized = encodeProxyHeader({ version: 2, source: client('10.0.0.1', 1), destination: client('10.0.0.2', 2), tlvs: [{ type: 0xe0, value: new Uint8Array(600) }] });
     const bad = Buffer.from(v2('203.0.113.7', 1));
-    bad[17] ^= 1; // breaks the CRC32C: a forged source
+    bad[17] = bad[17]! ^ 1; // breaks the CRC32C: a forged source
     expect(await exchange(p.port, request())).toBe('');
     expect(await exchange(p.port, Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n'))).toBe('');
     expect(await exchange(p.port, Buffer.concat([oversized, request()]))).toBe('');
