@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ipHash, sharedHandle, type Policy } from '@handoff/policies';
-import { startTestPrimary, waitFor, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { ipHash, roundRobin, sharedHandle, type Policy } from '@handoff/policies';
+import { runLoad, startTestPrimary, waitFor, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { proxyApp } from './helpers.js';
 
 const deploy = fileURLToPath(new URL('../../../docs/deploy/', import.meta.url));
@@ -112,28 +112,35 @@ function haproxyFor(version: 1 | 2): Proxy {
   };
 }
 
+/**
+ * Runs nginx with one of the docs' files, rendered as envsubst would, under a main context of the
+ * test's own: one foreground process, its pid, logs and temporary files in a temporary directory.
+ * Resolves with the port clients connect to.
+ */
+async function startNginx(file: string, handoffPort: number): Promise<number> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'handoff-nginx-'));
+  dirs.push(dir);
+  const vars: Record<string, string> = { NGINX_LISTEN: `127.0.0.1:${port}`, HANDOFF_ADDR: `127.0.0.1:${handoffPort}`, NGINX_TEMP: dir };
+  const body = readFileSync(join(deploy, file), 'utf8').replace(/\$\{([A-Z_]+)\}/g, (whole, name: string) => vars[name] ?? whole);
+  const main = [streamModule === undefined ? '' : `load_module ${streamModule};`, 'daemon off;', 'master_process off;', `pid ${join(dir, 'nginx.pid')};`, 'error_log stderr warn;'];
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, `${main.join('\n')}\n${body}`);
+  const child = run('nginx', ['-c', conf, '-p', dir, '-e', 'stderr']);
+  await listening(port, child);
+  return port;
+}
+
 const nginxStream: Proxy = {
   name: 'nginx stream proxy_protocol on',
   available: nginx,
-  async start(handoffPort) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'handoff-nginx-'));
-    dirs.push(dir);
-    // The docs' file, rendered as envsubst would, under a main context of the test's own: one
-    // foreground process, its pid and logs in the temporary directory.
-    const body = readFileSync(join(deploy, 'nginx-stream.conf'), 'utf8').replaceAll('${NGINX_LISTEN}', `127.0.0.1:${port}`).replaceAll('${HANDOFF_ADDR}', `127.0.0.1:${handoffPort}`);
-    const main = [streamModule === undefined ? '' : `load_module ${streamModule};`, 'daemon off;', 'master_process off;', `pid ${join(dir, 'nginx.pid')};`, 'error_log stderr warn;'];
-    const conf = join(dir, 'nginx.conf');
-    writeFileSync(conf, `${main.join('\n')}\n${body}`);
-    const child = run('nginx', ['-c', conf, '-p', dir, '-e', 'stderr']);
-    await listening(port, child);
-    return port;
-  },
+  start: (handoffPort) => startNginx('nginx-stream.conf', handoffPort),
 };
 
 interface Answer {
   readonly pid: number;
   readonly remoteAddress: string;
+  readonly remotePort: number;
   readonly proxy: { remoteAddress: string; version: number; uniqueId: string | null } | null;
 }
 
@@ -193,6 +200,35 @@ describe.each(proxies)('behind $name', (proxy) => {
     const port = await startBehind(proxy, sharedHandle(), 2);
     for (const client of CLIENTS) {
       for (let i = 0; i < 5; i++) expect((await requestFrom(client, port)).remoteAddress).toBe(client);
+    }
+  });
+});
+
+describe('behind nginx as an HTTP reverse proxy with keep-alive upstreams', () => {
+  const test = nginx || required ? it : it.skip;
+
+  test('a rolling reload of handoff fails no request, and upstream connections are reused', async () => {
+    if (!nginx) throw new Error('nginx: not installed (HANDOFF_REQUIRE_EDGE_PROXIES=1)');
+    current = await startTestPrimary({ worker: proxyApp, workers: 2, policy: roundRobin() });
+    const port = await startNginx('nginx-http.conf', current.port);
+    // Keep-alive upstream: requests of new client connections ride few upstream connections.
+    const upstreamPorts = new Set<number>();
+    for (let i = 0; i < 20; i++) upstreamPorts.add((await requestFrom('127.0.0.2', port)).remotePort);
+    expect(upstreamPorts.size).toBeLessThan(5);
+    const controller = new AbortController();
+    const load = Promise.all([
+      runLoad({ port, concurrency: 6, keepAlive: true, signal: controller.signal }),
+      runLoad({ port, concurrency: 2, keepAlive: false, signal: controller.signal }),
+    ]);
+    await new Promise((r) => setTimeout(r, 200));
+    await current.primary.reload();
+    await current.primary.reload();
+    await new Promise((r) => setTimeout(r, 200));
+    controller.abort();
+    const results = await load;
+    for (const result of results) {
+      expect(result.failed + result.non2xx, result.errors.join('\n')).toBe(0);
+      expect(result.ok).toBeGreaterThan(20);
     }
   });
 });
