@@ -125,7 +125,7 @@ async function runServer() {
       const plan = transport.prepareSpawn();
       const child = fork(self, ['--role=fdpass-worker'], plan.options({ stdio: ['inherit', 'inherit', 'inherit', 'ipc'] }));
       pids.push(child.pid);
-      links.push(plan.attach(child, { onAcknowledged: flush, onClosed: (returned) => waiting.unshift(...returned) }));
+      links.push(plan.attach(child, { onAcknowledged: flush, onClosed: (returned) => waiting.unshift(...returned), onNotReceived: (c) => waiting.unshift(c) }));
       child.on('message', () => {
         if (++ready === workers) process.send({ type: 'ready', port: acceptor.address.port, pids });
       });

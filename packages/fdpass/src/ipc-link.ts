@@ -7,9 +7,6 @@ interface Closable {
   close(): void;
 }
 
-/** Node retransmits a NACKed handle this many times, then closes it (lib/internal/child_process.js). */
-const MAX_HANDLE_RETRANSMISSIONS = 3;
-
 /** After a worker's exit, how long the link waits for Node to read its channel to EOF: 50 x 20 ms. */
 const EXIT_EOF_TRIES = 50;
 const EXIT_EOF_INTERVAL_MS = 20;
@@ -22,10 +19,13 @@ export type IpcMessageBuilder = (connection: Connection) => object;
 
 /**
  * The primary's IPC link to one worker: Node's child_process channel. Node passes one handle per
- * round trip and answers each with its internal NODE_HANDLE_ACK (or NACK, after which it sends
- * the same handle again), in order, so the next acknowledgement is always for the oldest handle
- * in flight. Every handle on the channel must go through this link (`send` or `post`) to keep
- * that matching true.
+ * round trip and the receiving runtime answers each with its internal NODE_HANDLE_ACK, or
+ * NODE_HANDLE_NACK when the handle did not come with the message (MSG_CTRUNC), in order, so the
+ * next answer is always for the oldest handle in flight. For a raw handle sent with `keepOpen`, as
+ * here, Node neither resends nor closes it on a NACK (it retransmits only `net.Socket`s it was
+ * asked to close, lib/internal/child_process.js `postSend`): the connection is the caller's
+ * again (`onNotReceived`). Every handle on the channel must go through this link (`send` or
+ * `post`) to keep that matching true.
  *
  * A connection accepted natively has an fd and no handle: `toHandle` wraps a duplicate of the fd
  * in one, so that the connection keeps its own fd if it comes back; `closeFd` closes that fd once
@@ -39,7 +39,6 @@ export class IpcLink implements WorkerLink {
   /** The handle sent for each entry of `inFlight`, where it is not the connection's own. */
   private readonly made = new Map<Connection, Closable>();
   private count = 0;
-  private nacks = 0;
   private sent = 0;
   private acknowledged = 0;
   private acks = 0;
@@ -112,17 +111,15 @@ export class IpcLink implements WorkerLink {
     const cmd = message?.cmd;
     if (cmd !== 'NODE_HANDLE_ACK' && cmd !== 'NODE_HANDLE_NACK') return;
     this.acks++;
-    if (cmd === 'NODE_HANDLE_NACK' && ++this.nacks <= MAX_HANDLE_RETRANSMISSIONS) return; // Node sends it again
-    this.nacks = 0;
     const connection = this.inFlight.shift();
     if (connection === undefined || connection === null) return;
     this.count--;
     const made = this.made.get(connection);
     if (made !== undefined) this.made.delete(connection);
     if (cmd === 'NODE_HANDLE_NACK') {
-      // Node closed the handle it gave up on; a handle of ours wrapped a duplicate, so close the fd too.
-      if (made !== undefined) this.closeFd(connection.fd);
-      this.hooks.onDropped?.(connection);
+      // Not received: the primary's copy is intact (and a duplicate of ours goes).
+      made?.close();
+      this.hooks.onNotReceived(connection);
       return;
     }
     (made ?? (connection.handle as Closable)).close();

@@ -77,8 +77,12 @@ export interface LinkHooks {
    * place elsewhere or to refuse. Called once.
    */
   onClosed(returned: Connection[], error: string | undefined): void;
-  /** IPC only: Node gave up on a handle the worker refused 4 times (NODE_HANDLE_NACK) and closed it. */
-  onDropped?(connection: Connection): void;
+  /**
+   * IPC only: the worker's runtime said this connection's handle did not arrive with its message
+   * (NODE_HANDLE_NACK, after MSG_CTRUNC). Node does not send it again: it is the caller's to place
+   * again, as a returned one.
+   */
+  onNotReceived(connection: Connection): void;
 }
 
 /** Counters of a {@link WorkerLink}. */

@@ -52,6 +52,11 @@ export class TestDispatcher {
   hooks(): LinkHooks & { link?: WorkerLink } {
     const hooks: LinkHooks & { link?: WorkerLink } = {
       onAcknowledged: () => this.flush(),
+      onNotReceived: (connection) => {
+        this.returned.push(connection);
+        this.waiting.unshift(connection);
+        this.flush();
+      },
       onClosed: (returned) => {
         const i = this.links.indexOf(hooks.link!);
         if (i >= 0) this.links.splice(i, 1);

@@ -218,4 +218,21 @@ describe('IPC link', () => {
     expect(atFirstAck).toBe(1);
     expect(dispatcher.returned).toHaveLength(1);
   });
+
+  it('gives back a connection whose handle the worker answered with NODE_HANDLE_NACK, and Node does not resend it', async () => {
+    const transport = createPrimaryTransport({ transport: 'ipc' });
+    const dispatcher = new TestDispatcher();
+    const nacking = startWorker(transport, dispatcher, { FIXTURE_MODE: 'nack-first' });
+    await nacking.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    const response = await get({ port, host: '127.0.0.1' });
+    // Placed again (on the same worker: it is the only one), and served once.
+    expect(response).toMatchObject({ status: 200, body: String(nacking.pid) });
+    expect(dispatcher.returned).toHaveLength(1);
+    expect(nacking.link.stats()).toMatchObject({ sent: 2, acknowledged: 1, unacknowledged: 0, acks: 2 });
+    expect((await nacking.stats()).stats.received).toBe(2);
+  });
 });
