@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
+import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +106,35 @@ describe.each(transports)('transport %s', (name) => {
     expect((await get({ port, host: '127.0.0.1' })).status).toBe(503);
     refuse = false;
     await expect(get({ port, host: '127.0.0.1' })).rejects.toThrow();
+  });
+
+  it('carries TLS connections served with HTTP/2 and HTTP/1.1', async () => {
+    const { transport, dispatcher } = setup();
+    const w = startWorker(transport, dispatcher, { FIXTURE_MODE: 'tls' });
+    await w.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = accept(transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) }));
+    const port = (acceptor.address as { port: number }).port;
+    const ca = readFileSync(new URL('./fixtures/localhost.pem', import.meta.url));
+    const h1 = await new Promise<string>((resolve, reject) => {
+      httpsGet({ host: '127.0.0.1', port, path: '/', ca, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(`${res.httpVersion} ${body}`));
+      }).on('error', reject);
+    });
+    expect(h1).toBe(`1.1 ${w.pid}`);
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca });
+    onCleanup(() => session.close());
+    const h2 = await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ':path': '/' });
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => resolve(body));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(h2).toBe(String(w.pid));
   });
 
   it('carries Unix-socket connections and leaves the socket path in place', async () => {
