@@ -56,10 +56,32 @@ export class DropInBinder {
     private readonly host: DropInHost,
     /** Where to bind an address whose `listen()` named no host; `undefined`: as Node would. */
     private readonly defaultHost?: string,
+    /**
+     * The workers run with dropped privileges (`user`): an app may have the primary bind only
+     * ports of 1024 and up or those mapped in `ports`, never a Unix socket path (a root primary
+     * would create it anywhere), so that it gains no privilege through its primary.
+     */
+    private readonly restricted = false,
   ) {}
+
+  /** Why an app of a worker with dropped privileges may not have `address` bound; undefined: it may. */
+  private refusal(address: ListenAddress): string | undefined {
+    if (!this.restricted) return undefined;
+    if (isPathAddress(address)) return `the workers run with dropped privileges (option user): the primary binds no Unix socket path an app asks for (${address.path}); listen on a TCP port`;
+    if (address.port !== 0 && address.port < 1024 && !this.ports.has(address.port)) {
+      return `the workers run with dropped privileges (option user): the primary binds port ${address.port} (below 1024) for an app only if dropIn.ports maps it`;
+    }
+    return undefined;
+  }
 
   /** Answers one worker's `bind`. Never throws: a failure becomes a `bind-error` to that worker. */
   bind(worker: WorkerProcess, message: BindMessage): void {
+    const refused = this.refusal(message.address);
+    if (refused !== undefined) {
+      debug('drop-in: refused to bind %o for worker %d: %s', message.address, worker.id, refused);
+      worker.post(createMessage('bind-error', { request: message.request, code: 'EACCES', message: refused }));
+      return;
+    }
     const option = this.optionFor(message.address, message.backlog);
     const key = keyOf(option as ListenAddress);
     let listener = this.byAddress.get(key);

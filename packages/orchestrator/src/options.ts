@@ -4,6 +4,7 @@ import { roundRobin, type Policy } from '@handoff/policies';
 import { createTrustCheck, HandoffProxyProtocolError } from '@handoff/proxy-protocol';
 import { resolveRegister } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
+import { resolveIdentity, type Identity } from './identity.js';
 
 /** One address to listen on: a TCP port (IPv4 or IPv6) or a Unix socket path. */
 export type ListenOption =
@@ -153,6 +154,15 @@ export interface PrimaryOptions {
    * @default 'inherit'
    */
   readonly output?: 'inherit' | 'pipe';
+  /**
+   * Run the workers as this user (a name from /etc/passwd or a numeric uid), with its primary group
+   * (or `group`) and no supplementary groups; the primary, started as root, binds every port first,
+   * including those below 1024. In drop-in mode the apps may then have the primary bind only ports
+   * of 1024 and up, or those mapped in `dropIn.ports`, and no Unix socket path.
+   */
+  readonly user?: string | number;
+  /** The workers' group (a name from /etc/group or a numeric gid), with `user`. @default the user's primary group */
+  readonly group?: string | number;
 }
 
 /** Options after validation, with every default filled in. */
@@ -180,6 +190,8 @@ export interface ResolvedOptions {
   readonly handleSignals: boolean;
   readonly reloadOnSighup: boolean;
   readonly output: 'inherit' | 'pipe';
+  /** Who the workers run as (`user`, `group`); undefined: as the primary. */
+  readonly identity: Identity | undefined;
 }
 
 function invalid(message: string): never {
@@ -309,6 +321,7 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     handleSignals: options.handleSignals !== false,
     reloadOnSighup: options.reloadOnSighup === true,
     output: resolveOutput(options.output),
+    identity: resolveIdentity(options.user, options.group),
   };
 }
 

@@ -111,12 +111,16 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.child = fork(options.worker, [...options.args], {
       env: {
         ...process.env,
+        ...options.identity?.env,
         ...options.env,
         [WORKER_ID_ENV]: String(id),
         [INSTANCE_ENV]: String(slot),
         // A policy that reads the workers' load wants it fresh: report each turn, not each 10 ms.
         [LOAD_COALESCE_ENV]: options.policy.mode === 'primary' && options.policy.readsLoad === true ? '0' : '',
       },
+      // Privilege drop (`user`, `group`): libuv sets the group, clears the supplementary groups
+      // (setgroups(0, NULL) in uv__process_child_init), then sets the user, before Node starts.
+      ...(options.identity === undefined ? {} : { uid: options.identity.uid, gid: options.identity.gid }),
       // Drop-in mode: the preload makes the app's own listen() ask the primary.
       execArgv: options.dropIn === undefined ? [...options.execArgv] : [...options.execArgv, '--import', options.dropIn.register],
       // stderr passes through the primary so the last lines can explain a failed start; with
