@@ -297,6 +297,9 @@ export class WorkerRuntime {
     }
     this.exiting = true;
     this.deadline = deadline;
+    // The app closed every server it had before this drain: it is shutting down on its own (a
+    // graceful-shutdown library on SIGTERM) and decides when it is done, as it would alone.
+    const appShutsDown = [...this.served.values()].some((s) => s.closedByApp) && [...this.served.values()].every((s) => s.closedByApp || !s.attached);
     this.gate.close();
     this.reporter.send(createMessage('draining', { phase: 'started', open: this.tracker.sockets.size }));
     await runHooks(this.drainHooks);
@@ -306,6 +309,14 @@ export class WorkerRuntime {
     await Promise.all([...this.served.values()].map((served) => served.closeForExit(CLOSE_EVENT_BOUND_MS)));
     await runHooks(this.shutdownHooks);
     this.reporter.stop();
+    if (appShutsDown) {
+      // Its own cleanup (closing a database after its server closed) may still run: the process
+      // ends when that work is done, as a listening one does, the channel no longer holding it
+      // open; at the deadline at the latest.
+      (process as { channel?: { unref?(): void } }).channel?.unref?.();
+      setTimeout(() => process.exit(code), Math.max(0, this.deadline - Date.now())).unref();
+      return;
+    }
     // Let the last messages reach the primary before the channel closes with the process.
     setImmediate(() => process.exit(code));
   }

@@ -65,6 +65,8 @@ export class ServedServer {
   private handle: StandInHandle | undefined;
   /** True once the app (or the worker's exit) closed it: it takes no new connection. */
   closed = false;
+  /** True once the app itself closed it (`server.close()`), not the worker on its way out. */
+  closedByApp = false;
   /** Connections refused at `maxConnections`, as Node refuses them. */
   dropped = 0;
 
@@ -79,6 +81,11 @@ export class ServedServer {
     private readonly onAppClose: (served: ServedServer) => void,
     private readonly onAccepted: (socket: Socket) => void,
   ) {}
+
+  /** True once a listener was attached: the server is (or was) listening. */
+  get attached(): boolean {
+    return this.handle !== undefined;
+  }
 
   /** Listener ids this server takes connections of. */
   listeners(): IterableIterator<number> {
@@ -160,6 +167,7 @@ export class ServedServer {
   private closedBy(app: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    this.closedByApp = app;
     if (app) this.onAppClose(this);
   }
 }
