@@ -14,8 +14,13 @@
  * module.c holds what they share: errors, callbacks into JS, the per-environment flush scheduler.
  *
  * The wire, one SOCK_SEQPACKET message each (so no framing):
- *   primary -> worker  batch  { u32 FP_MAGIC_BATCH, u32 seq, u32 count, u32 tag[count] } + count fds
+ *   primary -> worker  batch  { u32 FP_MAGIC_BATCH, u32 seq, u32 count, u32 payloadBytes,
+ *                               u32 tag[count],
+ *                               only when payloadBytes > 0: u32 length[count], u8 payload[payloadBytes] }
+ *                             + count fds (SCM_RIGHTS)
  *   worker -> primary  ack    { u32 FP_MAGIC_ACK, u32 seq }  (every batch numbered <= seq arrived)
+ * A payload is what the JS side wants to travel with one fd (bytes read before the handoff, a
+ * PROXY header), opaque here; connections without one cost nothing for it.
  */
 #ifndef HANDOFF_FDPASS_H
 #define HANDOFF_FDPASS_H
@@ -30,14 +35,22 @@
 #define FP_MAX_FDS 253
 #define FP_MAGIC_BATCH 0x31444648u /* "HFD1" */
 #define FP_MAGIC_ACK 0x4b434148u   /* "HACK" */
-#define FP_HEADER_BYTES 12
+#define FP_HEADER_BYTES 16
+/* The most payload bytes one fd may carry, and one batch: a batch with payloads stays one
+ * message well under the socket's default send buffer (net.core.wmem_default, 208 KiB). */
+#define FP_MAX_PAYLOAD 65536
+/* The largest batch message. */
+#define FP_MAX_MESSAGE (FP_HEADER_BYTES + 8 * FP_MAX_FDS + FP_MAX_PAYLOAD)
 
 typedef struct fp_batch {
   struct fp_batch* next;
   uint32_t seq; /* 0 while it still takes fds; numbered when sealed */
   uint32_t count;
+  uint32_t payload_bytes; /* used of `payload` */
   int fds[FP_MAX_FDS];
   uint32_t tags[FP_MAX_FDS];
+  uint32_t lengths[FP_MAX_FDS];
+  uint8_t* payload; /* FP_MAX_PAYLOAD bytes, allocated at the batch's first payload and kept */
 } fp_batch;
 
 typedef struct fp_sender fp_sender;

@@ -98,15 +98,18 @@ fp_batch* fp_batch_new(fp_env* e) {
   } else {
     b = malloc(sizeof *b);
     if (b == NULL) abort();
+    b->payload = NULL;
   }
   b->next = NULL;
   b->seq = 0;
   b->count = 0;
+  b->payload_bytes = 0;
   return b;
 }
 
 void fp_batch_free(fp_env* e, fp_batch* b) {
   if (e->free_count >= FP_FREE_BATCHES) {
+    free(b->payload);
     free(b);
     return;
   }

@@ -2,8 +2,11 @@
  * Receiver: the worker's end of its socketpair.
  *
  *   new Receiver(fd, onBatch(count), onClose(error))
- *     .fds   Int32Array  the fds of one wake-up (close-on-exec; JS owns them)
- *     .tags  Uint32Array the tag the primary queued with each
+ *     .fds      Int32Array   the fds of one wake-up (close-on-exec; JS owns them)
+ *     .tags     Uint32Array  the tag the primary queued with each
+ *     .offsets  Uint32Array  where each one's payload starts in .data (valid until onBatch returns)
+ *     .lengths  Uint32Array  its length (0: none)
+ *     .data     Uint8Array   the messages as read
  *     .close() .ref() .stats()
  *
  * One wake-up reads every batch queued (recvmmsg, up to 16 messages a call), acknowledges the
@@ -20,7 +23,9 @@
 
 #define VLEN 16
 #define CAPACITY (2 * VLEN * FP_MAX_FDS)
-#define DATA_BYTES (FP_HEADER_BYTES + 4 * FP_MAX_FDS)
+/* One message buffer per recvmmsg slot, in one ArrayBuffer JS reads payloads from. 1 MiB of
+ * address space; only the pages messages touch become resident (small batches touch one). */
+#define DATA_BYTES ((size_t)VLEN * FP_MAX_MESSAGE)
 
 typedef union {
   struct cmsghdr align;
@@ -29,7 +34,7 @@ typedef union {
 
 typedef struct {
   napi_env env;
-  napi_ref self, on_batch, on_close, fds_ref, tags_ref;
+  napi_ref self, on_batch, on_close, fds_ref, tags_ref, offsets_ref, lengths_ref, data_ref;
   napi_async_context actx;
   uv_poll_t poll;
   int fd;
@@ -39,10 +44,12 @@ typedef struct {
   int events;
   int32_t* fds;
   uint32_t* tags;
+  uint32_t* offsets;
+  uint32_t* lengths;
+  uint8_t* data;
   uint32_t highest, acked;
   struct mmsghdr msgs[VLEN];
   struct iovec iov[VLEN];
-  uint32_t data[VLEN][DATA_BYTES / 4];
   control_t control[VLEN];
   double wakeups, recv_calls, messages, received, acks, dropped, most;
 } receiver;
@@ -72,8 +79,8 @@ static void send_ack(receiver* r) {
 }
 
 /* Takes one message's fds into the arrays; returns how many, or closes them all and returns 0
- * when the message is not a well-formed batch. */
-static uint32_t take(receiver* r, unsigned i, uint32_t at) {
+ * when the message is not a well-formed batch. Sets *payload when it carried payload bytes. */
+static uint32_t take(receiver* r, unsigned i, uint32_t at, int* payload) {
   struct msghdr* m = &r->msgs[i].msg_hdr;
   uint32_t len = r->msgs[i].msg_len;
   int* fds = NULL;
@@ -85,21 +92,42 @@ static uint32_t take(receiver* r, unsigned i, uint32_t at) {
       break;
     }
   }
-  const uint32_t* d = r->data[i];
-  int ok = len >= FP_HEADER_BYTES && d[0] == FP_MAGIC_BATCH && d[2] == nfds && nfds <= FP_MAX_FDS && len >= FP_HEADER_BYTES + 4 * nfds &&
-           !(m->msg_flags & (MSG_CTRUNC | MSG_TRUNC));
+  size_t base = (size_t)i * FP_MAX_MESSAGE;
+  const uint32_t* d = (const uint32_t*)(r->data + base);
+  int ok = len >= FP_HEADER_BYTES && d[0] == FP_MAGIC_BATCH && d[2] == nfds && nfds <= FP_MAX_FDS && !(m->msg_flags & (MSG_CTRUNC | MSG_TRUNC));
+  uint32_t payload_bytes = ok ? d[3] : 0;
+  const uint32_t* lengths = d + 4 + nfds;
+  if (ok) {
+    uint64_t want = FP_HEADER_BYTES + 4ull * nfds + (payload_bytes > 0 ? 4ull * nfds + payload_bytes : 0);
+    ok = len == want && payload_bytes <= FP_MAX_PAYLOAD;
+  }
+  if (ok && payload_bytes > 0) {
+    uint64_t sum = 0;
+    for (uint32_t j = 0; j < nfds; j++) sum += lengths[j];
+    ok = sum == payload_bytes;
+  }
   if (!ok) {
-    for (uint32_t j = 0; j < nfds; j++) close(fds[j]);
+    for (uint32_t j = 0; j < nfds; j++) {
+      int fd;
+      memcpy(&fd, fds + j, sizeof fd);
+      close(fd);
+    }
     r->dropped++;
     return 0;
   }
   if (d[1] > r->highest) r->highest = d[1];
+  uint32_t offset = (uint32_t)(base + FP_HEADER_BYTES + 8u * nfds);
   for (uint32_t j = 0; j < nfds; j++) {
     int fd;
     memcpy(&fd, fds + j, sizeof fd);
     r->fds[at + j] = fd;
-    r->tags[at + j] = d[3 + j];
+    r->tags[at + j] = d[4 + j];
+    uint32_t n = payload_bytes > 0 ? lengths[j] : 0;
+    r->offsets[at + j] = offset;
+    r->lengths[at + j] = n;
+    offset += n;
   }
+  if (payload_bytes > 0) *payload = 1;
   return nfds;
 }
 
@@ -108,7 +136,7 @@ static void end(receiver* r, int err);
 static void on_poll(uv_poll_t* h, int status, int events) {
   receiver* r = h->data;
   uint32_t count = 0;
-  int eof = 0, err = 0;
+  int eof = 0, err = 0, payload = 0;
   r->wakeups++;
   if (status < 0) {
     eof = 1;
@@ -117,8 +145,8 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     while (CAPACITY - count >= VLEN * FP_MAX_FDS) {
       for (unsigned i = 0; i < VLEN; i++) {
         struct msghdr* m = &r->msgs[i].msg_hdr;
-        r->iov[i].iov_base = r->data[i];
-        r->iov[i].iov_len = DATA_BYTES;
+        r->iov[i].iov_base = r->data + (size_t)i * FP_MAX_MESSAGE;
+        r->iov[i].iov_len = FP_MAX_MESSAGE;
         m->msg_name = NULL;
         m->msg_namelen = 0;
         m->msg_iov = &r->iov[i];
@@ -148,10 +176,11 @@ static void on_poll(uv_poll_t* h, int status, int events) {
           break;
         }
         r->messages++;
-        count += take(r, (unsigned)i, count);
+        count += take(r, (unsigned)i, count, &payload);
       }
-      /* Fewer than asked: the queue is empty now, no need to hear EAGAIN from another call. */
-      if (eof || n < VLEN) break;
+      /* Fewer than asked: the queue is empty now, no need to hear EAGAIN from another call.
+       * Payloads live in the message buffers: JS reads them before the next call reuses those. */
+      if (eof || n < VLEN || payload) break;
     }
   }
   if (r->highest != r->acked && r->open) send_ack(r);
@@ -201,6 +230,9 @@ static void finalize(napi_env env, void* data, void* hint) {
   napi_delete_reference(env, r->on_close);
   napi_delete_reference(env, r->fds_ref);
   napi_delete_reference(env, r->tags_ref);
+  napi_delete_reference(env, r->offsets_ref);
+  napi_delete_reference(env, r->lengths_ref);
+  napi_delete_reference(env, r->data_ref);
   napi_delete_reference(env, r->self);
   napi_async_destroy(env, r->actx);
   r->finalized = 1;
@@ -238,8 +270,18 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   r->fd = (int)fd;
   napi_value fds = fp_shared_array(env, CAPACITY * 4, (void**)&r->fds, napi_int32_array, CAPACITY, &r->fds_ref);
   napi_value tags = fp_shared_array(env, CAPACITY * 4, (void**)&r->tags, napi_uint32_array, CAPACITY, &r->tags_ref);
+  napi_value offsets = fp_shared_array(env, CAPACITY * 4, (void**)&r->offsets, napi_uint32_array, CAPACITY, &r->offsets_ref);
+  napi_value lengths = fp_shared_array(env, CAPACITY * 4, (void**)&r->lengths, napi_uint32_array, CAPACITY, &r->lengths_ref);
+  napi_value data = fp_shared_array(env, DATA_BYTES, (void**)&r->data, napi_uint8_array, DATA_BYTES, &r->data_ref);
+  if (fds == NULL || tags == NULL || offsets == NULL || lengths == NULL || data == NULL) {
+    free(r);
+    return NULL;
+  }
   napi_set_named_property(env, self, "fds", fds);
   napi_set_named_property(env, self, "tags", tags);
+  napi_set_named_property(env, self, "offsets", offsets);
+  napi_set_named_property(env, self, "lengths", lengths);
+  napi_set_named_property(env, self, "data", data);
   napi_create_reference(env, argv[1], 1, &r->on_batch);
   napi_create_reference(env, argv[2], 1, &r->on_close);
   napi_value name;

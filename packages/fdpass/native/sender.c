@@ -73,8 +73,8 @@ static void want(fp_sender* s, int events) {
 
 /* 0 written; EAGAIN; or another errno. */
 static int send_batch(fp_sender* s, fp_batch* b) {
-  uint32_t header[3] = {FP_MAGIC_BATCH, b->seq, b->count};
-  struct iovec iov[2] = {{header, sizeof header}, {b->tags, (size_t)b->count * 4}};
+  uint32_t header[4] = {FP_MAGIC_BATCH, b->seq, b->count, b->payload_bytes};
+  struct iovec iov[4] = {{header, sizeof header}, {b->tags, (size_t)b->count * 4}, {b->lengths, (size_t)b->count * 4}, {b->payload, b->payload_bytes}};
   union {
     struct cmsghdr align;
     char buf[CMSG_SPACE(sizeof(int) * FP_MAX_FDS)];
@@ -82,7 +82,7 @@ static int send_batch(fp_sender* s, fp_batch* b) {
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   msg.msg_iov = iov;
-  msg.msg_iovlen = 2;
+  msg.msg_iovlen = b->payload_bytes > 0 ? 4 : 2;
   msg.msg_control = control.buf;
   msg.msg_controllen = CMSG_SPACE(sizeof(int) * b->count);
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
@@ -310,26 +310,57 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   return self;
 }
 
+static fp_batch* open_batch(fp_sender* s) {
+  fp_batch* b = s->tail;
+  if (b != NULL && b->seq == 0) return b;
+  b = fp_batch_new(s->e);
+  if (s->tail != NULL) s->tail->next = b;
+  else s->head = b;
+  s->tail = b;
+  if (s->unsent == NULL) s->unsent = b;
+  return b;
+}
+
 static napi_value m_queue(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   fp_sender* s = unwrap(env, info, &argc, argv);
   if (s == NULL) return NULL;
   int64_t fd, tag;
   if (argc < 2 || !fp_get_int(env, argv[0], &fd) || !fp_get_int(env, argv[1], &tag) || fd < 0 || fd > INT32_MAX)
-    return fp_throw(env, "ERR_INVALID_ARG_TYPE", "queue(fd, tag)");
+    return fp_throw(env, "ERR_INVALID_ARG_TYPE", "queue(fd, tag, payload?)");
+  /* The payload, if any: a Uint8Array (a Buffer is one) of at most FP_MAX_PAYLOAD bytes. */
+  uint8_t* bytes = NULL;
+  size_t length = 0;
+  if (argc > 2) {
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t != napi_undefined) {
+      bool is_typed = false;
+      napi_typedarray_type type;
+      napi_is_typedarray(env, argv[2], &is_typed);
+      if (!is_typed || napi_get_typedarray_info(env, argv[2], &type, &length, (void**)&bytes, NULL, NULL) != napi_ok || type != napi_uint8_array)
+        return fp_throw(env, "ERR_INVALID_ARG_TYPE", "queue(): the payload must be a Uint8Array");
+      if (length > FP_MAX_PAYLOAD) return fp_throw(env, "ERR_OUT_OF_RANGE", "queue(): a payload holds at most 65536 bytes");
+    }
+  }
   if (!s->open) return fp_num(env, -1);
   if (s->unacked >= s->cap) return fp_uint(env, 0);
-  fp_batch* b = s->tail;
-  if (b == NULL || b->seq != 0) {
-    b = fp_batch_new(s->e);
-    if (s->tail != NULL) s->tail->next = b;
-    else s->head = b;
-    s->tail = b;
-    if (s->unsent == NULL) s->unsent = b;
+  fp_batch* b = open_batch(s);
+  if (length > 0 && b->payload_bytes + length > FP_MAX_PAYLOAD && b->count > 0) {
+    /* This payload would not fit in the batch's message: it starts the next one. */
+    b->seq = ++s->next_seq;
+    fp_sender_flush(s);
+    b = open_batch(s);
+  }
+  if (length > 0) {
+    if (b->payload == NULL && (b->payload = malloc(FP_MAX_PAYLOAD)) == NULL) return fp_throw(env, "ERR_FDPASS_NOMEM", "out of memory");
+    memcpy(b->payload + b->payload_bytes, bytes, length);
+    b->payload_bytes += (uint32_t)length;
   }
   b->fds[b->count] = (int)fd;
   b->tags[b->count] = (uint32_t)tag;
+  b->lengths[b->count] = (uint32_t)length;
   b->count++;
   s->unacked++;
   if (b->count >= s->max_batch) {

@@ -1,3 +1,4 @@
+import { FdpassErrorCode, HandoffFdpassError } from './errors.js';
 import type { Connection } from './types.js';
 
 /**
@@ -5,6 +6,17 @@ import type { Connection } from './types.js';
  * Bits 0-15 the listener, bit 16 set for a Unix-socket connection.
  */
 const UNIX_BIT = 0x1_0000;
+
+/** The most bytes a connection's `payload` holds, on both transports (native/fdpass.h, FP_MAX_PAYLOAD). */
+export const MAX_PAYLOAD_BYTES = 65536;
+
+/** Throws unless `connection.payload` fits. */
+export function checkPayload(connection: Connection): void {
+  const p = connection.payload;
+  if (p !== undefined && p.byteLength > MAX_PAYLOAD_BYTES) {
+    throw new HandoffFdpassError(FdpassErrorCode.PAYLOAD_TOO_LARGE, `connection ${connection.id}: a payload holds at most ${MAX_PAYLOAD_BYTES} bytes; this one has ${p.byteLength}`);
+  }
+}
 
 /** The largest listener index a native batch carries. */
 export const MAX_LISTENER = 0xffff;
@@ -38,7 +50,7 @@ export class ConnectionFactory {
     remotePort: number | undefined,
     family: Connection['family'],
   ): Connection {
-    return { id: this.nextId++, listener, kind, fd, handle, remoteAddress, remotePort, family, attempts: 0 };
+    return { id: this.nextId++, listener, kind, fd, handle, remoteAddress, remotePort, family, attempts: 0, payload: undefined };
   }
 }
 

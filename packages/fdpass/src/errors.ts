@@ -15,6 +15,8 @@ export const FdpassErrorCode = {
   INVALID_OPTION: 'HANDOFF_ERR_FDPASS_INVALID_OPTION',
   /** `listen()` was given a server that is not listening (or has no fd: not Linux). */
   NOT_LISTENING: 'HANDOFF_ERR_FDPASS_NOT_LISTENING',
+  /** A connection's `payload` is larger than `MAX_PAYLOAD_BYTES`. */
+  PAYLOAD_TOO_LARGE: 'HANDOFF_ERR_FDPASS_PAYLOAD_TOO_LARGE',
 } as const;
 
 /** One of the values of {@link FdpassErrorCode}. */

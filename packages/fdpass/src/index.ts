@@ -2,6 +2,7 @@ export { createPrimaryTransport, TRANSPORT_DEFAULTS, type PrimaryTransportOption
 export { createWorkerIntake, type IntakeOptions } from './intake.js';
 export { nativeStatus, type NativeStatus } from './native.js';
 export { FDPASS_FD_ENV } from './spawn.js';
+export { MAX_PAYLOAD_BYTES } from './connection.js';
 export { IPC_CMD, defaultIpcMessage } from './ipc-primary.js';
 export type { IpcMessageBuilder } from './ipc-link.js';
 export { socketPath } from './socket.js';

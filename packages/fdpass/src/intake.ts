@@ -10,8 +10,8 @@ import type { IntakeStats, WorkerIntake } from './types.js';
 
 /** Options of {@link createWorkerIntake}. */
 export interface IntakeOptions {
-  /** Each connection, as a readable `net.Socket`, with the listener it came from. */
-  onSocket(socket: Socket, listener: number): void;
+  /** Each connection, as a readable `net.Socket`, with the listener it came from and its payload, if it had one. */
+  onSocket(socket: Socket, listener: number, payload: Buffer | undefined): void;
   /** `allowHalfOpen` for the sockets of a listener (the server's own option). @default false */
   allowHalfOpen?: boolean | ((listener: number) => boolean);
   /**
@@ -69,6 +69,9 @@ export function createWorkerIntake(options: IntakeOptions): WorkerIntake {
                 const fd = r.fds[i]!;
                 const tag = r.tags[i]!;
                 const listener = tagListener(tag);
+                const length = r.lengths[i]!;
+                // A copy: the addon reuses its buffer at the next wake-up.
+                const payload = length === 0 ? undefined : Buffer.from(r.data.subarray(r.offsets[i]!, r.offsets[i]! + length));
                 let socket: Socket;
                 try {
                   socket = socketFromFd(fd, tagKind(tag), allowHalfOpen(listener));
@@ -78,7 +81,7 @@ export function createWorkerIntake(options: IntakeOptions): WorkerIntake {
                   continue;
                 }
                 received++;
-                onSocket(socket, listener);
+                onSocket(socket, listener, payload);
               }
             } catch (error) {
               // onSocket threw: the rest of the batch is nobody's; close it, then let it surface.
@@ -99,16 +102,17 @@ export function createWorkerIntake(options: IntakeOptions): WorkerIntake {
       if (channels.workerFallback.hasSubscribers) channels.workerFallback.publish({ pid: process.pid, reason: fallbackReason });
     }
   }
-  const receive = (handle: unknown, listener: number, head?: Buffer): void => {
+  const receive = (handle: unknown, listener: number, head?: Buffer, payload?: Buffer): void => {
     ipcReceived++;
     received++;
-    onSocket(socketFromHandle(handle, allowHalfOpen(listener), head), listener);
+    onSocket(socketFromHandle(handle, allowHalfOpen(listener), head), listener, payload);
   };
   const cmd = options.ipcCmd ?? IPC_CMD;
-  const onInternal = (message: { cmd?: unknown; listener?: unknown; head?: unknown } | null, handle: unknown): void => {
+  const onInternal = (message: { cmd?: unknown; listener?: unknown; head?: unknown; payload?: unknown } | null, handle: unknown): void => {
     if (message?.cmd !== cmd || handle === undefined) return;
     const listener = typeof message.listener === 'number' ? message.listener : 0;
-    receive(handle, listener, typeof message.head === 'string' ? Buffer.from(message.head, 'base64') : undefined);
+    const head = typeof message.head === 'string' ? Buffer.from(message.head, 'base64') : undefined;
+    receive(handle, listener, head, typeof message.payload === 'string' ? Buffer.from(message.payload, 'base64') : undefined);
   };
   if (cmd !== false) process.on('internalMessage' as 'message', onInternal as never);
   return {

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { checkPayload } from './connection.js';
 import { Fifo } from './fifo.js';
 import type { Connection, LinkHooks, LinkStats, WorkerLink } from './types.js';
 
@@ -75,6 +76,7 @@ export class IpcLink implements WorkerLink {
 
   send(connection: Connection): boolean {
     if (this.closed || this.count >= this.cap || !this.child.connected) return false;
+    if (connection.payload !== undefined) checkPayload(connection);
     let handle = connection.handle as Closable | undefined;
     if (handle === undefined) {
       handle = this.toHandle(connection);

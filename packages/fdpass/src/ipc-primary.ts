@@ -18,8 +18,9 @@ interface ClientHandle {
  */
 export const IPC_CMD = 'NODE_HANDOFF_FDPASS';
 
-/** The default IPC message for a connection: what `createWorkerIntake` listens for. */
-export const defaultIpcMessage: IpcMessageBuilder = (c) => ({ cmd: IPC_CMD, listener: c.listener, id: c.id });
+/** The default IPC message for a connection (the payload in base64): what `createWorkerIntake` listens for. */
+export const defaultIpcMessage: IpcMessageBuilder = (c) =>
+  c.payload === undefined ? { cmd: IPC_CMD, listener: c.listener, id: c.id } : { cmd: IPC_CMD, listener: c.listener, id: c.id, payload: Buffer.from(c.payload.buffer, c.payload.byteOffset, c.payload.byteLength).toString('base64') };
 
 /**
  * The IPC transport, Node's child_process channel: the primary's Node accepts (no net.Socket is

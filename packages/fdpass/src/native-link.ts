@@ -1,4 +1,4 @@
-import { encodeTag } from './connection.js';
+import { checkPayload, encodeTag } from './connection.js';
 import { Fifo } from './fifo.js';
 import type { NativeBinding, NativeSender } from './native.js';
 import type { Connection, LinkHooks, LinkStats, WorkerLink } from './types.js';
@@ -49,7 +49,8 @@ export class NativeLink implements WorkerLink {
 
   send(connection: Connection): boolean {
     if (this.closed || connection.fd < 0) return false;
-    if (this.sender.queue(connection.fd, encodeTag(connection.listener, connection.kind)) !== 1) return false;
+    if (connection.payload !== undefined) checkPayload(connection);
+    if (this.sender.queue(connection.fd, encodeTag(connection.listener, connection.kind), connection.payload) !== 1) return false;
     this.held.push(connection);
     this.sent++;
     return true;

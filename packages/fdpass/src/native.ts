@@ -35,8 +35,8 @@ export interface NativeAcceptor {
 
 /** native/sender.c. */
 export interface NativeSender {
-  /** 1 queued, 0 at the cap, -1 closed. */
-  queue(fd: number, tag: number): number;
+  /** 1 queued, 0 at the cap, -1 closed. Throws for a payload over 64 KiB. */
+  queue(fd: number, tag: number, payload?: Uint8Array): number;
   flush(): void;
   close(): void;
   ref(on: boolean): void;
@@ -48,6 +48,10 @@ export interface NativeSender {
 export interface NativeReceiver {
   readonly fds: Int32Array;
   readonly tags: Uint32Array;
+  /** Where each fd's payload starts in `data`, and its length (0: none); valid during onBatch. */
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  readonly data: Uint8Array;
   close(): void;
   ref(on: boolean): void;
   stats(): { wakeups: number; recvCalls: number; batches: number; fds: number; acks: number; dropped: number; mostPerWakeup: number; highest: number };

@@ -29,6 +29,12 @@ export interface Connection {
   readonly family: 'IPv4' | 'IPv6' | 'unix' | undefined;
   /** How many workers it was sent to; the transport never reads it, the dispatcher counts. */
   attempts: number;
+  /**
+   * Bytes that travel with the connection to the worker's `onSocket`, at most 64 KiB: what the
+   * primary read first (a PROXY header and what followed it), in the caller's encoding. Set it
+   * before `send`; the transport does not read it otherwise. Undefined: none.
+   */
+  payload: Uint8Array | undefined;
 }
 
 /** Options of {@link PrimaryTransport.listen}. */
@@ -181,9 +187,10 @@ export interface WorkerIntake {
   readonly fallbackReason: string | undefined;
   /**
    * Wraps a handle that arrived with an IPC message (the worker's protocol handler calls it),
-   * with the bytes the primary read first, if any. Works on both transports.
+   * with the bytes to put back in front of what the socket reads (`head`), if any, and hands it to
+   * `onSocket` with `payload`. Works on both transports.
    */
-  receive(handle: unknown, listener: number, head?: Buffer): void;
+  receive(handle: unknown, listener: number, head?: Buffer, payload?: Buffer): void;
   /** Stops reading the native link (the primary gets EOF and places what it had not delivered). */
   close(): void;
   stats(): IntakeStats;

@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type ListenOptions, type Server } from 'node:net';
@@ -137,13 +138,13 @@ export async function listening(options: ListenOptions): Promise<Server> {
 }
 
 /** One HTTP request on a fresh connection; resolves with the status and the body (the worker's pid). */
-export function get(target: { port: number; host?: string } | { socketPath: string }): Promise<{ status: number; body: string; listener: string }> {
+export function get(target: { port: number; host?: string } | { socketPath: string }): Promise<{ status: number; body: string; listener: string; payload: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ ...target, path: '/', agent: false, timeout: 20_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, listener: String(res.headers['x-listener']) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, listener: String(res.headers['x-listener']), payload: String(res.headers['x-payload']) }));
     });
     req.on('timeout', () => req.destroy(new Error('request timed out')));
     req.on('error', reject);
@@ -176,4 +177,9 @@ export function fdCount(): number {
 export function isStopped(pid: number): boolean {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+}
+
+/** What the fixture says of a payload: `length:sha1`. */
+export function digest(payload: Uint8Array): string {
+  return `${payload.length}:${createHash('sha1').update(payload).digest('hex')}`;
 }

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createPrimaryTransport, nativeStatus } from '../src/index.js';
-import { fdCount, get, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
+import { digest, fdCount, get, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
 
 const POLL = { timeout: 20_000, interval: 20 };
 
@@ -44,6 +44,45 @@ describe.skipIf(!nativeStatus().available)('native transport', () => {
       ),
     );
     expect(answers.every((a) => a.startsWith('HTTP/1.1 200') && a.endsWith(String(w.pid)))).toBe(true);
+  });
+
+  it('starts a new batch where a payload would not fit in the one being filled', async () => {
+    const transport = createPrimaryTransport({ transport: 'native' });
+    const dispatcher = new TestDispatcher();
+    const w = startWorker(transport, dispatcher);
+    await w.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const big = Buffer.alloc(40_000, 9);
+    const acceptor = transport.listen(server, {
+      listener: 0,
+      onConnection: (c) => {
+        c.payload = big;
+        dispatcher.place(c);
+      },
+    });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    acceptor.pause();
+    const clients: Socket[] = [];
+    for (let i = 0; i < 4; i++) clients.push(connect({ port, host: '127.0.0.1' }));
+    onCleanup(() => clients.forEach((c) => c.destroy()));
+    await Promise.all(clients.map((c) => once(c, 'connect')));
+    acceptor.resume();
+    await expect.poll(() => w.link.stats().acknowledged, POLL).toBe(4);
+    // 2 x 40,000 bytes do not fit in one 64 KiB batch: one connection per batch.
+    expect(w.link.stats()).toMatchObject({ sent: 4, batches: 4, largestBatch: 1 });
+    const answers = await Promise.all(
+      clients.map(
+        (c) =>
+          new Promise<string>((resolve) => {
+            let text = '';
+            c.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+            c.on('end', () => resolve(text));
+            c.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+          }),
+      ),
+    );
+    expect(answers.every((a) => a.toLowerCase().includes(`x-payload: ${digest(big)}`))).toBe(true);
   });
 
   it("acknowledges in the addon, whatever the worker's code then does", async () => {

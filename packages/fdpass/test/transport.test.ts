@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createPrimaryTransport, nativeStatus, type Acceptor, type TransportName } from '../src/index.js';
-import { fdCount, get, isStopped, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
+import { createPrimaryTransport, FdpassErrorCode, MAX_PAYLOAD_BYTES, nativeStatus, type Acceptor, type Connection, type TransportName } from '../src/index.js';
+import { digest, fdCount, get, isStopped, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
 
 const native = nativeStatus();
 const transports: TransportName[] = native.available ? ['native', 'ipc'] : ['ipc'];
@@ -17,6 +17,11 @@ if (!native.available) console.warn(`@handoff/fdpass: native transport tests ski
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 const POLL = { timeout: 20_000, interval: 20 };
+
+/** A connection that no acceptor made (for refusals that happen before anything is sent). */
+function acceptorless(): Connection {
+  return { id: 0, listener: 0, kind: 'tcp', fd: 1_000_000, handle: { close() {} }, remoteAddress: undefined, remotePort: undefined, family: undefined, attempts: 0, payload: undefined };
+}
 
 describe.each(transports)('transport %s', (name) => {
   function setup(options: { cap?: number } = {}) {
@@ -135,6 +140,31 @@ describe.each(transports)('transport %s', (name) => {
       req.end();
     });
     expect(h2).toBe(String(w.pid));
+  });
+
+  it('carries a payload with a connection, up to 64 KiB, and none where none was set', async () => {
+    const { transport, dispatcher } = setup();
+    const w = startWorker(transport, dispatcher);
+    await w.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const payloads = [Buffer.from('PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n'), undefined, Buffer.alloc(65536, 7), Buffer.alloc(1, 1)];
+    let n = 0;
+    const acceptor = accept(
+      transport.listen(server, {
+        listener: 0,
+        onConnection: (c) => {
+          c.payload = payloads[n++ % payloads.length];
+          dispatcher.place(c);
+        },
+      }),
+    );
+    const port = (acceptor.address as { port: number }).port;
+    for (const p of payloads) expect((await get({ port, host: '127.0.0.1' })).payload).toBe(p === undefined ? 'none' : digest(p));
+    // One byte more is refused at send, before anything crosses.
+    const tooBig = { ...acceptorless(), payload: Buffer.alloc(MAX_PAYLOAD_BYTES + 1) };
+    await expect.poll(() => w.link.unacknowledged, POLL).toBe(0);
+    expect(() => w.link.send(tooBig)).toThrow(expect.objectContaining({ code: FdpassErrorCode.PAYLOAD_TOO_LARGE }));
+    expect(w.link.unacknowledged).toBe(0);
   });
 
   it('carries Unix-socket connections and leaves the socket path in place', async () => {
