@@ -32,7 +32,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (first === '-v' || first === '--version') return { command: undefined, values: {}, positionals: [], appArgs: [], help: false, version: true };
   if (!(COMMANDS as readonly string[]).includes(first)) {
     const hint = first.startsWith('-') ? ' (a command comes first: handoff start app.js --workers 4)' : didYouMean(first, COMMANDS);
-    throw usage(`unknown command ${JSON.stringify(first)}${hint}; commands: ${COMMANDS.join(', ')}`);
+    throw usage(`unknown command ${JSON.stringify(first)}${hint} (commands: ${COMMANDS.join(', ')})`);
   }
   const command = first as Command;
   // `handoff scale -1`: a signed count is an argument, not a flag.
