@@ -83,15 +83,18 @@ export function serve(server: Server, options: ServeOptions = {}): ServeHandle {
 }
 
 /**
- * Under a drop-in primary (the `handoff` command runs every app so), the server listens where it
- * would alone, and that `listen()` asks the primary like an unmodified app's: one command runs apps
- * that call `serve()` and apps that call `listen()`.
+ * Under a drop-in primary (the `handoff` command runs every app so), the server listens on the port
+ * it would listen on alone, and that `listen()` asks the primary like an unmodified app's: one
+ * command runs apps that call `serve()` and apps that call `listen()`.
  */
 function serveDropIn(server: Server, runtime: WorkerRuntime, options: ServeOptions): ServeHandle {
   if (options.ready === false) runtime.deferReady();
   // PORT=0 is a free port here (the primary binds it once for every worker), not "unset".
   const fromEnv = process.env.PORT !== undefined && /^\d+$/.test(process.env.PORT) ? Number(process.env.PORT) : undefined;
-  server.listen(options.port ?? fromEnv ?? 3000);
+  // A host the app named is kept; none: the primary's choice (every interface unless told otherwise).
+  const port = options.port ?? fromEnv ?? 3000;
+  if (options.host !== undefined) server.listen(port, options.host);
+  else server.listen(port);
   const handle: ServeHandle = {
     managed: true,
     ready: () => runtime.markReady(),
