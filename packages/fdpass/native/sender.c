@@ -4,7 +4,7 @@
  *   new Sender(fd, onAck(released), onClose(returned, error), maxBatch, cap, delayUs)
  *     .queue(fd, tag)  1 queued (the sender owns fd now), 0 the worker holds `cap` unacknowledged,
  *                      -1 closed
- *     .flush() .close() .ref() .unacked() .stats()
+ *     .flush() .close() .abandon() .ref() .unacked() .stats()
  *
  * Queued fds coalesce into a batch, sent when it holds `maxBatch` fds or at the scheduler's flush
  * (end of this loop turn, or `delayUs` later): one sendmsg, many fds. Every batch is numbered.
@@ -188,6 +188,65 @@ static void call_close(fp_sender* s, uint32_t returned, int err) {
   napi_reference_unref(s->env, s->self, NULL);
 }
 
+/* Reads every ack queued (before EOF: an ack still in the queue is never mistaken for a
+ * connection to place again) and returns the highest; sets *eof and *err at the end of the
+ * stream. recvmmsg takes them all in one call; fewer than asked means the queue is empty, with
+ * no extra call to hear EAGAIN. */
+static uint32_t read_acks(fp_sender* s, int* eof, int* err) {
+  uint32_t acked = 0;
+  for (;;) {
+    uint32_t acks[ACK_VLEN][4];
+    struct iovec iov[ACK_VLEN];
+    struct mmsghdr msgs[ACK_VLEN];
+    memset(msgs, 0, sizeof msgs);
+    for (unsigned i = 0; i < ACK_VLEN; i++) {
+      iov[i].iov_base = acks[i];
+      iov[i].iov_len = sizeof acks[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(s->fd, msgs, ACK_VLEN, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        *eof = 1;
+        *err = -errno;
+      }
+      break;
+    }
+    if (n == 0) {
+      *eof = 1;
+      break;
+    }
+    for (int i = 0; i < n; i++) {
+      /* SEQPACKET: a zero-length read is the worker's close (it never sends one). */
+      if (msgs[i].msg_len == 0) {
+        *eof = 1;
+        break;
+      }
+      if (msgs[i].msg_len >= 8 && acks[i][0] == FP_MAGIC_ACK && acks[i][1] > acked) acked = acks[i][1];
+      s->acks++;
+    }
+    if (*eof || n < ACK_VLEN) break;
+  }
+  return acked;
+}
+
+static void call_ack(fp_sender* s, uint32_t released) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  napi_value argv[1] = {fp_uint(s->env, released)};
+  fp_invoke(s->env, s->self, s->on_ack, s->actx, 1, argv);
+  napi_close_handle_scope(s->env, scope);
+}
+
+/* The worker is gone: what it acknowledged is released, everything else comes back. */
+static void gone(fp_sender* s, int err) {
+  uint32_t returned = end(s, s->head);
+  close_handle(s);
+  call_close(s, returned, err);
+}
+
 static void on_poll(uv_poll_t* h, int status, int events) {
   fp_sender* s = h->data;
   int eof = 0, err = 0;
@@ -196,60 +255,13 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     eof = 1;
     err = status;
   } else if (events & (UV_READABLE | UV_DISCONNECT)) {
-    /* Read every ack queued before EOF: an ack still in the queue is never mistaken for a
-     * connection to place again. recvmmsg takes them all in one call; fewer than asked means
-     * the queue is empty, with no extra call to hear EAGAIN. */
-    for (;;) {
-      uint32_t acks[ACK_VLEN][4];
-      struct iovec iov[ACK_VLEN];
-      struct mmsghdr msgs[ACK_VLEN];
-      memset(msgs, 0, sizeof msgs);
-      for (unsigned i = 0; i < ACK_VLEN; i++) {
-        iov[i].iov_base = acks[i];
-        iov[i].iov_len = sizeof acks[i];
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-      }
-      int n = recvmmsg(s->fd, msgs, ACK_VLEN, MSG_DONTWAIT, NULL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          eof = 1;
-          err = -errno;
-        }
-        break;
-      }
-      if (n == 0) {
-        eof = 1;
-        break;
-      }
-      for (int i = 0; i < n; i++) {
-        /* SEQPACKET: a zero-length read is the worker's close (it never sends one). */
-        if (msgs[i].msg_len == 0) {
-          eof = 1;
-          break;
-        }
-        if (msgs[i].msg_len >= 8 && acks[i][0] == FP_MAGIC_ACK && acks[i][1] > acked) acked = acks[i][1];
-        s->acks++;
-      }
-      if (eof || n < ACK_VLEN) break;
-    }
+    acked = read_acks(s, &eof, &err);
   }
   uint32_t released = acked > 0 ? release(s, acked) : 0;
   if (!eof && (events & UV_WRITABLE)) fp_sender_flush(s);
-  if (released > 0) {
-    napi_handle_scope scope;
-    napi_open_handle_scope(s->env, &scope);
-    napi_value argv[1] = {fp_uint(s->env, released)};
-    fp_invoke(s->env, s->self, s->on_ack, s->actx, 1, argv);
-    napi_close_handle_scope(s->env, scope);
-  }
+  if (released > 0) call_ack(s, released);
   /* onAck may have closed it. */
-  if (eof && s->open) {
-    uint32_t returned = end(s, s->head);
-    close_handle(s);
-    call_close(s, returned, err);
-  }
+  if (eof && s->open) gone(s, err);
 }
 
 static void finalize(napi_env env, void* data, void* hint) {
@@ -394,6 +406,20 @@ static napi_value m_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* abandon(): the worker's process is gone, though its end may still be open (a process it spawned
+ * before it set close-on-exec holds it): read its last acks, then give back the rest, as on EOF. */
+static napi_value m_abandon(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  fp_sender* s = unwrap(env, info, &argc, NULL);
+  if (s == NULL || !s->open) return NULL;
+  int eof = 0, err = 0;
+  uint32_t acked = read_acks(s, &eof, &err);
+  uint32_t released = acked > 0 ? release(s, acked) : 0;
+  if (released > 0) call_ack(s, released);
+  if (s->open) gone(s, 0);
+  return NULL;
+}
+
 static napi_value m_ref(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -436,6 +462,7 @@ napi_value fp_sender_class(napi_env env) {
       {"queue", NULL, m_queue, NULL, NULL, NULL, napi_default, NULL},
       {"flush", NULL, m_flush, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},
+      {"abandon", NULL, m_abandon, NULL, NULL, NULL, napi_default, NULL},
       {"ref", NULL, m_ref, NULL, NULL, NULL, napi_default, NULL},
       {"unacked", NULL, m_unacked, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},

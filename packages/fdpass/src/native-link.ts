@@ -1,6 +1,7 @@
 import { checkPayload, encodeTag } from './connection.js';
 import { Fifo } from './fifo.js';
 import type { NativeBinding, NativeSender } from './native.js';
+import type { ChildProcess } from 'node:child_process';
 import type { Connection, LinkHooks, LinkStats, WorkerLink } from './types.js';
 
 /** Batching and the cap, as the primary transport resolved them. */
@@ -28,6 +29,7 @@ export class NativeLink implements WorkerLink {
   constructor(
     binding: NativeBinding,
     fd: number,
+    child: ChildProcess,
     private readonly hooks: LinkHooks,
     limits: NativeLinkLimits,
   ) {
@@ -41,6 +43,11 @@ export class NativeLink implements WorkerLink {
       limits.cap,
       limits.flushDelayUs,
     );
+    // The worker's death is EOF on its end, unless a process it spawned before its intake made the
+    // end close-on-exec still holds it: then the exit says it. Its last acks are read first.
+    child.once('exit', () => {
+      if (!this.closed) this.sender.abandon();
+    });
   }
 
   get unacknowledged(): number {

@@ -56,7 +56,7 @@ export function createNativePrimary(binding: NativeBinding, limits: NativeLimits
           // the worker's death would never read as EOF.
           open = false;
           binding.close(workerEnd);
-          return new NativeLink(binding, primaryEnd, hooks, limits);
+          return new NativeLink(binding, primaryEnd, child, hooks, limits);
         },
         cancel: release,
       };

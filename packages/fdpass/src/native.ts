@@ -39,6 +39,8 @@ export interface NativeSender {
   queue(fd: number, tag: number, payload?: Uint8Array): number;
   flush(): void;
   close(): void;
+  /** The worker's process is gone (its end may be held open by a process it spawned): read its last acks, give back the rest. */
+  abandon(): void;
   ref(on: boolean): void;
   unacked(): number;
   stats(): { batches: number; fds: number; sendCalls: number; blocked: number; acks: number; largestBatch: number; unacked: number; sendErrors: number; lastError: string | undefined };

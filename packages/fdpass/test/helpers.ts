@@ -33,7 +33,7 @@ export interface TestWorker {
   readonly child: ChildProcess;
   readonly link: WorkerLink;
   readonly pid: number;
-  readonly ready: Promise<{ transport: string; fallbackReason: string | undefined }>;
+  readonly ready: Promise<{ transport: string; fallbackReason: string | undefined; heir?: number }>;
   readonly exited: Promise<unknown>;
   stats(): Promise<{ stats: { received: number; wakeups: number; batches: number; acks: number }; closed: string | undefined }>;
 }
@@ -104,8 +104,8 @@ export function startWorker(transport: PrimaryTransport, dispatcher: TestDispatc
   hooks.link = link;
   dispatcher.links.push(link);
   const exited = once(child, 'exit');
-  const ready = new Promise<{ transport: string; fallbackReason: string | undefined }>((resolve, reject) => {
-    const onMessage = (m: { type?: string; transport: string; fallbackReason: string | undefined }): void => {
+  const ready = new Promise<{ transport: string; fallbackReason: string | undefined; heir?: number }>((resolve, reject) => {
+    const onMessage = (m: { type?: string; transport: string; fallbackReason: string | undefined; heir?: number }): void => {
       if (m.type !== 'ready') return;
       child.off('message', onMessage);
       resolve(m);

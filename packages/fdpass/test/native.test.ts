@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createPrimaryTransport, nativeStatus } from '../src/index.js';
-import { digest, fdCount, get, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
+import { digest, fdCount, get, isStopped, listening, load, onCleanup, startWorker, TestDispatcher } from './helpers.js';
 
 const POLL = { timeout: 20_000, interval: 20 };
 
@@ -116,6 +116,29 @@ describe.skipIf(!nativeStatus().available)('native transport', () => {
     const port = (acceptor.address as { port: number }).port;
     for (let i = 0; i < 20; i++) expect((await get({ port, host: '127.0.0.1' })).body).toBe(String(w.pid));
     expect(w.link.stats().sent).toBe(20);
+  });
+
+  it("gives back a dead worker's connections even when a process it spawned holds its end open", async () => {
+    const transport = createPrimaryTransport({ transport: 'native', cap: 4 });
+    const dispatcher = new TestDispatcher();
+    const leaky = startWorker(transport, dispatcher, { FIXTURE_MODE: 'leak-link' });
+    const other = startWorker(transport, dispatcher);
+    const { heir } = await leaky.ready;
+    onCleanup(() => process.kill(heir!, 'SIGKILL'));
+    await other.ready;
+    const server = await listening({ port: 0, host: '127.0.0.1' });
+    const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
+    onCleanup(() => acceptor.close());
+    const port = (acceptor.address as { port: number }).port;
+    process.kill(leaky.pid, 'SIGSTOP');
+    await expect.poll(() => isStopped(leaky.pid), POLL).toBe(true);
+    dispatcher.only = leaky.link;
+    const responses = Array.from({ length: 4 }, () => get({ port, host: '127.0.0.1' }));
+    await expect.poll(() => leaky.link.unacknowledged, POLL).toBe(4);
+    process.kill(leaky.pid, 'SIGKILL');
+    // No EOF (the sleep holds the socket): the exit ends the link.
+    expect((await Promise.all(responses)).map((r) => r.body)).toEqual(Array(4).fill(String(other.pid)));
+    expect(dispatcher.returned).toHaveLength(4);
   });
 
   it('serves over IPC a worker that cannot read its native link, with connections the addon accepted', async () => {
