@@ -2,7 +2,8 @@ import net from 'node:net';
 import type { ListenAddress } from '@handoff/protocol';
 import type { PolicyMode } from '@handoff/policies';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
-import type { ListenOption } from './options.js';
+import { adoptListener } from './activation.js';
+import type { FdListenOption, ListenOption } from './options.js';
 
 /** A native TCP or Pipe handle, as Node's `tcp_wrap` / `pipe_wrap` expose it. Internal. */
 export interface NativeHandle {
@@ -30,11 +31,14 @@ export interface BoundListener {
 const UV_EADDRINUSE = -98;
 const UV_EACCES = -13;
 
-function describe(option: ListenOption): string {
+/** A listener the primary binds itself (not a passed socket: see activation.ts). */
+type AddressOption = Exclude<ListenOption, FdListenOption>;
+
+function describe(option: AddressOption): string {
   return 'path' in option ? option.path : `${option.host ?? '::'}:${option.port}`;
 }
 
-function bindError(option: ListenOption, code: string | number, cause?: unknown): HandoffPrimaryError {
+function bindError(option: AddressOption, code: string | number, cause?: unknown): HandoffPrimaryError {
   const where = describe(option);
   if (code === 'EADDRINUSE' || code === UV_EADDRINUSE) {
     return new HandoffPrimaryError(
@@ -53,7 +57,7 @@ function bindError(option: ListenOption, code: string | number, cause?: unknown)
  * Mode `primary`: the primary listens and accepts. Resolves once listening; a taken port rejects
  * with `HANDOFF_ERR_PORT_IN_USE`.
  */
-function listenInPrimary(index: number, option: ListenOption): Promise<BoundListener> {
+function listenInPrimary(index: number, option: AddressOption): Promise<BoundListener> {
   return new Promise((resolve, reject) => {
     const server = net.createServer({ pauseOnConnect: true });
     server.once('error', (error: NodeJS.ErrnoException) => reject(bindError(option, error.code ?? 'error', error)));
@@ -75,7 +79,7 @@ type CreateServerHandle = (address: string | null, port: number, addressType: nu
  * `node:cluster`'s `SharedHandle` does it (`net._createServerHandle`), and it is what lets the
  * primary keep a copy to hand to replacement workers.
  */
-function bindShared(index: number, option: ListenOption): BoundListener {
+function bindShared(index: number, option: AddressOption): BoundListener {
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
   if (typeof create !== 'function') throw new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, 'this Node.js runtime lacks net._createServerHandle, needed by mode shared');
   const handle =
@@ -104,6 +108,8 @@ export function reusePortSupported(version = process.versions.node, platform = p
  * primary, so workers can run without privileges.
  */
 export async function bindListener(index: number, option: ListenOption, mode: PolicyMode): Promise<BoundListener> {
+  // A socket systemd (or another manager) passed is bound and listening already: adopted, not bound.
+  if ('fd' in option) return adoptListener(option, mode).then((adopted) => ({ index, option, ...adopted, sharedHandle: adopted.sharedHandle as NativeHandle | undefined }));
   if (mode === 'primary') return listenInPrimary(index, option);
   if (mode === 'shared') return bindShared(index, option);
   // reuseport: each worker binds its own socket. The primary only checks and resolves the port.

@@ -5,6 +5,7 @@ import { createTrustCheck, HandoffProxyProtocolError } from '@handoff/proxy-prot
 import { resolveRegister } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import { resolveIdentity, type Identity } from './identity.js';
+import { activatedSockets } from './activation.js';
 
 /** One address to listen on: a TCP port (IPv4 or IPv6) or a Unix socket path. */
 export type ListenOption =
@@ -31,7 +32,25 @@ export type ListenOption =
        */
       readonly proxyProtocol?: boolean | ProxyProtocolOptions;
     }
-  | { readonly path: string; readonly backlog?: number; readonly protocol?: 'http' | 'tcp'; readonly proxyProtocol?: boolean | ProxyProtocolOptions };
+  | { readonly path: string; readonly backlog?: number; readonly protocol?: 'http' | 'tcp'; readonly proxyProtocol?: boolean | ProxyProtocolOptions }
+  | FdListenOption;
+
+/**
+ * A socket that is already bound and listening, passed to the primary by systemd (socket
+ * activation: `listen: 'systemd'`, or `{ fdName }` for one of its `FileDescriptorName=`s) or by
+ * any manager that hands descriptors down. It outlives the primary, so connections that arrive
+ * while the primary restarts wait in it. Modes `primary` and `shared`.
+ */
+export interface FdListenOption {
+  /** The descriptor (3 and up; systemd passes them from 3). */
+  readonly fd: number;
+  /** Its systemd name (`LISTEN_FDNAMES`), when it has one: `{ fdName: 'web' }` picks it. */
+  readonly fdName?: string;
+  /** Set by whoever created the socket (systemd's `Backlog=`). */
+  readonly backlog?: undefined;
+  readonly protocol?: 'http' | 'tcp';
+  readonly proxyProtocol?: boolean | ProxyProtocolOptions;
+}
 
 /** How a listener with `proxyProtocol` reads the header. */
 export interface ProxyProtocolOptions {
@@ -94,7 +113,7 @@ export interface PrimaryOptions {
   /** How many workers; `'auto'` is one per available CPU (`os.availableParallelism()`). @default 'auto' */
   readonly workers?: number | 'auto';
   /** Where to listen: a port, one address, or several. Leave it out with `dropIn`: the app's own `listen()` calls say where. */
-  readonly listen?: number | ListenOption | readonly ListenOption[];
+  readonly listen?: number | ListenInput | readonly ListenInput[];
   /**
    * Drop-in mode for an unmodified app: each worker runs with `--import @handoff/worker/register`,
    * so the app's own `server.listen(port)` / `app.listen(port)` asks the primary, which binds the
@@ -206,8 +225,40 @@ function count(name: string, value: unknown, fallback: number, min = 0): number 
   return value;
 }
 
+/**
+ * What `listen` takes: a listener, `{ fdName }` (a socket systemd passed, by name), or `'systemd'`
+ * (every socket systemd passed, in order).
+ */
+export type ListenInput = ListenOption | { readonly fdName: string; readonly protocol?: 'http' | 'tcp'; readonly proxyProtocol?: boolean | ProxyProtocolOptions } | 'systemd';
+
+/** `'systemd'` entries expanded into one `{ fd, fdName }` per socket systemd passed. */
+function expandSystemd(list: readonly unknown[]): unknown[] {
+  if (!list.includes('systemd')) return [...list];
+  const sockets = activatedSockets();
+  if (sockets.length === 0) {
+    invalid("option listen is 'systemd' but systemd passed no socket (LISTEN_FDS unset, or LISTEN_PID names another process); start the primary from a .socket unit, or with systemd-socket-activate");
+  }
+  return list.flatMap((entry) => (entry === 'systemd' ? sockets.map((s) => ({ fd: s.fd, fdName: s.name })) : [entry]));
+}
+
+/** `{ fd }` or `{ fdName }`: checked, and named when systemd passed it. */
+function resolveFd(where: string, e: Record<string, unknown>): Record<string, unknown> {
+  for (const key of Object.keys(e)) {
+    if (!FD_KEYS.includes(key)) invalid(`${where}.${key} is not an option of a listener on a passed socket; use ${FD_KEYS.join(', ')}`);
+  }
+  if (e.fdName !== undefined) {
+    if (typeof e.fdName !== 'string' || e.fdName === '') invalid(`${where}.fdName must be a socket's FileDescriptorName=`);
+    const socket = activatedSockets().find((s) => s.name === e.fdName && (e.fd === undefined || s.fd === e.fd));
+    if (socket === undefined) invalid(`${where}.fdName: systemd passed no socket named ${JSON.stringify(e.fdName)} (passed: ${activatedSockets().map((s) => s.name).join(', ') || 'none'})`);
+    return { ...e, fd: socket.fd };
+  }
+  if (typeof e.fd !== 'number' || !Number.isInteger(e.fd) || e.fd < 3) invalid(`${where}.fd must be an integer >= 3 (0-2 are stdin, stdout and stderr), got ${JSON.stringify(e.fd)}`);
+  const named = activatedSockets().find((s) => s.fd === e.fd);
+  return named === undefined || named.name === 'unknown' ? { ...e } : { ...e, fdName: named.name };
+}
+
 function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
-  const list = typeof value === 'number' ? [{ port: value }] : Array.isArray(value) ? value : value === undefined ? [] : [value];
+  const list = expandSystemd(typeof value === 'number' ? [{ port: value }] : Array.isArray(value) ? value : value === undefined ? [] : [value]);
   if (dropIn) {
     if (list.length > 0) invalid("option listen must be left out with dropIn: the app's own listen() calls say where to listen (map ports with dropIn.ports)");
     return [];
@@ -216,8 +267,9 @@ function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
   return list.map((entry: unknown, i: number) => {
     const where = list.length > 1 ? `listen[${i}]` : 'listen';
     if (typeof entry !== 'object' || entry === null) invalid(`${where} must be { port, host? } or { path }`);
-    const e = entry as Record<string, unknown>;
-    const keys = typeof e.path === 'string' ? PATH_KEYS : TCP_KEYS;
+    const passed = 'fd' in (entry as object) || 'fdName' in (entry as object);
+    const e = passed ? resolveFd(where, entry as Record<string, unknown>) : (entry as Record<string, unknown>);
+    const keys = passed ? FD_KEYS : typeof e.path === 'string' ? PATH_KEYS : TCP_KEYS;
     for (const key of Object.keys(e)) {
       if (!keys.includes(key)) invalid(`${where}.${key} is not an option of a listener; use ${keys.join(', ')}`);
     }
@@ -228,7 +280,7 @@ function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
     if (proxyProtocol === undefined) delete copy.proxyProtocol;
     else copy.proxyProtocol = proxyProtocol;
     const resolved = copy as unknown as ListenOption;
-    if (typeof e.path === 'string') {
+    if (typeof e.path === 'string' || passed) {
       if (e.path === '') invalid(`${where}.path must not be empty`);
       return resolved;
     }
@@ -242,6 +294,7 @@ function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
 
 const TCP_KEYS = ['port', 'host', 'backlog', 'protocol', 'proxyProtocol'];
 const PATH_KEYS = ['path', 'backlog', 'protocol', 'proxyProtocol'];
+const FD_KEYS = ['fd', 'fdName', 'protocol', 'proxyProtocol'];
 const PROXY_KEYS = ['trusted', 'timeout', 'maxHeaderBytes'];
 
 /** Validates a listener's `proxyProtocol` and fills its defaults; undefined when it is off. */

@@ -3,7 +3,7 @@
  * (the same files the docs point at). Clients connect from 127.0.0.2 and 127.0.0.3 (both loopback
  * on Linux); the proxies reach handoff from 127.0.0.1, the only trusted address.
  *
- * Without haproxy or nginx on PATH these tests are skipped, unless HANDOFF_REQUIRE_EDGE_PROXIES=1
+ * Without haproxy or nginx on PATH these tests are skipped, unless HANDOFF_REQUIRE_DEPLOY_TOOLS=1
  * (CI installs both and sets it): then a missing one fails.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -18,7 +18,7 @@ import { runLoad, startTestPrimary, waitFor, type TestPrimary } from '../../../t
 import { proxyApp } from './helpers.js';
 
 const deploy = fileURLToPath(new URL('../../../docs/deploy/', import.meta.url));
-const required = process.env.HANDOFF_REQUIRE_EDGE_PROXIES === '1';
+const required = process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1';
 const has = (command: string, args: string[]): boolean => spawnSync(command, args, { stdio: 'ignore' }).status === 0;
 const haproxy = has('haproxy', ['-v']);
 const nginx = has('nginx', ['-v']);
@@ -178,7 +178,7 @@ describe.each(proxies)('behind $name', (proxy) => {
   const run = proxy.available || required ? it : it.skip;
 
   run('mode primary, ipHash: each client reaches the app as itself and sticks to one worker for 50 connections', async () => {
-    if (!proxy.available) throw new Error(`${proxy.name}: not installed (HANDOFF_REQUIRE_EDGE_PROXIES=1)`);
+    if (!proxy.available) throw new Error(`${proxy.name}: not installed (HANDOFF_REQUIRE_DEPLOY_TOOLS=1)`);
     const port = await startBehind(proxy, ipHash(), 3);
     for (const client of CLIENTS) {
       const pids = new Set<number>();
@@ -196,7 +196,7 @@ describe.each(proxies)('behind $name', (proxy) => {
   });
 
   run('mode shared: the workers read the header, and the app sees each client', async () => {
-    if (!proxy.available) throw new Error(`${proxy.name}: not installed (HANDOFF_REQUIRE_EDGE_PROXIES=1)`);
+    if (!proxy.available) throw new Error(`${proxy.name}: not installed (HANDOFF_REQUIRE_DEPLOY_TOOLS=1)`);
     const port = await startBehind(proxy, sharedHandle(), 2);
     for (const client of CLIENTS) {
       for (let i = 0; i < 5; i++) expect((await requestFrom(client, port)).remoteAddress).toBe(client);
@@ -208,7 +208,7 @@ describe('behind nginx as an HTTP reverse proxy with keep-alive upstreams', () =
   const test = nginx || required ? it : it.skip;
 
   test('a rolling reload of handoff fails no request, and upstream connections are reused', async () => {
-    if (!nginx) throw new Error('nginx: not installed (HANDOFF_REQUIRE_EDGE_PROXIES=1)');
+    if (!nginx) throw new Error('nginx: not installed (HANDOFF_REQUIRE_DEPLOY_TOOLS=1)');
     current = await startTestPrimary({ worker: proxyApp, workers: 2, policy: roundRobin() });
     const port = await startNginx('nginx-http.conf', current.port);
     // Keep-alive upstream: requests of new client connections ride few upstream connections.
