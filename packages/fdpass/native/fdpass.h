@@ -8,7 +8,7 @@
  *   sender.c    the primary's end of one worker's SOCK_SEQPACKET socketpair: coalesces fds into
  *               numbered batches (SCM_RIGHTS, many fds per sendmsg), keeps its copies until the
  *               worker's cumulative ack, caps what a worker holds unacknowledged, gives the
- *               unacknowledged back on EOF;
+ *               unacknowledged back on EOF (sender_js.c is its JS class, sender.h its state);
  *   receiver.c  the worker's end: recvmmsg(), acks the highest batch number before any JS runs,
  *               then hands the fds to JS.
  * module.c holds what they share: errors, callbacks into JS, the per-environment flush scheduler.

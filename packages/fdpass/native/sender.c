@@ -4,7 +4,7 @@
  *   new Sender(fd, onAck(released), onClose(returned, error), maxBatch, cap, delayUs)
  *     .queue(fd, tag)  1 queued (the sender owns fd now), 0 the worker holds `cap` unacknowledged,
  *                      -1 closed
- *     .flush() .close() .abandon() .ref() .unacked() .stats()
+ *     .flush() .close() .abandon() .ref() .unacked() .stats()      (sender_js.c)
  *
  * Queued fds coalesce into a batch, sent when it holds `maxBatch` fds or at the scheduler's flush
  * (end of this loop turn, or `delayUs` later): one sendmsg, many fds. Every batch is numbered.
@@ -15,37 +15,12 @@
  * copies of what was sent (the worker still reads what is queued to it) and gives back what
  * never left. JS mirrors the order, so counts are all it needs.
  */
-#include "fdpass.h"
+#include "sender.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Acks read per recvmmsg call: a worker acks once per wake-up, so a few are queued at most. */
-#define ACK_VLEN 16
-
-struct fp_sender {
-  fp_env* e;
-  napi_env env;
-  napi_ref self, on_ack, on_close;
-  napi_async_context actx;
-  uv_poll_t poll;
-  int fd;
-  int open;
-  int closing_handle;
-  int finalized;
-  int events;
-  int broken;
-  uint32_t max_batch, cap, delay_us;
-  uint32_t unacked, next_seq;
-  /* Oldest first: sent batches, then sealed unsent ones, then at most one still taking fds. */
-  fp_batch *head, *tail, *unsent;
-  int dirty;
-  fp_sender* dirty_next;
-  double batches, fds, sends, blocked, acks, most, send_errors;
-  int last_error;
-};
 
 fp_sender* fp_sender_next_dirty(fp_sender* s) {
   fp_sender* next = s->dirty_next;
@@ -264,64 +239,6 @@ static void on_poll(uv_poll_t* h, int status, int events) {
   if (eof && s->open) gone(s, err);
 }
 
-static void finalize(napi_env env, void* data, void* hint) {
-  (void)hint;
-  fp_sender* s = data;
-  if (s->open) {
-    end(s, NULL);
-    close_handle(s);
-  }
-  napi_delete_reference(env, s->on_ack);
-  napi_delete_reference(env, s->on_close);
-  napi_delete_reference(env, s->self);
-  napi_async_destroy(env, s->actx);
-  s->finalized = 1;
-  if (!s->closing_handle) free(s);
-}
-
-static fp_sender* unwrap(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
-  napi_value self;
-  void* data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok || napi_unwrap(env, self, &data) != napi_ok) {
-    fp_throw(env, "ERR_INVALID_THIS", "not a Sender");
-    return NULL;
-  }
-  return data;
-}
-
-static napi_value construct(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], self;
-  FP_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
-  int64_t fd, max_batch, cap, delay_us;
-  napi_valuetype t1, t2;
-  if (argc < 6 || !fp_get_int(env, argv[0], &fd) || napi_typeof(env, argv[1], &t1) != napi_ok || napi_typeof(env, argv[2], &t2) != napi_ok || t1 != napi_function ||
-      t2 != napi_function || !fp_get_int(env, argv[3], &max_batch) || !fp_get_int(env, argv[4], &cap) || !fp_get_int(env, argv[5], &delay_us) || fd < 0 ||
-      max_batch < 1 || max_batch > FP_MAX_FDS || cap < 1 || cap > 1 << 20 || delay_us < 0 || delay_us > 1000000)
-    return fp_throw(env, "ERR_INVALID_ARG_TYPE", "Sender(fd, onAck, onClose, maxBatch 1..253, cap >= 1, delayUs 0..1e6)");
-  if (fp_set_nonblock_cloexec((int)fd) < 0) return fp_throw_errno(env, "fcntl", errno);
-  fp_sender* s = calloc(1, sizeof *s);
-  if (s == NULL) return fp_throw(env, "ERR_FDPASS_NOMEM", "out of memory");
-  s->e = fp_env_get(env);
-  s->env = env;
-  s->fd = (int)fd;
-  s->max_batch = (uint32_t)max_batch;
-  s->cap = (uint32_t)cap;
-  s->delay_us = (uint32_t)delay_us;
-  napi_create_reference(env, argv[1], 1, &s->on_ack);
-  napi_create_reference(env, argv[2], 1, &s->on_close);
-  napi_value name;
-  napi_create_string_utf8(env, "HandoffFdpassSender", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, self, name, &s->actx);
-  uv_poll_init(s->e->loop, &s->poll, s->fd);
-  s->poll.data = s;
-  s->open = 1;
-  napi_wrap(env, self, s, finalize, NULL, &s->self);
-  napi_reference_ref(env, s->self, NULL);
-  want(s, UV_READABLE | UV_DISCONNECT);
-  return self;
-}
-
 static fp_batch* open_batch(fp_sender* s) {
   fp_batch* b = s->tail;
   if (b != NULL && b->seq == 0) return b;
@@ -333,31 +250,11 @@ static fp_batch* open_batch(fp_sender* s) {
   return b;
 }
 
-static napi_value m_queue(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  fp_sender* s = unwrap(env, info, &argc, argv);
-  if (s == NULL) return NULL;
-  int64_t fd, tag;
-  if (argc < 2 || !fp_get_int(env, argv[0], &fd) || !fp_get_int(env, argv[1], &tag) || fd < 0 || fd > INT32_MAX)
-    return fp_throw(env, "ERR_INVALID_ARG_TYPE", "queue(fd, tag, payload?)");
-  /* The payload, if any: a Uint8Array (a Buffer is one) of at most FP_MAX_PAYLOAD bytes. */
-  uint8_t* bytes = NULL;
-  size_t length = 0;
-  if (argc > 2) {
-    napi_valuetype t;
-    napi_typeof(env, argv[2], &t);
-    if (t != napi_undefined) {
-      bool is_typed = false;
-      napi_typedarray_type type;
-      napi_is_typedarray(env, argv[2], &is_typed);
-      if (!is_typed || napi_get_typedarray_info(env, argv[2], &type, &length, (void**)&bytes, NULL, NULL) != napi_ok || type != napi_uint8_array)
-        return fp_throw(env, "ERR_INVALID_ARG_TYPE", "queue(): the payload must be a Uint8Array");
-      if (length > FP_MAX_PAYLOAD) return fp_throw(env, "ERR_OUT_OF_RANGE", "queue(): a payload holds at most 65536 bytes");
-    }
-  }
-  if (!s->open) return fp_num(env, -1);
-  if (s->unacked >= s->cap) return fp_uint(env, 0);
+/* Queues fd (and its payload, length <= FP_MAX_PAYLOAD): 1 queued (the sender owns fd now), 0 at
+ * the cap, -1 closed, -2 out of memory. */
+int fp_sender_queue(fp_sender* s, int fd, uint32_t tag, const uint8_t* bytes, size_t length) {
+  if (!s->open) return -1;
+  if (s->unacked >= s->cap) return 0;
   fp_batch* b = open_batch(s);
   if (length > 0 && b->payload_bytes + length > FP_MAX_PAYLOAD && b->count > 0) {
     /* This payload would not fit in the batch's message: it starts the next one. */
@@ -366,12 +263,12 @@ static napi_value m_queue(napi_env env, napi_callback_info info) {
     b = open_batch(s);
   }
   if (length > 0) {
-    if (b->payload == NULL && (b->payload = malloc(FP_MAX_PAYLOAD)) == NULL) return fp_throw(env, "ERR_FDPASS_NOMEM", "out of memory");
+    if (b->payload == NULL && (b->payload = malloc(FP_MAX_PAYLOAD)) == NULL) return -2;
     memcpy(b->payload + b->payload_bytes, bytes, length);
     b->payload_bytes += (uint32_t)length;
   }
-  b->fds[b->count] = (int)fd;
-  b->tags[b->count] = (uint32_t)tag;
+  b->fds[b->count] = fd;
+  b->tags[b->count] = tag;
   b->lengths[b->count] = (uint32_t)length;
   b->count++;
   s->unacked++;
@@ -383,91 +280,41 @@ static napi_value m_queue(napi_env env, napi_callback_info info) {
     s->e->dirty = s;
     fp_env_schedule(s->e, s->delay_us);
   }
-  return fp_uint(env, 1);
+  return 1;
 }
 
-static napi_value m_flush(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  fp_sender* s = unwrap(env, info, &argc, NULL);
-  if (s == NULL) return NULL;
-  undirty(s);
-  fp_sender_flush(s);
-  return NULL;
-}
-
-static napi_value m_close(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  fp_sender* s = unwrap(env, info, &argc, NULL);
-  if (s == NULL || !s->open) return NULL;
+/* close() by JS: what was sent stays the worker's (it reads what is queued to it); what never left
+ * comes back through onClose. */
+void fp_sender_close(fp_sender* s) {
+  if (!s->open) return;
   fp_sender_flush(s);
   uint32_t returned = end(s, s->unsent);
   close_handle(s);
   call_close(s, returned, 0);
-  return NULL;
 }
 
 /* abandon(): the worker's process is gone, though its end may still be open (a process it spawned
  * before it set close-on-exec holds it): read its last acks, then give back the rest, as on EOF. */
-static napi_value m_abandon(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  fp_sender* s = unwrap(env, info, &argc, NULL);
-  if (s == NULL || !s->open) return NULL;
+void fp_sender_abandon(fp_sender* s) {
+  if (!s->open) return;
   int eof = 0, err = 0;
   uint32_t acked = read_acks(s, &eof, &err);
   uint32_t released = acked > 0 ? release(s, acked) : 0;
   if (released > 0) call_ack(s, released);
   if (s->open) gone(s, 0);
-  return NULL;
 }
 
-static napi_value m_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  fp_sender* s = unwrap(env, info, &argc, argv);
-  if (s == NULL || !s->open) return NULL;
-  bool on = true;
-  if (argc > 0) napi_get_value_bool(env, argv[0], &on);
-  if (on) uv_ref((uv_handle_t*)&s->poll);
-  else uv_unref((uv_handle_t*)&s->poll);
-  return NULL;
-}
+void fp_sender_start(fp_sender* s) { want(s, UV_READABLE | UV_DISCONNECT); }
 
-static napi_value m_unacked(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  fp_sender* s = unwrap(env, info, &argc, NULL);
-  if (s == NULL) return NULL;
-  return fp_uint(env, s->unacked);
-}
+void fp_sender_undirty(fp_sender* s) { undirty(s); }
 
-static napi_value m_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  fp_sender* s = unwrap(env, info, &argc, NULL);
-  if (s == NULL) return NULL;
-  napi_value out;
-  napi_create_object(env, &out);
-  napi_set_named_property(env, out, "batches", fp_num(env, s->batches));
-  napi_set_named_property(env, out, "fds", fp_num(env, s->fds));
-  napi_set_named_property(env, out, "sendCalls", fp_num(env, s->sends));
-  napi_set_named_property(env, out, "blocked", fp_num(env, s->blocked));
-  napi_set_named_property(env, out, "acks", fp_num(env, s->acks));
-  napi_set_named_property(env, out, "largestBatch", fp_num(env, s->most));
-  napi_set_named_property(env, out, "unacked", fp_uint(env, s->unacked));
-  napi_set_named_property(env, out, "sendErrors", fp_num(env, s->send_errors));
-  napi_set_named_property(env, out, "lastError", fp_errname(env, -s->last_error));
-  return out;
-}
-
-napi_value fp_sender_class(napi_env env) {
-  napi_property_descriptor methods[] = {
-      {"queue", NULL, m_queue, NULL, NULL, NULL, napi_default, NULL},
-      {"flush", NULL, m_flush, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},
-      {"abandon", NULL, m_abandon, NULL, NULL, NULL, napi_default, NULL},
-      {"ref", NULL, m_ref, NULL, NULL, NULL, napi_default, NULL},
-      {"unacked", NULL, m_unacked, NULL, NULL, NULL, napi_default, NULL},
-      {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
-  };
-  napi_value cls;
-  FP_CALL(env, napi_define_class(env, "Sender", NAPI_AUTO_LENGTH, construct, NULL, sizeof methods / sizeof methods[0], methods, &cls));
-  return cls;
+/* The JS object is gone: close what is still open (nobody takes the fds back) and free the
+ * memory once libuv is done with the handle. */
+void fp_sender_finalized(fp_sender* s) {
+  if (s->open) {
+    end(s, NULL);
+    close_handle(s);
+  }
+  s->finalized = 1;
+  if (!s->closing_handle) free(s);
 }
