@@ -42,7 +42,7 @@ export interface HandoffConfig {
   readonly envFile?: string;
   /** Extra environment variables for each worker. */
   readonly env?: Readonly<Record<string, string>>;
-  /** How long a draining worker may take: ms or `'10s'`. @default 10000 */
+  /** How long a draining worker may take: ms or `'10s'`. @default 8000 */
   readonly drainTimeout?: number | string;
   /** How long a worker may take to become ready: ms or `'30s'`. @default 30000 */
   readonly readyTimeout?: number | string;
@@ -146,7 +146,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'env', help: 'extra environment variables for each worker', commands: START, inConfig: true, configOnly: true, read: stringRecord },
   { key: 'entry', help: "the app's entry file", commands: START, inConfig: true, configOnly: true, read: text },
   { key: 'args', help: 'arguments for the app', commands: START, inConfig: true, configOnly: true, read: (v, w) => (Array.isArray(v) ? v.map((x) => text(x, w)) : bad(w, 'an array of strings', v)) },
-  { key: 'drainTimeout', value: 'MS', help: 'how long a draining worker may take (500ms, 10s, 2m)', defaultText: '10s', commands: START, inConfig: true, read: duration },
+  { key: 'drainTimeout', value: 'MS', help: 'how long a draining worker may take (500ms, 10s, 2m)', defaultText: '8s', commands: START, inConfig: true, read: duration },
   { key: 'readyTimeout', value: 'MS', help: 'how long a worker may take to become ready', defaultText: '30s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
   { key: 'queueTimeout', value: 'MS', help: 'how long a connection may wait for a ready worker before a 503', defaultText: '5s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
   { key: 'maxPending', value: 'N', help: 'connections that may wait for a ready worker; past it, 503', defaultText: '1024', commands: START, inConfig: true, read: integer },

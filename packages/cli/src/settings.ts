@@ -31,8 +31,11 @@ export interface StartSettings {
   readonly watch: boolean;
 }
 
-/** The default drain deadline, as the orchestrator's. */
-export const DEFAULT_DRAIN_TIMEOUT = 10_000;
+/**
+ * The default drain deadline: a stop ends (deadline plus the primary's 1 s backstop) inside the 10 s
+ * that Docker and most process managers give before they kill.
+ */
+export const DEFAULT_DRAIN_TIMEOUT = 8000;
 
 /**
  * Merges a config file's values (`config`) and the flags (`flags`, which win) into the settings of
