@@ -63,6 +63,13 @@ export interface ProxyProtocolOptions {
   readonly timeout?: number;
   /** Largest header accepted, in bytes (107..65536). @default 4096 */
   readonly maxHeaderBytes?: number;
+  /**
+   * Mode `primary`: connections of this listener that may be sending their header at once; one
+   * more is closed at once (`HANDOFF_ERR_PROXY_BUSY`), so that slow senders cannot pin the
+   * primary's memory (each holds a socket and at most `maxHeaderBytes` for at most `timeout`).
+   * @default 1024
+   */
+  readonly maxPending?: number;
 }
 
 /** `proxyProtocol` after validation: every field filled (`trusted` undefined: any peer). */
@@ -70,6 +77,7 @@ export interface ResolvedProxyProtocol {
   readonly trusted: readonly string[] | undefined;
   readonly timeout: number;
   readonly maxHeaderBytes: number;
+  readonly maxPending: number;
 }
 
 /** The resolved `proxyProtocol` of a listener, or undefined when it reads none. */
@@ -295,7 +303,7 @@ function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
 const TCP_KEYS = ['port', 'host', 'backlog', 'protocol', 'proxyProtocol'];
 const PATH_KEYS = ['path', 'backlog', 'protocol', 'proxyProtocol'];
 const FD_KEYS = ['fd', 'fdName', 'protocol', 'proxyProtocol'];
-const PROXY_KEYS = ['trusted', 'timeout', 'maxHeaderBytes'];
+const PROXY_KEYS = ['trusted', 'timeout', 'maxHeaderBytes', 'maxPending'];
 
 /** Validates a listener's `proxyProtocol` and fills its defaults; undefined when it is off. */
 function resolveProxyProtocol(where: string, value: unknown): ResolvedProxyProtocol | undefined {
@@ -308,6 +316,7 @@ function resolveProxyProtocol(where: string, value: unknown): ResolvedProxyProto
   const timeout = count(`${where}.timeout`, settings.timeout, 3000, 1);
   if (timeout > 2_147_483_647) invalid(`${where}.timeout must be at most 2147483647 ms`);
   const maxHeaderBytes = count(`${where}.maxHeaderBytes`, settings.maxHeaderBytes, 4096, 107);
+  const maxPending = count(`${where}.maxPending`, settings.maxPending, 1024, 1);
   if (maxHeaderBytes > 65_536) invalid(`${where}.maxHeaderBytes must be at most 65536`);
   let trusted: readonly string[] | undefined;
   if (settings.trusted !== undefined) {
@@ -321,7 +330,7 @@ function resolveProxyProtocol(where: string, value: unknown): ResolvedProxyProto
     }
     trusted = [...(settings.trusted as string[])];
   }
-  return { trusted, timeout, maxHeaderBytes };
+  return { trusted, timeout, maxHeaderBytes, maxPending };
 }
 
 /** Validates `createPrimary`'s options once, up front, and fills in every default. */

@@ -1,5 +1,5 @@
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import { createTrustCheck, readProxyHeader, type HandoffProxyProtocolError, type TrustCheck } from '@handoff/proxy-protocol';
+import { createTrustCheck, HandoffProxyProtocolError, ProxyProtocolErrorCode, readProxyHeader, type TrustCheck } from '@handoff/proxy-protocol';
 import type { NativeHandle } from './bind.js';
 import { channels, debug } from './diagnostics.js';
 import type { ResolvedProxyProtocol } from './options.js';
@@ -48,17 +48,24 @@ const noop = (): void => {};
 export class ProxyIntake {
   private readonly reading = new Map<Socket, () => void>();
   private readonly trust = new Map<number, TrustCheck | undefined>();
+  /** Connections still sending their header, per listener (`proxyProtocol.maxPending`). */
+  private readonly pendingOn = new Map<number, number>();
 
   constructor(private readonly host: ProxyIntakeHost) {}
 
   read(listener: number, handle: NativeHandle, config: ResolvedProxyProtocol): void {
     if (!this.trust.has(listener)) this.trust.set(listener, config.trusted === undefined ? undefined : createTrustCheck(config.trusted));
     const socket = new Socket({ handle, readable: true, writable: true, readableHighWaterMark: 0 } as SocketConstructorOpts);
+    if ((this.pendingOn.get(listener) ?? 0) >= config.maxPending) {
+      const message = `${config.maxPending} connections of this listener are still sending their PROXY header (proxyProtocol.maxPending); closing one more`;
+      this.refuse(listener, socket, new HandoffProxyProtocolError(ProxyProtocolErrorCode.BUSY, message));
+      return;
+    }
     const options = { timeout: config.timeout, maxHeaderBytes: config.maxHeaderBytes, trusted: this.trust.get(listener) };
     let settled = false;
     const stop = readProxyHeader(socket, options, (result) => {
       settled = true;
-      this.reading.delete(socket);
+      if (this.reading.delete(socket)) this.pendingOn.set(listener, (this.pendingOn.get(listener) ?? 1) - 1);
       if (result.status === 'error') {
         this.refuse(listener, socket, result.error);
         return;
@@ -76,7 +83,10 @@ export class ProxyIntake {
       });
     });
     // readProxyHeader answers an untrusted peer at once, before this line: nothing to track then.
-    if (!settled) this.reading.set(socket, stop);
+    if (!settled) {
+      this.reading.set(socket, stop);
+      this.pendingOn.set(listener, (this.pendingOn.get(listener) ?? 0) + 1);
+    }
   }
 
   private refuse(listener: number, socket: Socket, error: HandoffProxyProtocolError): void {
@@ -100,5 +110,6 @@ export class ProxyIntake {
       socket.destroy();
     }
     this.reading.clear();
+    this.pendingOn.clear();
   }
 }

@@ -301,7 +301,7 @@ export class Supervisor {
       if (limit !== undefined) (message as { limit?: number }).limit = limit;
       // Kernel modes: the worker accepts, so the worker reads the PROXY header.
       const proxy = listener.mode === 'primary' ? undefined : proxyProtocolOf(listener.option);
-      if (proxy !== undefined) (message as { proxy?: ListenProxy }).proxy = proxy.trusted === undefined ? { timeout: proxy.timeout, maxHeaderBytes: proxy.maxHeaderBytes } : proxy;
+      if (proxy !== undefined) (message as { proxy?: ListenProxy }).proxy = proxy.trusted === undefined ? { timeout: proxy.timeout, maxHeaderBytes: proxy.maxHeaderBytes } : { timeout: proxy.timeout, maxHeaderBytes: proxy.maxHeaderBytes, trusted: proxy.trusted };
       worker.post(message, listener.mode === 'shared' ? listener.sharedHandle : undefined);
     }
   }

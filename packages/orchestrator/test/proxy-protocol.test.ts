@@ -148,6 +148,26 @@ describe('PROXY protocol, mode primary', () => {
     expect(new Set([...workersOf.values()].map((s) => [...s][0])).size).toBeGreaterThan(1);
   });
 
+  it('closes one more connection at once while maxPending are still sending their header, and takes new ones once they are gone', async () => {
+    const codes: string[] = [];
+    const p = await start(roundRobin(), { timeout: 1000, maxPending: 2 }, 1);
+    p.primary.on('connection:proxy-refused', (r) => codes.push(r.code));
+    const slow = [net.connect(p.port, '127.0.0.1'), net.connect(p.port, '127.0.0.1')];
+    for (const socket of slow) {
+      socket.on('error', () => {});
+      socket.write(v2('203.0.113.1', 1).subarray(0, 10));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    expect(await exchange(p.port, Buffer.concat([v2('203.0.113.2', 2), request()]))).toBe('');
+    expect(Date.now() - t0).toBeLessThan(800);
+    expect(codes).toEqual(['HANDOFF_ERR_PROXY_BUSY']);
+    await waitFor(() => codes.length === 3, 5000);
+    expect(codes.slice(1)).toEqual(['HANDOFF_ERR_PROXY_TIMEOUT', 'HANDOFF_ERR_PROXY_TIMEOUT']);
+    expect(answerOf(await exchange(p.port, Buffer.concat([v2('203.0.113.3', 3), request()]))).remoteAddress).toBe('203.0.113.3');
+    for (const socket of slow) socket.destroy();
+  });
+
   it('publishes each refusal on handoff:connection:proxy-refused', async () => {
     const seen: unknown[] = [];
     const onMessage = (message: unknown): void => void seen.push(message);
@@ -175,12 +195,13 @@ describe('listen.proxyProtocol options', () => {
     [{ port: 0, proxyProtocol: { timeout: 0 } }, 'listen.proxyProtocol.timeout must be an integer >= 1'],
     [{ port: 0, proxyProtocol: { maxHeaderBytes: 100_000 } }, 'listen.proxyProtocol.maxHeaderBytes must be at most 65536'],
     [{ port: 0, proxyProtocol: 'yes' }, 'listen.proxyProtocol must be true, false or'],
+    [{ port: 0, proxyProtocol: { maxPending: 0 } }, 'listen.proxyProtocol.maxPending must be an integer >= 1'],
   ])('refuses %j', (listen, message) => {
     expect(make(listen)).toThrow(expect.objectContaining({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining(message) }));
   });
 
   it('takes true, false and a full object', () => {
-    for (const proxyProtocol of [true, false, { trusted: ['::1', '10.0.0.0/8'], timeout: 100, maxHeaderBytes: 107 }]) {
+    for (const proxyProtocol of [true, false, { trusted: ['::1', '10.0.0.0/8'], timeout: 100, maxHeaderBytes: 107, maxPending: 1 }]) {
       expect(make({ port: 0, proxyProtocol })).not.toThrow();
     }
   });

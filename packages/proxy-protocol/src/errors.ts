@@ -30,6 +30,8 @@ export const ProxyProtocolErrorCode = {
   TIMEOUT: 'HANDOFF_ERR_PROXY_TIMEOUT',
   /** The connection ended (or failed) before its header was complete. */
   CLOSED: 'HANDOFF_ERR_PROXY_CLOSED',
+  /** Too many connections of the listener are still sending their header (`maxPending`): one more was closed. */
+  BUSY: 'HANDOFF_ERR_PROXY_BUSY',
   /** The connection comes from an address outside the listener's `trusted` list. */
   UNTRUSTED: 'HANDOFF_ERR_PROXY_UNTRUSTED',
   /** Options that cannot work: a `maxHeaderBytes` out of range, a `trusted` entry that is no CIDR, a bad timeout. */
