@@ -166,7 +166,11 @@ static void call_close(fp_sender* s, uint32_t returned, int err) {
 /* Reads every ack queued (before EOF: an ack still in the queue is never mistaken for a
  * connection to place again) and returns the highest; sets *eof and *err at the end of the
  * stream. recvmmsg takes them all in one call; fewer than asked means the queue is empty, with
- * no extra call to hear EAGAIN. */
+ * no extra call to hear EAGAIN.
+ *
+ * A worker that dies with batches unread makes Linux set ECONNRESET on this end
+ * (unix_release_sock), which the next recv reports once, *before* the acks still queued: so it
+ * is noted and reading goes on, to EOF. */
 static uint32_t read_acks(fp_sender* s, int* eof, int* err) {
   uint32_t acked = 0;
   for (;;) {
@@ -183,9 +187,16 @@ static uint32_t read_acks(fp_sender* s, int* eof, int* err) {
     int n = recvmmsg(s->fd, msgs, ACK_VLEN, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == ECONNRESET && *err == 0) {
+        *err = -errno;
+        continue;
+      }
+      /* After a reset the worker's end is gone: nothing more will come. */
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         *eof = 1;
-        *err = -errno;
+        if (*err == 0) *err = -errno;
+      } else if (*err != 0) {
+        *eof = 1;
       }
       break;
     }
@@ -204,6 +215,7 @@ static uint32_t read_acks(fp_sender* s, int* eof, int* err) {
     }
     if (*eof || n < ACK_VLEN) break;
   }
+  if (*err != 0) *eof = 1;
   return acked;
 }
 
@@ -226,11 +238,11 @@ static void on_poll(uv_poll_t* h, int status, int events) {
   fp_sender* s = h->data;
   int eof = 0, err = 0;
   uint32_t acked = 0;
-  if (status < 0) {
+  /* libuv reports POLLERR (a reset) as status UV_EBADF: the acks before it are still to read. */
+  if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT))) acked = read_acks(s, &eof, &err);
+  if (status < 0 && !eof) {
     eof = 1;
     err = status;
-  } else if (events & (UV_READABLE | UV_DISCONNECT)) {
-    acked = read_acks(s, &eof, &err);
   }
   uint32_t released = acked > 0 ? release(s, acked) : 0;
   if (!eof && (events & UV_WRITABLE)) fp_sender_flush(s);
