@@ -76,10 +76,25 @@ static int send_batch(fp_sender* s, fp_batch* b) {
   return 0;
 }
 
-/* Numbers the batch still taking fds, if any, and writes every numbered one not yet written. */
-void fp_sender_flush(fp_sender* s) {
-  if (!s->open || s->broken) return;
+/* Numbers the batch still taking fds, if any: from now on it only waits to be written. */
+static void seal(fp_sender* s) {
   if (s->tail != NULL && s->tail->seq == 0 && s->tail->count > 0) s->tail->seq = ++s->next_seq;
+}
+
+/*
+ * Seals the open batch and writes every sealed one not yet written. While the worker's queue is
+ * full (EAGAIN; Linux holds net.unix.max_dgram_qlen messages, 10 by default), a flush that is
+ * not the socket becoming writable leaves the open batch open: what arrives meanwhile joins it
+ * (up to maxBatch) and leaves in one message once the worker reads, not in one message each.
+ */
+static void flush(fp_sender* s, int writable) {
+  if (!s->open) return;
+  if (s->blocked_now && !writable) {
+    if (s->tail != NULL && s->tail->seq == 0 && s->tail->count >= s->max_batch) seal(s);
+    return;
+  }
+  seal(s);
+  if (s->broken) return;
   while (s->unsent != NULL && s->unsent->seq != 0) {
     int err = send_batch(s, s->unsent);
     if (err == 0) {
@@ -89,6 +104,7 @@ void fp_sender_flush(fp_sender* s) {
     if (err == EAGAIN) {
       /* The worker's receive queue is full (it is busy or stopped): write the rest when it drains. */
       s->blocked++;
+      s->blocked_now = 1;
       want(s, UV_READABLE | UV_DISCONNECT | UV_WRITABLE);
       return;
     }
@@ -99,8 +115,11 @@ void fp_sender_flush(fp_sender* s) {
     if (err == EPIPE || err == ECONNRESET) s->broken = 1;
     return;
   }
+  s->blocked_now = 0;
   want(s, UV_READABLE | UV_DISCONNECT);
 }
+
+void fp_sender_flush(fp_sender* s) { flush(s, 0); }
 
 /* Closes the copies of every fd in batches numbered <= seq; returns how many. */
 static uint32_t release(fp_sender* s, uint32_t seq) {
@@ -245,7 +264,7 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     err = status;
   }
   uint32_t released = acked > 0 ? release(s, acked) : 0;
-  if (!eof && (events & UV_WRITABLE)) fp_sender_flush(s);
+  if (!eof && (events & UV_WRITABLE)) flush(s, 1);
   if (released > 0) call_ack(s, released);
   /* onAck may have closed it. */
   if (eof && s->open) gone(s, err);
@@ -270,7 +289,7 @@ int fp_sender_queue(fp_sender* s, int fd, uint32_t tag, const uint8_t* bytes, si
   fp_batch* b = open_batch(s);
   if (length > 0 && b->payload_bytes + length > FP_MAX_PAYLOAD && b->count > 0) {
     /* This payload would not fit in the batch's message: it starts the next one. */
-    b->seq = ++s->next_seq;
+    seal(s);
     fp_sender_flush(s);
     b = open_batch(s);
   }
@@ -285,6 +304,8 @@ int fp_sender_queue(fp_sender* s, int fd, uint32_t tag, const uint8_t* bytes, si
   b->count++;
   s->unacked++;
   if (b->count >= s->max_batch) {
+    /* Full: sealed now, whatever happens to the write, so the next fd opens another batch. */
+    seal(s);
     fp_sender_flush(s);
   } else if (!s->dirty) {
     s->dirty = 1;

@@ -19,6 +19,7 @@ struct fp_sender {
   int finalized;
   int events;
   int broken;
+  int blocked_now; /* the last write met EAGAIN; the socket has not been writable since */
   uint32_t max_batch, cap, delay_us;
   uint32_t unacked, next_seq;
   /* Oldest first: sent batches, then sealed unsent ones, then at most one still taking fds. */

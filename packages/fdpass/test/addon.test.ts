@@ -141,4 +141,38 @@ describe.skipIf(!nativeStatus().available)('addon: sender and receiver', () => {
     expect(tags).toEqual([1, 1, 1, 2, 2]);
     expect(receiver.stats()).toMatchObject({ fds: 5, dropped: 0 });
   });
+
+  it('lets what arrives while the worker is not reading join one batch, not one message each', async () => {
+    const b = binding();
+    const [primaryEnd, workerEnd] = b.socketpair();
+    let acked = 0;
+    const sender = new b.Sender(primaryEnd, (n) => (acked += n), () => {}, 64, 5000, 0);
+    // One fd per turn until the worker's queue is full (net.unix.max_dgram_qlen messages)...
+    let queued = 0;
+    while (sender.stats().blocked === 0 && queued < 4000) {
+      sender.queue(devNull(), 0);
+      queued++;
+      sender.flush();
+    }
+    expect(sender.stats().blocked).toBe(1);
+    const before = sender.stats().batches;
+    // ...then 40 more, one per turn, while it stays full.
+    for (let i = 0; i < 40; i++) {
+      sender.queue(devNull(), 0);
+      sender.flush();
+    }
+    const receiver = new b.Receiver(
+      workerEnd,
+      (count) => {
+        for (let i = 0; i < count; i++) closeSync(receiver.fds[i]!);
+      },
+      () => {},
+    );
+    await expect.poll(() => acked, POLL).toBe(queued + 40);
+    // The one that met EAGAIN, then the 40 in one batch.
+    expect(sender.stats().batches).toBe(before + 2);
+    expect(sender.stats().largestBatch).toBe(40);
+    sender.close();
+    receiver.close();
+  });
 });
