@@ -107,6 +107,17 @@ describe('examples/nestjs: an unmodified NestJS app in drop-in mode', () => {
     expect(hooksOf(stderr, other)).toEqual([]);
   });
 
+  it("on drain (the primary's close()), each worker runs Nest's shutdown: app.close() and its hooks, then exits", async () => {
+    const { primary, port, stderr, exits, close } = await startNest();
+    const workers = pidsOf(primary);
+    expect((await get(port)).status).toBe(200);
+    await close({ timeout: 5000 });
+    expect(primary.state).toBe('stopped');
+    expect(exits.map((e) => e.pid).sort((a, b) => a - b)).toEqual(workers);
+    expect(exits.every((e) => e.expected)).toBe(true);
+    for (const pid of workers) expect(hooksOf(stderr, pid)).toEqual(['onModuleDestroy', 'beforeApplicationShutdown(SIGTERM)', 'onApplicationShutdown(SIGTERM)']);
+  });
+
   it('runs as its README says: `node primary.mjs` prints its address and serves from two workers', async () => {
     const child = spawn(process.execPath, [fileURLToPath(new URL('../primary.mjs', import.meta.url))], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
     pids.add(child.pid);

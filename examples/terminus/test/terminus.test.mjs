@@ -98,6 +98,37 @@ describe('examples/terminus', () => {
     expect(sorted(await pidsServing(async () => (await request(port, '/')).json.pid))).toEqual(workerPids(primary));
   });
 
+  it("on drain (the primary's close()), terminus's shutdown runs in each worker: the in-flight request completes, its hooks finish, the worker exits", async () => {
+    const { primary, port } = await startPrimary({ output: 'pipe', drainTimeout: 20_000 });
+    const stderr = new Map();
+    primary.on('worker:output', (w, { stream, chunk }) => {
+      if (stream === 'stderr') stderr.set(w.pid, (stderr.get(w.pid) ?? '') + chunk.toString());
+    });
+    const exits = [];
+    primary.on('worker:exit', (w, exit) => exits.push({ pid: w.pid, ...exit }));
+    const workers = workerPids(primary);
+    const upload = await startUpload(port);
+    // A drain reaches an app that handles SIGTERM itself as that SIGTERM, as its process manager
+    // would send it alone; terminus closes the server and waits for the upload.
+    const draining = new Set();
+    primary.on('worker:drain', (w, { phase }) => phase === 'started' && draining.add(w.pid));
+    const closing = primary.close({ timeout: 20_000 });
+    await until(() => draining.has(upload.pid), "the upload's worker to start draining");
+    // Still in flight: the worker waits for it.
+    expect(exits.map((e) => e.pid)).not.toContain(upload.pid);
+    const done = await upload.finish();
+    expect(done.status).toBe(200);
+    expect(done.json).toEqual({ pid: upload.pid, bytes: 2000 });
+    await closing;
+    expect(primary.state).toBe('stopped');
+    expect(sorted(exits.map((e) => e.pid))).toEqual(workers);
+    expect(exits.every((e) => e.expected)).toBe(true);
+    for (const pid of workers) {
+      expect(stderr.get(pid)).toContain(`worker ${pid}: SIGTERM, server closed, cleaning up`);
+      expect(stderr.get(pid)).toContain(`worker ${pid}: shutdown complete`);
+    }
+  });
+
   it('runs as its README says: `node primary.mjs` prints its address and serves', async () => {
     const { child, port } = await startExamplePrimary();
     const served = await pidsServing(async () => (await request(port, '/')).json.pid);

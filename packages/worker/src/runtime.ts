@@ -24,6 +24,7 @@ import { attachListener } from './listeners.js';
 import { Reporter } from './reporter.js';
 import { PendingRequests } from './requests.js';
 import { ServedServer } from './served.js';
+import { deliverSigtermToApp } from './signals.js';
 import { ConnectionTracker } from './tracker.js';
 
 const debug = debuglog('handoff');
@@ -297,16 +298,21 @@ export class WorkerRuntime {
     }
     this.exiting = true;
     this.deadline = deadline;
-    // The app closed every server it had before this drain: it is shutting down on its own (a
-    // graceful-shutdown library on SIGTERM) and decides when it is done, as it would alone.
-    const appShutsDown = [...this.served.values()].some((s) => s.closedByApp) && [...this.served.values()].every((s) => s.closedByApp || !s.attached);
     this.gate.close();
     this.reporter.send(createMessage('draining', { phase: 'started', open: this.tracker.sockets.size }));
+    // The app shuts down on its own and decides when it is done, as it would alone: it closed every
+    // server it had before this drain (a graceful-shutdown library on SIGTERM), or it handles
+    // SIGTERM itself (NestJS's enableShutdownHooks(), terminus) and gets the drain as that signal.
+    const served = [...this.served.values()];
+    const closedItself = served.some((s) => s.closedByApp) && served.every((s) => s.closedByApp || !s.attached);
+    const signalled = !closedItself && deliverSigtermToApp();
+    const appShutsDown = closedItself || signalled;
     await runHooks(this.drainHooks);
     const servers = [...this.served.keys()];
     await Promise.race([drainConnections({ servers, tracker: this.tracker, sessions: this.sessions }, deadline), this.forced]);
     this.reporter.send(createMessage('draining', { phase: 'idle', open: this.tracker.sockets.size }));
-    await Promise.all([...this.served.values()].map((served) => served.closeForExit(CLOSE_EVENT_BOUND_MS)));
+    // A signalled app closes its servers itself: closing them under it would fail its own close().
+    if (!signalled) await Promise.all(served.map((s) => s.closeForExit(CLOSE_EVENT_BOUND_MS)));
     await runHooks(this.shutdownHooks);
     this.reporter.stop();
     if (appShutsDown) {
