@@ -27,6 +27,12 @@ export const channels = {
    * `primary`) and by workers, in their own process (the kernel modes).
    */
   proxyRefused: channel('handoff:connection:proxy-refused'),
+  /**
+   * A connection left the primary's wait queue: `{ listener, waitMs, outcome }`, `outcome` one of
+   * `'dispatched'` (a worker took it), `'timeout'` (answered at `queueTimeout`), `'closing'`. Only
+   * connections that waited are published: none while workers keep up.
+   */
+  queueWait: channel('handoff:connection:queue-wait'),
   /** A worker started draining: `{ id, pid }`. */
   drain: channel('handoff:worker:drain'),
   /** The primary's state changed: `{ from, to }`. */

@@ -23,3 +23,6 @@ export const MAX_HEAD_BYTES = 64 * 1024;
 
 /** Longest string field (error messages, capabilities, paths) the decoder accepts. */
 export const MAX_STRING = 4096;
+
+/** Longest `metrics.data` (the app's metrics as JSON) the decoder accepts, in characters. */
+export const MAX_METRICS_CHARS = 4 * 1024 * 1024;

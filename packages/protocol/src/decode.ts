@@ -1,4 +1,4 @@
-import { MAX_HEAD_BYTES, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
+import { MAX_HEAD_BYTES, MAX_METRICS_CHARS, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
 import { HandoffProtocolError, ProtocolErrorCode } from './errors.js';
 import type { HandoffMessage, HandoffMessageType, ListenAddress } from './messages.js';
 
@@ -142,6 +142,10 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       return checkHead(m) ?? checkPeer(m) ?? checkProxyHeader(m);
     },
   },
+  metrics: {
+    handle: 'forbidden',
+    check: (m) => (isInt(m.seq) ? (checkStr(m, 'data', MAX_METRICS_CHARS, true) ?? checkStr(m, 'error', MAX_STRING, true)) : 'seq must be a non-negative integer'),
+  },
   'bind-error': {
     handle: 'forbidden',
     check: (m) => (isInt(m.request, 1) ? checkCodeAndMessage(m) : 'request must be a positive integer'),
@@ -171,6 +175,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
   ping: { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },
   drain: { handle: 'forbidden', check: (m) => (isInt(m.timeout, 0, 2_147_483_647) ? undefined : 'timeout must be an integer in 0..2147483647 (ms)') },
   shutdown: { handle: 'forbidden', check: () => undefined },
+  'metrics-request': { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },
 };
 
 /** Every message type the protocol knows. */

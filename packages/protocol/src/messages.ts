@@ -115,6 +115,19 @@ export interface ReturnMessage extends Envelope {
   readonly family?: 'IPv4' | 'IPv6' | 'unix';
 }
 
+/**
+ * Answer to a {@link MetricsRequestMessage} of the same `seq`: the app's own metrics as its registry
+ * lists them, or why there are none. Neither field: the app exposes no registry.
+ */
+export interface MetricsMessage extends Envelope {
+  readonly type: 'metrics';
+  readonly seq: number;
+  /** The app's metrics, JSON of what prom-client's `registry.getMetricsAsJSON()` returns (≤ `MAX_METRICS_CHARS`). */
+  readonly data?: string;
+  /** Why the app's registry could not list them: it threw, or the list was too large. */
+  readonly error?: string;
+}
+
 // ---- primary -> worker -------------------------------------------------------------------------
 
 /**
@@ -214,6 +227,12 @@ export interface ShutdownMessage extends Envelope {
   readonly type: 'shutdown';
 }
 
+/** Asks a worker for its app's own metrics (a scrape of the primary's `/metrics`); it answers `metrics` with the same `seq`. */
+export interface MetricsRequestMessage extends Envelope {
+  readonly type: 'metrics-request';
+  readonly seq: number;
+}
+
 /** Every message a worker sends to the primary. */
 export type WorkerMessage =
   | HelloMessage
@@ -224,10 +243,11 @@ export type WorkerMessage =
   | DrainingMessage
   | BindMessage
   | UnlistenMessage
-  | ReturnMessage;
+  | ReturnMessage
+  | MetricsMessage;
 
 /** Every message the primary sends to a worker. */
-export type PrimaryMessage = ListenMessage | BindErrorMessage | LimitMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage;
+export type PrimaryMessage = ListenMessage | BindErrorMessage | LimitMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage | MetricsRequestMessage;
 
 /** Every handoff message, discriminated by `type`. */
 export type HandoffMessage = WorkerMessage | PrimaryMessage;
@@ -242,7 +262,7 @@ export type MessageOf<T extends HandoffMessageType> = Extract<HandoffMessage, { 
 export type BodyOf<T extends HandoffMessageType> = Omit<MessageOf<T>, 'cmd' | 'v'>;
 
 /** Message types that a worker sends. */
-export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'load', 'pong', 'error', 'draining', 'bind', 'unlisten', 'return'] as const;
+export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'load', 'pong', 'error', 'draining', 'bind', 'unlisten', 'return', 'metrics'] as const;
 
 /** Message types that the primary sends. */
-export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'limit', 'connection', 'ping', 'drain', 'shutdown'] as const;
+export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'limit', 'connection', 'ping', 'drain', 'shutdown', 'metrics-request'] as const;

@@ -27,6 +27,10 @@ export const VALID: Array<{ message: HandoffMessage; handle?: object }> = [
   { message: createMessage('ping', { seq: 1 }) },
   { message: createMessage('drain', { timeout: 1000 }) },
   { message: createMessage('shutdown', {}) },
+  { message: createMessage('metrics', { seq: 3, data: '[]' }) },
+  { message: createMessage('metrics', { seq: 4 }) },
+  { message: createMessage('metrics', { seq: 5, error: 'registry threw' }) },
+  { message: createMessage('metrics-request', { seq: 3 }) },
 ];
 
 describe('isHandoffMessage', () => {

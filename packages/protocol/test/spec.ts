@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { createMessage, MAX_HEAD_BYTES, type HandoffMessage, type HandoffMessageType } from '@handoff/protocol';
+import { createMessage, MAX_HEAD_BYTES, MAX_METRICS_CHARS, type HandoffMessage, type HandoffMessageType } from '@handoff/protocol';
 
 /**
  * The protocol's messages written down a second time, independently of `decode.ts`: each field's
@@ -80,6 +80,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
       family: enm(['IPv4', 'IPv6', 'unix'], true),
     },
   },
+  metrics: { direction: 'worker->primary', handle: 'forbidden', fields: { seq: int(0), data: str(MAX_METRICS_CHARS, true), error: str(4096, true) } },
   listen: {
     direction: 'primary->worker',
     handle: 'shared-only',
@@ -119,6 +120,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
   ping: { direction: 'primary->worker', handle: 'forbidden', fields: { seq: int(0) } },
   drain: { direction: 'primary->worker', handle: 'forbidden', fields: { timeout: int(0, 2_147_483_647) } },
   shutdown: { direction: 'primary->worker', handle: 'forbidden', fields: {} },
+  'metrics-request': { direction: 'primary->worker', handle: 'forbidden', fields: { seq: int(0) } },
 };
 
 /** Every type in {@link SPEC}. */

@@ -21,6 +21,7 @@ import { AcceptGate } from './gate.js';
 import { socketFromHandle } from './intake.js';
 import { adoptSentHeader, readingProxyHeader } from './proxy.js';
 import { attachListener } from './listeners.js';
+import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
 import { PendingRequests } from './requests.js';
 import { ServedServer } from './served.js';
@@ -87,6 +88,7 @@ export class WorkerRuntime {
     ping: (message) => this.reporter.send(createMessage('pong', { seq: message.seq })),
     drain: (message) => void this.exit(Date.now() + message.timeout, 0),
     shutdown: () => void this.exit(Date.now(), 0),
+    'metrics-request': (message) => void collectAppMetrics().then((answer) => this.reporter.send(createMessage('metrics', { seq: message.seq, ...answer }))),
   };
 
   /**
