@@ -4,29 +4,7 @@ import type { PolicyMode } from '@handoff/policies';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import { adoptListener } from './activation.js';
 import type { FdListenOption, ListenOption } from './options.js';
-
-/** A native TCP or Pipe handle, as Node's `tcp_wrap` / `pipe_wrap` expose it. Internal. */
-export interface NativeHandle {
-  close(callback?: () => void): void;
-  getsockname?(out: Record<string, unknown>): number;
-  getpeername?(out: Record<string, unknown>): number;
-  onconnection: ((status: number, handle?: NativeHandle) => void) | null;
-  readonly fd: number;
-}
-
-/** A listener the primary owns. */
-export interface BoundListener {
-  readonly index: number;
-  readonly option: ListenOption;
-  /** Where it is bound, with the real port when 0 was asked for. */
-  readonly address: ListenAddress;
-  readonly mode: PolicyMode;
-  /** Mode `primary` (and `reuseport` until started): the listening server whose connections the dispatcher takes. */
-  readonly server: net.Server | undefined;
-  /** Mode `shared`: the bound (not listening) socket every worker listens and accepts on. */
-  readonly sharedHandle: NativeHandle | undefined;
-  close(): void;
-}
+import type { BoundListener, NativeHandle } from './types.js';
 
 const UV_EADDRINUSE = -98;
 const UV_EACCES = -13;
@@ -130,16 +108,15 @@ export async function bindListener(index: number, option: ListenOption, mode: Po
  *
  * While it listens it is a member of the group, so the kernel hashes some connections to it: the
  * primary attaches its dispatcher to it (round-robin, as in mode `primary`), so such a connection
- * is handed to a worker, never left hanging (an earlier version accepted them into a server with no
- * handler, and a client racing `start()` hung).
+ * is handed to a worker, never left hanging (a client racing `start()` must not wait forever).
  *
  * Why the primary does not keep the port for its whole life with a socket that never accepts: on
  * Linux only a listening socket reserves a TCP port. libuv sets `SO_REUSEADDR` on every TCP bind,
  * and Linux lets `SO_REUSEADDR` sockets share a port with any socket that is not listening, so a
  * bound, non-listening socket in the primary (`net._createServerHandle` with `UV_TCP_REUSEPORT`)
- * stops nobody: measured on Node 24, a plain `server.listen(port)` in another process succeeds
- * beside it. And a listening one that never accepts would take its share of connections from the
- * kernel's hash and leave them queued forever. So, once started, the port is held by the workers'
+ * stops nobody: a plain `server.listen(port)` in another process succeeds beside it. And a
+ * listening one that never accepts would take its share of connections from the kernel's hash and
+ * leave them queued forever. So, once started, the port is held by the workers'
  * sockets; reloads keep it held (the new worker listens before the old one closes). The one window
  * left: if every worker is gone at once (all crashed), the port is free until a replacement
  * listens, and another process may take it; the replacement then fails to listen and is reported

@@ -1,9 +1,12 @@
+// Longer than most modules: the per-connection path of mode primary (accept, pick, send, settle,
+// re-dispatch) is kept in one file on purpose, so it can be read, and profiled, top to bottom.
 import type { Server } from 'node:net';
 import { PROTOCOL_CMD, PROTOCOL_VERSION, type ReturnMessage } from '@handoff/protocol';
 import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
-import type { BoundListener, NativeHandle } from './bind.js';
+import type { BoundListener, NativeHandle } from './types.js';
 import { channels, debug } from './diagnostics.js';
 import { refuseConnection } from './refuse.js';
+import { WaitQueue } from './wait-queue.js';
 import { proxyProtocolOf } from './options.js';
 import { ProxyIntake, type ProxiedPeer, type ProxyRefusal } from './proxy-intake.js';
 import type { PendingConnection, WorkerProcess } from './worker-process.js';
@@ -26,11 +29,6 @@ export interface QueueLimits {
   readonly queueTimeout: number;
 }
 
-interface Queued {
-  readonly connection: PendingConnection;
-  readonly since: number;
-}
-
 /** A connection is tried on at most this many workers before the primary gives up on it (503). */
 const MAX_ATTEMPTS = 8;
 
@@ -47,13 +45,11 @@ const SEND_OPTIONS = Object.freeze({ keepOpen: true });
  */
 export class Dispatcher {
   private nextId = 1;
-  private readonly queue: Queued[] = [];
-  private queueHead = 0;
-  private queueTimer: NodeJS.Timeout | undefined;
+  private readonly queue: WaitQueue<PendingConnection>;
   private closing = false;
   private readonly listeners: BoundListener[] = [];
   /** Reused for every pick (the policy must not keep it): one allocation less per connection. */
-  private readonly info: { listener: number; remoteAddress: string | undefined; remotePort: number | undefined; family: ConnectionInfo['family'] } = {
+  private readonly pickInfo: { listener: number; remoteAddress: string | undefined; remotePort: number | undefined; family: ConnectionInfo['family'] } = {
     listener: 0,
     remoteAddress: undefined,
     remotePort: undefined,
@@ -61,16 +57,21 @@ export class Dispatcher {
   };
   private readonly peer: Record<string, unknown> = {};
   private readonly free: WorkerProcess[] = [];
-  /** Listeners whose next waiting connection could not be placed, during one flushQueue(). */
-  private readonly blocked: number[] = [];
   /** Reads the PROXY header of each connection of a `proxyProtocol` listener, before the pick. */
   private proxyIntake: ProxyIntake | undefined;
 
   constructor(
     private readonly policy: PrimaryPolicy,
     private readonly host: DispatcherHost,
-    private readonly limits: QueueLimits,
-  ) {}
+    limits: QueueLimits,
+  ) {
+    this.queue = new WaitQueue<PendingConnection>(
+      limits,
+      (connection) => this.reject(connection, 'queue-timeout'),
+      // What waited behind the expired ones (a connection the policy declined) may go now.
+      () => this.flushQueue(),
+    );
+  }
 
   /**
    * Takes over a listening server's accepts. Like `node:cluster`'s round-robin handle
@@ -122,7 +123,7 @@ export class Dispatcher {
       message.proxy === undefined ? undefined : { header: message.proxy, head, remoteAddress: message.remoteAddress, remotePort: message.remotePort, family: message.family };
     const connection: PendingConnection =
       proxied !== undefined ? { id, listener, handle, attempts: 1, proxied } : head !== undefined ? { id, listener, handle, head, attempts: 1 } : { id, listener, handle, attempts: 1 };
-    this.replace(connection, from, 'server-closed');
+    this.redispatch(connection, from, 'server-closed');
   }
 
   /** Sends `connection` to a worker the policy picks, or queues it. */
@@ -138,7 +139,7 @@ export class Dispatcher {
     let workers = this.host.readyWorkers(connection.listener);
     if (this.policy.oneInFlight === true) workers = this.withNothingInFlight(workers);
     if (workers.length === 0) return false;
-    const info = this.info;
+    const info = this.pickInfo;
     info.listener = connection.listener;
     if (this.policy.needsRemoteAddress === true) this.readPeer(connection);
     const worker = this.policy.pick(workers, info) as WorkerProcess | undefined;
@@ -156,7 +157,7 @@ export class Dispatcher {
   }
 
   private readPeer(connection: PendingConnection): void {
-    const info = this.info;
+    const info = this.pickInfo;
     // Behind a proxy the client is the one its PROXY header names (unless it names none: LOCAL).
     const proxied = connection.proxied;
     if (proxied !== undefined && proxied.remoteAddress !== undefined) {
@@ -180,12 +181,12 @@ export class Dispatcher {
 
   private sendTo(worker: WorkerProcess, connection: PendingConnection): void {
     connection.attempts++;
-    worker.connections++;
+    worker.countDispatched();
     // No callback: a failed write means the worker is going away, and its exit re-dispatches
     // everything still pending on it.
     // The peer's address rides along only when the policy already read it for its pick: no
     // getpeername() is paid for the message alone. (place() filled `info` for this connection.)
-    const info = this.info;
+    const info = this.pickInfo;
     const message =
       this.policy.needsRemoteAddress === true
         ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, family: info.family }
@@ -209,19 +210,19 @@ export class Dispatcher {
     if (received) {
       connection.handle.close();
       // Under oneInFlight, the worker is free again: what waits for one goes now.
-      if (this.queueHead < this.queue.length) this.flushQueue();
+      if (this.queue.length > 0) this.flushQueue();
       return;
     }
-    worker.connections = Math.max(0, worker.connections - 1);
-    this.replace(connection, worker, 'not-received');
+    worker.uncountDispatched();
+    this.redispatch(connection, worker, 'not-received');
   }
 
   /** The worker is gone: every connection it had not accepted goes elsewhere. */
   workerGone(worker: WorkerProcess): void {
-    for (const connection of worker.takeUnreceived()) this.replace(connection, worker, 'worker-exit');
+    for (const connection of worker.takeUnreceived()) this.redispatch(connection, worker, 'worker-exit');
   }
 
-  private replace(connection: PendingConnection, from: WorkerProcess, reason: string): void {
+  private redispatch(connection: PendingConnection, from: WorkerProcess, reason: string): void {
     if (channels.redispatch.hasSubscribers) channels.redispatch.publish({ id: connection.id, from: from.id, reason });
     debug('re-dispatching connection %d from worker %d (%s)', connection.id, from.id, reason);
     if (this.closing) this.reject(connection, 'closing');
@@ -230,79 +231,23 @@ export class Dispatcher {
   }
 
   private enqueue(connection: PendingConnection): void {
-    if (this.queue.length - this.queueHead >= this.limits.maxPending) {
-      this.reject(connection, 'queue-full');
-      return;
-    }
-    this.queue.push({ connection, since: Date.now() });
-    if (this.queueTimer === undefined) this.armQueueTimer();
-  }
-
-  private armQueueTimer(): void {
-    const head = this.queue[this.queueHead];
-    if (head === undefined) return;
-    const wait = Math.max(0, head.since + this.limits.queueTimeout - Date.now());
-    this.queueTimer = setTimeout(() => {
-      this.queueTimer = undefined;
-      this.expireQueue();
-    }, wait);
-  }
-
-  private expireQueue(): void {
-    const now = Date.now();
-    while (this.queueHead < this.queue.length) {
-      const head = this.queue[this.queueHead]!;
-      if (head.since + this.limits.queueTimeout > now) break;
-      this.queueHead++;
-      this.reject(head.connection, 'queue-timeout');
-    }
-    // What waited behind the expired ones (a connection the policy declined) may go now.
-    this.flushQueue();
-    this.armQueueTimer();
-  }
-
-  private compactQueue(): void {
-    if (this.queueHead > 0 && this.queueHead * 2 >= this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.queueHead = 0;
-    }
+    if (!this.queue.push(connection)) this.reject(connection, 'queue-full');
   }
 
   /** Connections waiting for a ready worker. */
   get queued(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.length;
   }
 
   /**
-   * A worker became ready or free: place what waits, oldest first. A connection that cannot be placed
-   * yet keeps its place, and so does every later one of its listener (FIFO per listener), but the
-   * connections of other listeners behind it still go (drop-in mode: other workers serve them).
+   * A worker became ready or free: place what waits, oldest first, FIFO per listener (see
+   * `WaitQueue.flush`).
    */
   flushQueue(): void {
-    const queue = this.queue;
-    let read = this.queueHead;
-    let write = read;
-    const blocked = this.blocked;
-    blocked.length = 0;
-    while (read < queue.length) {
-      const entry = queue[read++]!;
-      const listener = entry.connection.listener;
-      if (!blocked.includes(listener) && this.tryPlace(entry.connection)) continue;
-      queue[write++] = entry;
-      if (!blocked.includes(listener)) blocked.push(listener);
-      // Every listener is blocked: nothing further can go now; keep the rest as it is.
-      if (blocked.length >= this.listeners.length) {
-        if (write === read) break;
-        while (read < queue.length) queue[write++] = queue[read++]!;
-      }
-    }
-    if (read === queue.length) queue.length = write;
-    this.compactQueue();
-    if (this.queued === 0 && this.queueTimer !== undefined) {
-      clearTimeout(this.queueTimer);
-      this.queueTimer = undefined;
-    }
+    this.queue.flush(this.tryPlaceBound, this.listeners.length);
   }
+
+  private readonly tryPlaceBound = (connection: PendingConnection): boolean => this.tryPlace(connection);
 
   private reject(connection: PendingConnection, reason: RejectReason): void {
     const listener = this.listeners[connection.listener];
@@ -314,11 +259,6 @@ export class Dispatcher {
   /** Stops placing: what waits and what arrives from now on is answered 503. */
   close(): void {
     this.closing = true;
-    this.proxyIntake?.close();
-    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
-    this.queueTimer = undefined;
-    while (this.queueHead < this.queue.length) this.reject(this.queue[this.queueHead++]!.connection, 'closing');
-    this.queue.length = 0;
-    this.queueHead = 0;
+    for (const connection of this.queue.takeAll()) this.reject(connection, 'closing');
   }
 }

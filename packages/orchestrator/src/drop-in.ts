@@ -1,30 +1,11 @@
-import { isAbsolute } from 'node:path';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { createMessage, isPathAddress, type BindMessage, type ListenAddress } from '@handoff/protocol';
+import { createMessage, isPathAddress, MAX_STRING, type BindMessage, type ListenAddress } from '@handoff/protocol';
 import type { PolicyMode } from '@handoff/policies';
-import { bindListener, type BoundListener } from './bind.js';
+import { bindListener } from './bind.js';
+import type { BoundListener } from './types.js';
 import { debug } from './diagnostics.js';
 import { HandoffPrimaryError } from './errors.js';
 import type { ListenOption } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
-
-/** The preload that turns an app's own `listen()` into a request to the primary. */
-export const REGISTER_SPECIFIER = '@handoff/worker/register';
-
-/**
- * Where `--import` finds the drop-in preload: the copy of `@handoff/worker` the worker module itself
- * would import, or, when it cannot be resolved from there, the bare specifier (resolved by Node from
- * the worker's working directory).
- */
-export function resolveRegister(workerPath: string, register: string | undefined): string {
-  if (register !== undefined) return isAbsolute(register) ? pathToFileURL(register).href : register;
-  try {
-    return pathToFileURL(createRequire(workerPath).resolve(REGISTER_SPECIFIER)).href;
-  } catch {
-    return REGISTER_SPECIFIER;
-  }
-}
 
 /** What the binder needs from the primary. */
 export interface DropInHost {
@@ -119,7 +100,7 @@ export class DropInBinder {
       (error: unknown) => {
         const cause = (error as { cause?: { code?: unknown } }).cause;
         const code = typeof cause?.code === 'string' ? cause.code : error instanceof HandoffPrimaryError ? error.code : 'EINVAL';
-        worker.post(createMessage('bind-error', { request: message.request, code, message: (error as Error).message.slice(0, 4096) }));
+        worker.post(createMessage('bind-error', { request: message.request, code, message: (error as Error).message.slice(0, MAX_STRING) }));
       },
     );
   }

@@ -49,10 +49,11 @@ export interface PrimaryEvents {
   'worker:unresponsive': [worker: WorkerInfo, info: { readonly stuckMs: number }];
   /**
    * A worker is replaced gracefully: it reached `maxRequests` or `maxMemory` (new one ready, then old
-   * one drained), or its app closed its server(s) (`server-closed`: it takes no connection, so it
-   * drains at once while its replacement starts, after the crash backoff if it keeps happening).
+   * one drained), or it takes no connection any more: its app closed its server(s) (`server-closed`),
+   * or it was sent SIGTERM / SIGINT on its own and drains (`signal`). Then it drains at once while
+   * its replacement starts, after the crash backoff if it keeps happening.
    */
-  'worker:recycle': [worker: WorkerInfo, info: { readonly reason: 'max-requests' | 'max-memory' | 'server-closed' }];
+  'worker:recycle': [worker: WorkerInfo, info: { readonly reason: 'max-requests' | 'max-memory' | 'server-closed' | 'signal' }];
   /** A draining worker's progress, as it reports it: `started` (with the connections it holds), then `idle` (none left, or the deadline passed: `open` says how many it cut). */
   'worker:drain': [worker: WorkerInfo, progress: { readonly phase: 'started' | 'idle'; readonly open: number }];
   /** A rolling reload began. */

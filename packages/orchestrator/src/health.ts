@@ -2,9 +2,8 @@ import { createMessage } from '@handoff/protocol';
 import type { ResolvedOptions } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
 
-/** Why a healthy-looking worker is replaced on purpose. */
-/** Why a worker is replaced gracefully: a limit it reached, or its app closed its server(s). */
-export type RecycleReason = 'max-requests' | 'max-memory' | 'server-closed';
+/** Why a worker is replaced gracefully: a limit it reached, its app closed its server(s), or it was signalled alone and drains. */
+export type RecycleReason = 'max-requests' | 'max-memory' | 'server-closed' | 'signal';
 
 /** What the health monitor asks of the supervisor. */
 export interface HealthHost {

@@ -1,8 +1,10 @@
+// Longer than most modules: every option of the primary is validated here, in one place, so each
+// mistake names its option the same way (one table, one reason to change: the options).
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { roundRobin, type Policy } from '@handoff/policies';
 import { createTrustCheck, HandoffProxyProtocolError } from '@handoff/proxy-protocol';
-import { resolveRegister } from './drop-in.js';
+import { resolveRegister } from './preload.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import { resolveIdentity, type Identity } from './identity.js';
 import { activatedSockets } from './activation.js';
@@ -140,7 +142,7 @@ export interface PrimaryOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** How long a worker may take to become ready, in ms. @default 30000 */
   readonly readyTimeout?: number;
-  /** How long a draining worker may take to finish its connections before it is killed, in ms. @default 10000 */
+  /** How long a draining worker may take to finish its connections before it is killed, in ms (SIGKILL follows 1 s later). @default 8000 */
   readonly drainTimeout?: number;
   /** Connections waiting for a ready worker, at most; past it the primary answers 503. @default 1024 */
   readonly maxPending?: number;
@@ -220,6 +222,12 @@ export interface ResolvedOptions {
   /** Who the workers run as (`user`, `group`); undefined: as the primary. */
   readonly identity: Identity | undefined;
 }
+
+/**
+ * The default drain: with the primary's SIGKILL backstop one second later, a stop finishes in 9 s,
+ * inside Docker's default stop grace (10 s) and Kubernetes' (30 s) and systemd's (90 s).
+ */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 8000;
 
 function invalid(message: string): never {
   throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, message);
@@ -365,7 +373,7 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     execArgv: stringArray('execArgv', options.execArgv, process.execArgv),
     env: options.env ?? {},
     readyTimeout: count('readyTimeout', options.readyTimeout, 30_000, 1),
-    drainTimeout: count('drainTimeout', options.drainTimeout, 10_000),
+    drainTimeout: count('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT_MS),
     maxPending: count('maxPending', options.maxPending, 1024),
     queueTimeout: count('queueTimeout', options.queueTimeout, 5000, 1),
     restart: {

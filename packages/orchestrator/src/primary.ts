@@ -1,85 +1,51 @@
+// Longer than most modules: the primary's lifecycle (start, close, reload, scale) as one state
+// machine; its parts are made in start() and passed to the supervisor and the dispatcher.
 import { EventEmitter } from 'node:events';
 import { roundRobin } from '@handoff/policies';
 import { HandoffError, type ListenAddress } from '@handoff/protocol';
-import { bindListener, type BoundListener } from './bind.js';
+import { bindListener } from './bind.js';
+import type { BoundListener } from './types.js';
 import { channels } from './diagnostics.js';
 import { Dispatcher, type RejectReason } from './dispatcher.js';
 import { DropInBinder } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 import { resolveOptions, type PrimaryOptions, type ResolvedOptions } from './options.js';
-import { Supervisor } from './supervisor.js';
+import { ReadySet } from './ready-set.js';
+import { installSignalHandlers } from './signals.js';
+import { Supervisor, type SupervisorHost } from './supervisor.js';
 import type { WorkerProcess } from './worker-process.js';
+import type { CloseOptions, Primary, PrimaryStats } from './primary-api.js';
 
-/** Options of `close()`. */
-export interface CloseOptions {
-  /** How long workers may take to finish their connections before they are killed, in ms. @default options.drainTimeout */
-  readonly timeout?: number;
-}
+export type { CloseOptions, Primary, PrimaryStats } from './primary-api.js';
 
-/** What {@link Primary.stats} returns. */
-export interface PrimaryStats {
-  /** Connections waiting in the primary for a ready (or, under `oneInFlight`, a free) worker now. */
-  readonly queued: number;
-  /** Connections the primary answered itself (503, or a close for `protocol: 'tcp'`) since it started, by reason. */
-  readonly rejected: Readonly<Record<RejectReason, number>>;
-  /**
-   * Connections closed for want of a valid PROXY protocol header since it started (mode `primary`;
-   * in the kernel modes the workers read headers), by `HANDOFF_ERR_PROXY_*` code.
-   */
-  readonly proxyRefused: Readonly<Record<string, number>>;
-}
-
-/** The primary process: owns the listeners and the workers. Create it with {@link createPrimary}. */
-export interface Primary extends EventEmitter<PrimaryEvents> {
-  /** Where it is in its lifecycle. */
-  readonly state: PrimaryState;
-  /**
-   * Binds every listener (a taken port fails here, before any fork), forks the workers and resolves
-   * when each is ready; rejects at `readyTimeout`, or when a worker exits first, with a typed error
-   * carrying its exit code and last stderr lines.
-   */
-  start(options?: { readonly signal?: AbortSignal }): Promise<void>;
-  /** Stops accepting, drains every worker, and resolves when every child has exited. */
-  close(options?: CloseOptions): Promise<void>;
-  /** Replaces every worker, one at a time: the new one is ready before the old one drains. */
-  reload(options?: { readonly signal?: AbortSignal }): Promise<void>;
-  /** Changes the number of workers while serving; down by draining. */
-  scale(workers: number): Promise<void>;
-  /** A snapshot of the live workers, ascending id. */
-  workers(): readonly WorkerInfo[];
-  /** Where each listener is bound (with the real port when 0 was asked for), in `listen` order. */
-  addresses(): readonly ListenAddress[];
-  /** Counters of the primary itself: connections waiting for a worker now, and those it answered itself (503 or close), by reason. */
-  stats(): PrimaryStats;
-  [Symbol.asyncDispose](): Promise<void>;
-}
 
 class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   private current: PrimaryState = 'new';
   private readonly options: ResolvedOptions;
-  private readonly supervisor: Supervisor;
+  private readonly supervisorHost: SupervisorHost;
+  /** The pool, made by start() once the listeners are bound. */
+  private supervisor: Supervisor | undefined;
   private bound: BoundListener[] = [];
   private dispatcher: Dispatcher | undefined;
   private closing: Promise<void> | undefined;
   private reloading: Promise<void> | undefined;
-  private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
 
   constructor(options: PrimaryOptions) {
     super();
     this.options = resolveOptions(options);
     const primary = this;
-    this.supervisor = new Supervisor(this.options, {
+    this.supervisorHost = {
       workerSpawned: (w) => primary.emit('worker:spawn', w),
       workerReady: (w) => primary.emit('worker:ready', w),
       workerDraining: (w, phase, open) => primary.emit('worker:drain', w, { phase, open }),
       workerExited: (w, code, signal, expected) => primary.emit('worker:exit', w, { code, signal, expected }),
       unresponsive: (w, stuckMs) => primary.emit('worker:unresponsive', w, { stuckMs }),
       recycle: (w, reason) => primary.emit('worker:recycle', w, { reason }),
-      crashLoop: (crashes, windowMs, nextDelayMs) => primary.emit('worker:crash-loop', { crashes, windowMs, nextDelayMs }),
+      crashLoop: (loop) => primary.emit('worker:crash-loop', loop),
       output: (w, stream, chunk) => primary.emit('worker:output', w, { stream, chunk }),
       error: (error) => primary.reportError(error),
-    });
+    };
   }
 
   get state(): PrimaryState {
@@ -111,9 +77,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       this.setState('stopped');
       throw error;
     }
-    this.supervisor.listeners = this.bound;
+    const ready = new ReadySet(this.options.dropIn !== undefined);
+    let dropIn: DropInBinder | undefined;
     if (this.options.dropIn !== undefined) {
-      this.supervisor.dropIn = new DropInBinder(mode, this.options.dropIn.ports, {
+      dropIn = new DropInBinder(mode, this.options.dropIn.ports, {
         listeners: this.bound,
         attach: (l) => {
           this.dispatcher?.attach(l);
@@ -126,7 +93,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       // is handed over in turn, never left hanging (see bind.ts, reserveReusePort).
       const policy = mode === 'primary' ? (this.options.policy as Extract<typeof this.options.policy, { mode: 'primary' }>) : roundRobin();
       this.dispatcher = new Dispatcher(policy, {
-        readyWorkers: this.supervisor.readyWorkers,
+        readyWorkers: ready.forListener,
         onRejected: (id, listener, reason) => {
           this.rejected[reason]++;
           this.emit('connection:rejected', { id, listener, reason });
@@ -136,12 +103,13 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           this.emit('connection:proxy-refused', refusal);
         },
       }, this.options);
-      this.supervisor.dispatcher = this.dispatcher;
       for (const l of this.bound) this.dispatcher.attach(l);
     }
+    const supervisor = new Supervisor(this.options, this.supervisorHost, { listeners: this.bound, ready, dispatcher: this.dispatcher, dropIn });
+    this.supervisor = supervisor;
     this.installSignals();
     const started: WorkerProcess[] = [];
-    for (let i = 0; i < this.options.workers; i++) started.push(this.supervisor.addSlot());
+    for (let i = 0; i < this.options.workers; i++) started.push(supervisor.addSlot());
     try {
       await this.waitReady(started, options.signal);
     } catch (error) {
@@ -157,7 +125,8 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   /** Resolves when every worker in `batch` is ready; rejects when one fails to start, or on abort. */
   private waitReady(batch: readonly WorkerProcess[], signal?: AbortSignal): Promise<void> {
-    const all = Promise.all(batch.map((w) => this.supervisor.whenReady(w))).then(() => undefined);
+    const supervisor = this.supervisor!;
+    const all = Promise.all(batch.map((w) => supervisor.whenReady(w))).then(() => undefined);
     if (signal === undefined) return all;
     return new Promise((resolve, reject) => {
       const onAbort = (): void => reject(new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'the operation was aborted', { cause: signal.reason }));
@@ -168,10 +137,11 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   }
 
   private async shutdownAfterFailedStart(): Promise<void> {
-    this.supervisor.stopReplacing();
+    const supervisor = this.supervisor!;
+    supervisor.stopReplacing();
     this.dispatcher?.close();
     for (const l of this.bound) l.close();
-    await Promise.all(this.supervisor.all().map((w) => this.supervisor.drain(w, 0)));
+    await Promise.all(supervisor.all().map((w) => supervisor.drain(w, 0)));
     this.removeSignals();
     this.setState('stopped');
   }
@@ -187,13 +157,16 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       return;
     }
     this.setState('draining');
-    this.supervisor.stopReplacing();
+    const supervisor = this.supervisor;
+    supervisor?.stopReplacing();
     // Stop accepting first, so nothing new lands on a draining worker.
     for (const l of this.bound) l.close();
     this.dispatcher?.close();
-    const workers = this.supervisor.all();
-    await Promise.all(workers.map((w) => this.supervisor.drain(w, timeout)));
-    this.killedAtDeadline = workers.some((w) => w.signalCode === 'SIGKILL');
+    const workers = supervisor?.all() ?? [];
+    await Promise.all(workers.map((w) => supervisor!.drain(w, timeout)));
+    // The exit code tells the truth: 1 when a worker had to be killed at the deadline, or died of a
+    // signal or an error instead of finishing its drain.
+    this.killedAtDeadline = workers.some((w) => w.signalCode !== null || (w.exitCode !== null && w.exitCode !== 0));
     this.removeSignals();
     this.setState('stopped');
   }
@@ -217,12 +190,13 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     let replaced = 0;
     try {
       // Replace `reloadConcurrency` workers at a time; each new one is ready before its old one drains.
-      const olds = this.supervisor.all().filter((w) => w.state === 'ready' || w.state === 'starting');
+      const supervisor = this.supervisor!;
+      const olds = supervisor.all().filter((w) => w.state === 'ready' || w.state === 'starting');
       for (let i = 0; i < olds.length; i += this.options.reloadConcurrency) {
         signal?.throwIfAborted();
         if (this.current !== 'reloading') break;
         const batch = olds.slice(i, i + this.options.reloadConcurrency).filter((w) => w.state !== 'exited' && !w.expectedExit);
-        await Promise.all(batch.map((old) => this.supervisor.replace(old)));
+        await Promise.all(batch.map((old) => supervisor.succeed(old)));
         replaced += batch.length;
       }
       if (this.current === 'reloading') this.setState('running');
@@ -240,17 +214,19 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     if (!Number.isInteger(count) || count < 1) throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, `scale() needs an integer >= 1, got ${count}`);
     if (this.current !== 'running') throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `scale() needs a running primary (state ${this.current})`);
     const added: WorkerProcess[] = [];
-    while (this.supervisor.slotCount < count) added.push(this.supervisor.addSlot());
+    const supervisor = this.supervisor!;
+    while (supervisor.slotCount < count) added.push(supervisor.addSlot());
     const removed: Promise<void>[] = [];
-    while (this.supervisor.slotCount > count) {
-      const worker = this.supervisor.removeSlot();
-      if (worker !== undefined) removed.push(this.supervisor.drain(worker, this.options.drainTimeout));
+    while (supervisor.slotCount > count) {
+      const worker = supervisor.removeSlot();
+      if (worker !== undefined) removed.push(supervisor.drain(worker, this.options.drainTimeout));
     }
     await Promise.all([this.waitReady(added), ...removed]);
   }
 
   workers(): readonly WorkerInfo[] {
-    return this.supervisor.all().map((w) => this.supervisor.info(w));
+    const supervisor = this.supervisor;
+    return supervisor === undefined ? [] : supervisor.all().map((w) => supervisor.info(w));
   }
 
   addresses(): readonly ListenAddress[] {
@@ -271,34 +247,20 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   private installSignals(): void {
     if (!this.options.handleSignals) return;
-    let interrupts = 0;
-    const onClose = (signal: NodeJS.Signals) => (): void => {
-      if (signal === 'SIGINT' && ++interrupts > 1) {
-        // A second Ctrl-C: the user does not want to wait.
-        for (const w of this.supervisor.all()) w.kill('SIGKILL');
-        process.exit(130);
-      }
-      // The process exits once closed: 0 when every worker drained in time, 1 when some had to be killed.
-      void this.close().then(
-        () => process.exit(this.killedAtDeadline ? 1 : 0),
-        () => process.exit(1),
-      );
-    };
-    const handlers: Array<[NodeJS.Signals, () => void]> = [
-      ['SIGTERM', onClose('SIGTERM')],
-      ['SIGINT', onClose('SIGINT')],
-    ];
-    if (this.options.reloadOnSighup) handlers.push(['SIGHUP', () => void this.reload().catch((error: unknown) => this.reportError(error as HandoffPrimaryError))]);
-    for (const [signal, handler] of handlers) {
-      process.on(signal, handler);
-      this.signalHandlers.push([signal, handler]);
-    }
+    this.removeSignals = installSignalHandlers(
+      {
+        close: () => this.close().then(() => !this.killedAtDeadline),
+        reload: () => this.reload(),
+        killAll: () => {
+          for (const w of this.supervisor?.all() ?? []) w.kill('SIGKILL');
+        },
+        reportError: (error) => this.reportError(error as HandoffPrimaryError),
+      },
+      this.options.reloadOnSighup,
+    );
   }
 
-  private removeSignals(): void {
-    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
-    this.signalHandlers.length = 0;
-  }
+  private removeSignals: () => void = () => {};
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import { createTrustCheck, HandoffProxyProtocolError, ProxyProtocolErrorCode, readProxyHeader, type TrustCheck } from '@handoff/proxy-protocol';
-import type { NativeHandle } from './bind.js';
+import type { NativeHandle } from './types.js';
 import { channels, debug } from './diagnostics.js';
 import type { ResolvedProxyProtocol } from './options.js';
 

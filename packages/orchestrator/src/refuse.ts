@@ -1,5 +1,5 @@
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import type { NativeHandle } from './bind.js';
+import type { NativeHandle } from './types.js';
 
 /** Seconds a client is told to wait before retrying, in the primary's 503 answers. */
 export const RETRY_AFTER_SECONDS = 1;

@@ -1,26 +1,20 @@
-import { createMessage, HandoffProtocolError, isProtocolErrorCode, ProtocolErrorCode, type HandoffError, type ListenProxy } from '@handoff/protocol';
-import { RecentEvents, restartDelay } from './backoff.js';
-import { HealthMonitor, type RecycleReason } from './health.js';
-import type { BoundListener } from './bind.js';
+// Longer than most modules: what is left here is the wiring of one worker's events to the pool
+// (each a few lines); slots and backoff, readiness, errors and the ready set live in their modules.
+import { createMessage, type HandoffError, type ListenProxy } from '@handoff/protocol';
 import { channels, debug } from './diagnostics.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { DropInBinder } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { WorkerInfo } from './events.js';
+import { HealthMonitor, type RecycleReason } from './health.js';
 import { proxyProtocolOf, type ResolvedOptions } from './options.js';
-import type { DropInBinder } from './drop-in.js';
+import { armReadyTimeout, whenReady } from './readiness.js';
+import type { ReadySet } from './ready-set.js';
+import { Slots, type CrashLoop, type Slot } from './slots.js';
 import { AcceptSteering } from './steering.js';
+import type { BoundListener } from './types.js';
+import { reportWorkerErrors } from './worker-errors.js';
 import { WorkerProcess } from './worker-process.js';
-
-/** A place in the pool: when its worker crashes, a new one takes the slot. */
-interface Slot {
-  readonly index: number;
-  worker: WorkerProcess | undefined;
-  restarts: number;
-  readonly crashes: RecentEvents;
-  respawnTimer: NodeJS.Timeout | undefined;
-  /** False once the slot was removed (scale down, close): its exits are not replaced. */
-  active: boolean;
-}
 
 /** What the supervisor tells the primary. */
 export interface SupervisorHost {
@@ -28,37 +22,49 @@ export interface SupervisorHost {
   workerReady(worker: WorkerInfo): void;
   workerDraining(worker: WorkerInfo, phase: 'started' | 'idle', open: number): void;
   workerExited(worker: WorkerInfo, code: number | null, signal: string | null, expected: boolean): void;
-  crashLoop(crashes: number, windowMs: number, nextDelayMs: number): void;
+  crashLoop(loop: CrashLoop): void;
   unresponsive(worker: WorkerInfo, stuckMs: number): void;
   recycle(worker: WorkerInfo, reason: RecycleReason): void;
   output(worker: WorkerInfo, stream: 'stdout' | 'stderr', chunk: Buffer): void;
   error(error: HandoffError): void;
 }
 
+/** What the supervisor works with, made by the primary before it: passed in, never patched in later. */
+export interface SupervisorParts {
+  /** Every listener (drop-in mode appends to it as apps listen). */
+  readonly listeners: readonly BoundListener[];
+  /** The ready workers, which the dispatcher picks from. */
+  readonly ready: ReadySet;
+  /** Mode primary (and reuseport while starting): places connections. */
+  readonly dispatcher: Dispatcher | undefined;
+  /** Drop-in mode: binds what the workers' apps listen on. */
+  readonly dropIn: DropInBinder | undefined;
+}
+
 /**
- * Keeps the pool of worker processes: forks them, introduces them to the listeners, tracks which
- * are ready, replaces the ones that crash (with backoff; a crash loop is reported once), and drains
- * or kills them on request.
+ * Keeps the pool of worker processes: forks each into its slot, introduces it to the listeners,
+ * keeps the ready set, replaces the ones that crash or stop taking connections (backoff and crash
+ * loops: `Slots`; readiness: `readiness.ts`; errors: `worker-errors.ts`), and drains them on
+ * request. A worker's state changes only through its own transitions (`WorkerProcess`).
  */
 export class Supervisor {
   private nextWorkerId = 1;
-  private readonly slots: Slot[] = [];
+  private readonly slots: Slots;
   private readonly workers = new Map<number, WorkerProcess>();
-  private ready: WorkerProcess[] = [];
-  private readonly allCrashes: RecentEvents;
-  private inCrashLoop = false;
-  dispatcher: Dispatcher | undefined;
-  listeners: readonly BoundListener[] = [];
-  /** While false (closing), exits are never replaced. */
-  replacing = true;
   /** Balanced shared mode only: who accepts on the shared sockets. */
   private readonly steering: AcceptSteering<WorkerProcess> | undefined;
+  private readonly ready: ReadySet;
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly host: SupervisorHost,
+    private readonly parts: SupervisorParts,
   ) {
-    this.allCrashes = new RecentEvents(options.restart.crashLoopWindow);
+    this.ready = parts.ready;
+    this.slots = new Slots(options.restart, (loop) => {
+      if (channels.crashLoop.hasSubscribers) channels.crashLoop.publish(loop);
+      host.crashLoop(loop);
+    });
     const policy = options.policy;
     if (policy.mode === 'shared' && policy.balance !== undefined) {
       this.steering = new AcceptSteering(policy.balance, {
@@ -68,67 +74,36 @@ export class Supervisor {
     }
   }
 
-  /** Drop-in mode: binds what the workers' apps listen on. */
-  dropIn: DropInBinder | undefined;
-  /** Drop-in mode: the ready workers that bound each listener, rebuilt when either changes. */
-  private readonly readyByListener = new Map<number, WorkerProcess[]>();
-
-  /**
-   * Ready workers, ascending id: what policies pick from for a connection of `listener`. Rebuilt
-   * only when it changes. In drop-in mode only the workers whose app bound that listener.
-   */
-  readyWorkers = (listener: number): readonly WorkerProcess[] => {
-    if (this.dropIn === undefined) return this.ready;
-    let workers = this.readyByListener.get(listener);
-    if (workers === undefined) {
-      workers = this.ready.filter((w) => w.dropInListeners.has(listener));
-      this.readyByListener.set(listener, workers);
-    }
-    return workers;
-  };
-
   /** Every live worker, ascending id. */
   all(): WorkerProcess[] {
     return [...this.workers.values()];
   }
 
   get slotCount(): number {
-    return this.slots.filter((s) => s.active).length;
+    return this.slots.activeCount;
   }
 
-  /**
-   * Adds a slot and forks its worker. A slot removed by a scale down is taken again first (lowest
-   * index), so the active slots are always 0..n-1: a slot's index is its worker's stable
-   * `HANDOFF_INSTANCE`.
-   */
+  /** Adds a slot (the lowest free one first: active slots are 0..n-1) and forks its worker. */
   addSlot(): WorkerProcess {
-    const free = this.slots.find((s) => !s.active);
-    if (free !== undefined) {
-      free.active = true;
-      free.restarts = 0;
-      return this.spawn(free);
-    }
-    const slot: Slot = { index: this.slots.length, worker: undefined, restarts: 0, crashes: new RecentEvents(this.options.restart.crashLoopWindow), respawnTimer: undefined, active: true };
-    this.slots.push(slot);
-    return this.spawn(slot);
+    return this.spawn(this.slots.add());
   }
 
   /** Removes the newest active slot; returns its worker (the caller drains it). */
   removeSlot(): WorkerProcess | undefined {
-    for (let i = this.slots.length - 1; i >= 0; i--) {
-      const slot = this.slots[i]!;
-      if (!slot.active) continue;
-      slot.active = false;
-      if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
-      return slot.worker;
-    }
-    return undefined;
+    return this.slots.removeNewest();
   }
 
-  /** Forks a worker into `slot` (replacing what is there in the slot's bookkeeping). */
-  spawn(slot: Slot): WorkerProcess {
-    const worker = new WorkerProcess(this.nextWorkerId++, slot.index, this.options);
-    worker.countsDispatch = this.options.policy.mode === 'primary';
+  /** Forks a worker into `slot`. */
+  private spawn(slot: Slot): WorkerProcess {
+    const worker = new WorkerProcess(
+      {
+        id: this.nextWorkerId++,
+        slot: slot.index,
+        countsDispatch: this.options.policy.mode === 'primary',
+        onHandleSettled: (w, connection, received) => this.parts.dispatcher?.settled(w, connection, received),
+      },
+      this.options,
+    );
     slot.worker = worker;
     this.workers.set(worker.id, worker);
     this.wire(worker);
@@ -139,96 +114,55 @@ export class Supervisor {
 
   /**
    * Replaces `old` gracefully: forks its successor into the same slot, waits until it is ready, then
-   * drains `old`. If the successor fails to become ready, `old` keeps serving and this rejects.
+   * drains `old`. If the successor fails to become ready, `old` keeps serving and this rejects; the
+   * failed successor is not respawned (its exit is no crash of the slot).
    */
-  async replace(old: WorkerProcess): Promise<WorkerProcess> {
-    const slot = this.slots[old.slot]!;
-    old.expectedExit = true;
+  async succeed(old: WorkerProcess): Promise<WorkerProcess> {
+    const slot = this.slots.of(old);
+    old.expectExit();
     const fresh = this.spawn(slot);
+    fresh.markSuccessorOf(old);
     try {
-      await this.whenReady(fresh);
+      await whenReady(fresh, this.options);
     } catch (error) {
       // The new code does not start: the old worker stays in its slot and keeps serving.
-      fresh.expectedExit = true;
+      fresh.expectExit();
       fresh.kill('SIGKILL');
       slot.worker = old;
-      old.expectedExit = false;
+      old.keepInService();
       throw error;
     }
     await this.drain(old, this.options.drainTimeout);
     return fresh;
   }
 
-  /**
-   * Resolves when `worker` is ready; rejects with `HANDOFF_ERR_WORKER_START_FAILED` if it exits
-   * first, or `HANDOFF_ERR_READY_TIMEOUT` if it was killed for taking longer than `readyTimeout`.
-   */
+  /** Resolves when `worker` is ready; rejects with why it never will be (see `readiness.ts`). */
   whenReady(worker: WorkerProcess): Promise<void> {
-    if (worker.state === 'ready') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onReady = (): void => {
-        worker.off('exit', onExit);
-        resolve();
-      };
-      const onExit = (): void => {
-        worker.off('ready', onReady);
-        reject(this.startFailure(worker));
-      };
-      if (worker.state === 'exited') {
-        onExit();
-        return;
-      }
-      worker.once('ready', onReady);
-      worker.once('exit', onExit);
-    });
-  }
-
-  private startFailure(w: WorkerProcess): HandoffError {
-    // Refused for its protocol version: that, not its exit, is what the user must fix.
-    if (w.refusal !== undefined) return w.refusal;
-    const details = { exitCode: w.exitCode, signal: w.signalCode, stderr: w.stderr() };
-    const tail = `Its last stderr lines:\n${w.stderr() || '(none)'}`;
-    if (w.readyTimedOut) {
-      return new HandoffPrimaryError(
-        PrimaryErrorCode.READY_TIMEOUT,
-        `worker ${w.id} (pid ${w.pid}) was not ready within ${this.options.readyTimeout} ms and was killed; raise readyTimeout, or call ready() sooner. ${tail}`,
-        { details },
-      );
-    }
-    const how = w.signalCode !== null ? `signal ${w.signalCode}` : `exit code ${w.exitCode}`;
-    return new HandoffPrimaryError(
-      PrimaryErrorCode.WORKER_START_FAILED,
-      `worker ${w.id} (pid ${w.pid}) exited before it was ready (${how}); does ${this.options.worker} call serve() from @handoff/worker? ${tail}`,
-      { details },
-    );
+    return whenReady(worker, this.options);
   }
 
   private wire(worker: WorkerProcess): void {
-    const readyTimer = setTimeout(() => {
-      if (worker.state !== 'starting') return;
-      worker.readyTimedOut = true;
-      this.host.error(
-        new HandoffPrimaryError(PrimaryErrorCode.READY_TIMEOUT, `worker ${worker.id} (pid ${worker.pid}) did not become ready within ${this.options.readyTimeout} ms; it is killed`, {
-          details: { stderr: worker.stderr() },
-        }),
-      );
-      worker.kill('SIGKILL');
-    }, this.options.readyTimeout);
-    readyTimer.unref();
+    const cancelReadyTimeout = armReadyTimeout(worker, this.options, (error) => this.host.error(error));
+    reportWorkerErrors(worker, (error) => this.host.error(error));
     worker.on('hello', () => this.introduce(worker));
     worker.on('output', (stream, chunk) => this.host.output(this.info(worker), stream, chunk));
-    worker.on('draining', (phase, open) => this.host.workerDraining(this.info(worker), phase, open));
+    worker.on('draining', (phase, open) => {
+      // A drain the primary did not ask for: the worker was signalled on its own (SIGTERM to its
+      // pid). It takes no more connections; replace it.
+      if (phase === 'started' && !worker.expectedExit) this.retire(worker, 'signal');
+      this.host.workerDraining(this.info(worker), phase, open);
+    });
     worker.on('bind', (message) => {
-      if (this.dropIn !== undefined) this.dropIn.bind(worker, message);
+      if (this.parts.dropIn !== undefined) this.parts.dropIn.bind(worker, message);
       else this.host.error(new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, `worker ${worker.id} (pid ${worker.pid}) asked to bind ${JSON.stringify(message.address)}, but the primary runs without dropIn`));
     });
     worker.on('bound', () => {
-      this.readyByListener.clear();
-      this.dispatcher?.flushQueue();
+      this.ready.listenersChanged();
+      this.parts.dispatcher?.flushQueue();
     });
     worker.on('unlisten', (listener) => this.onUnlisten(worker, listener));
     worker.on('return', (message, handle) => {
-      if (this.dispatcher !== undefined) this.dispatcher.returned(worker, message, handle);
+      if (this.parts.dispatcher !== undefined) this.parts.dispatcher.returned(worker, message, handle);
       else handle.close();
     });
     new HealthMonitor(worker, this.options, {
@@ -239,48 +173,27 @@ export class Supervisor {
       },
       recycle: (w, reason) => {
         this.host.recycle(this.info(w), reason);
-        this.replace(w).catch((error: HandoffError) => this.host.error(error));
+        this.succeed(w).catch((error: HandoffError) => this.host.error(error));
       },
     });
     worker.on('ready', () => {
-      clearTimeout(readyTimer);
-      this.rebuildReady();
-      this.options.policy.mode === 'primary' && this.options.policy.join?.(worker);
+      cancelReadyTimeout();
+      this.ready.rebuild(this.workers.values());
+      if (this.options.policy.mode === 'primary') this.options.policy.join?.(worker);
       if (channels.ready.hasSubscribers) channels.ready.publish({ id: worker.id, pid: worker.pid });
       this.host.workerReady(this.info(worker));
-      this.dispatcher?.flushQueue();
+      this.parts.dispatcher?.flushQueue();
     });
-    worker.onHandleSettled = (connection, received) => this.dispatcher?.settled(worker, connection, received);
     if (this.steering !== undefined) {
       const steering = this.steering;
       const steer = (): void => {
-        if (worker.state === 'ready') steering.report(worker, worker.paused, this.ready);
+        if (worker.state === 'ready') steering.report(worker, worker.paused, this.ready.all);
       };
       worker.on('load', steer);
       worker.on('ready', steer);
     }
-    worker.on('protocol-error', (error) => {
-      if (error.code !== ProtocolErrorCode.VERSION) {
-        this.host.error(error);
-        return;
-      }
-      // It cannot be talked to: refuse it, once (its later messages are just as foreign). Its slot
-      // is respawned after restart.maxDelay, not in a tight loop (see onExit).
-      if (worker.refusal !== undefined) return;
-      worker.refusal = new HandoffProtocolError(ProtocolErrorCode.VERSION, `worker ${worker.id} (pid ${worker.pid}) was refused: ${error.message}`, error.received, { cause: error });
-      this.host.error(worker.refusal);
-      worker.kill('SIGKILL');
-    });
-    worker.on('worker-error', (code, message) =>
-      this.host.error(
-        // A message the worker refused keeps its protocol code, so users can tell it from a failed listen.
-        isProtocolErrorCode(code)
-          ? new HandoffProtocolError(code, `worker ${worker.id} (pid ${worker.pid}) refused a message from the primary: ${message}`)
-          : new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, `worker ${worker.id}: ${code}: ${message}`),
-      ),
-    );
     worker.once('exit', (code, signal) => {
-      clearTimeout(readyTimer);
+      cancelReadyTimeout();
       this.onExit(worker, code, signal);
     });
   }
@@ -289,15 +202,15 @@ export class Supervisor {
   private introduce(worker: WorkerProcess): void {
     // Drop-in: the worker's app says what it listens on; it gets only those listeners.
     if (this.options.dropIn !== undefined) return;
-    this.sendListeners(worker, this.steering?.armed(worker, this.ready));
+    this.sendListeners(worker, this.steering?.armed(worker, this.ready.all));
   }
 
   /** Sends `worker` every listener (with its handle in mode shared): to attach, or to re-arm. */
   private sendListeners(worker: WorkerProcess, limit: number | undefined): void {
-    const total = this.listeners.length;
-    for (const listener of this.listeners) {
+    const listeners = this.parts.listeners;
+    for (const listener of listeners) {
       if (this.options.dropIn !== undefined && !worker.dropInListeners.has(listener.index)) continue;
-      const message = createMessage('listen', { listener: listener.index, listeners: total, mode: listener.mode, address: listener.address, backlog: listener.option.backlog });
+      const message = createMessage('listen', { listener: listener.index, listeners: listeners.length, mode: listener.mode, address: listener.address, backlog: listener.option.backlog });
       if (limit !== undefined) (message as { limit?: number }).limit = limit;
       // Kernel modes: the worker accepts, so the worker reads the PROXY header.
       const proxy = listener.mode === 'primary' ? undefined : proxyProtocolOf(listener.option);
@@ -306,93 +219,58 @@ export class Supervisor {
     }
   }
 
+  /** Takes `worker` out of the ready set, the steering and the policy (it is draining or gone). */
+  private leave(worker: WorkerProcess, wasReady: boolean): void {
+    this.steering?.leave(worker);
+    if (wasReady) this.ready.rebuild(this.workers.values());
+    // Fewer workers share the connections: a paused one may be under the new limit.
+    this.steering?.rebalance(this.ready.all);
+    if (wasReady && this.options.policy.mode === 'primary') this.options.policy.leave?.(worker);
+  }
+
   private onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker.id);
-    this.steering?.leave(worker);
-    const wasReady = this.ready.includes(worker);
-    if (wasReady) this.rebuildReady();
-    // Fewer workers share the connections: a paused one may be under the new limit.
-    this.steering?.rebalance(this.ready);
-    if (wasReady && this.options.policy.mode === 'primary') this.options.policy.leave?.(worker);
-    this.dispatcher?.workerGone(worker);
-    const slot = this.slots[worker.slot]!;
-    const expected = worker.expectedExit;
+    this.leave(worker, this.ready.includes(worker));
+    this.parts.dispatcher?.workerGone(worker);
+    // A successor that never became ready failed its replacement (settled there), not its slot.
+    const expected = worker.expectedExit || worker.replacing !== undefined;
     if (channels.exit.hasSubscribers) channels.exit.publish({ id: worker.id, pid: worker.pid, code, signal, expected });
     debug('worker %d (pid %d) exited: code %s signal %s expected %s', worker.id, worker.pid, code, signal, expected);
     this.host.workerExited(this.info(worker), code, signal, expected);
-    if (expected || !slot.active || !this.replacing || slot.worker !== worker) return;
-    // A crash: replace it after a backoff that grows with the slot's recent crashes.
-    slot.restarts++;
-    const slotCrashes = slot.crashes.record();
-    const allCrashes = this.allCrashes.record();
-    // A version mismatch does not heal by retrying at once: the same files would fork the same
-    // worker. Waiting the longest delay still lets a fixed install come back without a restart.
-    const delay = worker.refusal !== undefined ? this.options.restart.maxDelay : restartDelay(slotCrashes, this.options.restart.initialDelay, this.options.restart.maxDelay);
-    if (allCrashes >= this.options.restart.crashLoopCount) {
-      if (!this.inCrashLoop) {
-        this.inCrashLoop = true;
-        if (channels.crashLoop.hasSubscribers) channels.crashLoop.publish({ crashes: allCrashes, windowMs: this.options.restart.crashLoopWindow, nextDelayMs: delay });
-        this.host.crashLoop(allCrashes, this.options.restart.crashLoopWindow, delay);
-      }
-    } else {
-      this.inCrashLoop = false;
-    }
-    slot.respawnTimer = setTimeout(() => {
-      slot.respawnTimer = undefined;
-      if (slot.active && this.replacing) this.spawn(slot);
-    }, delay);
+    if (!expected) this.slots.refill(worker, 'crashed', (slot) => this.spawn(slot));
   }
 
   /** The worker's app closed the server of `listener`: it gets none of its connections from now on. */
   private onUnlisten(worker: WorkerProcess, listener: number): void {
-    if (this.dropIn !== undefined) {
+    if (this.options.dropIn !== undefined) {
       worker.dropInListeners.delete(listener);
-      this.readyByListener.clear();
+      this.ready.listenersChanged();
       if (worker.dropInListeners.size > 0) return;
     }
     // serve() mode has one server for every listener: closing it closes them all.
-    this.retire(worker);
+    this.retire(worker, 'server-closed');
   }
 
   /**
-   * The worker's app closed every server it had: it will take no connection again. It drains (its
-   * open connections finish) while a replacement starts in its slot, after the crash backoff (an
-   * app that keeps closing its server does not make a fork loop); not while the primary closes.
+   * The worker will take no connection again: its app closed every server it had, or it drains on
+   * its own (signalled alone). It drains (its open connections finish) while a replacement starts
+   * in its slot, after the crash backoff (an app that keeps doing it makes no fork loop); not while
+   * the primary closes.
    */
-  private retire(worker: WorkerProcess): void {
+  private retire(worker: WorkerProcess, reason: 'server-closed' | 'signal'): void {
     if (worker.expectedExit || worker.state === 'exited') return;
-    const slot = this.slots[worker.slot]!;
-    this.host.recycle(this.info(worker), 'server-closed');
+    this.host.recycle(this.info(worker), reason);
     void this.drain(worker, this.options.drainTimeout);
-    if (!slot.active || !this.replacing || slot.worker !== worker) return;
-    slot.restarts++;
-    const delay = restartDelay(slot.crashes.record(), this.options.restart.initialDelay, this.options.restart.maxDelay);
-    slot.respawnTimer = setTimeout(() => {
-      slot.respawnTimer = undefined;
-      if (slot.active && this.replacing && slot.worker === worker) this.spawn(slot);
-    }, delay);
-  }
-
-  private rebuildReady(): void {
-    this.readyByListener.clear();
-    const ready: WorkerProcess[] = [];
-    for (const w of this.workers.values()) if (w.state === 'ready') ready.push(w);
-    ready.sort((a, b) => a.id - b.id);
-    this.ready = ready;
+    this.slots.refill(worker, 'retired', (slot) => this.spawn(slot));
   }
 
   /** Takes `worker` out of the pickable set and asks it to drain and exit; SIGKILL past the deadline. */
   drain(worker: WorkerProcess, timeout: number): Promise<void> {
-    worker.expectedExit = true;
-    if (worker.state === 'exited') return Promise.resolve();
-    const wasReady = worker.state === 'ready';
-    worker.state = 'draining';
-    this.steering?.leave(worker);
-    if (wasReady) {
-      this.rebuildReady();
-      this.steering?.rebalance(this.ready);
-      if (this.options.policy.mode === 'primary') this.options.policy.leave?.(worker);
+    if (worker.state === 'exited') {
+      worker.expectExit();
+      return Promise.resolve();
     }
+    this.leave(worker, worker.beginDrain());
     if (channels.drain.hasSubscribers) channels.drain.publish({ id: worker.id, pid: worker.pid });
     worker.post(createMessage('drain', { timeout }));
     return new Promise((resolve) => {
@@ -405,19 +283,12 @@ export class Supervisor {
     });
   }
 
-  /** Stops replacing crashed workers and cancels pending replacements. */
+  /** Stops replacing workers that go and cancels pending replacements (the primary is closing). */
   stopReplacing(): void {
-    this.replacing = false;
-    for (const slot of this.slots) {
-      if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
-      slot.respawnTimer = undefined;
-    }
+    this.slots.stopRefilling();
   }
 
-  restartsOf(worker: WorkerProcess): number {
-    return this.slots[worker.slot]?.restarts ?? 0;
-  }
-
+  /** A read-only snapshot of `worker`, as the primary's API and events give it. */
   info(worker: WorkerProcess): WorkerInfo {
     return {
       id: worker.id,
@@ -426,7 +297,7 @@ export class Supervisor {
       since: worker.state === 'ready' ? worker.readySince : worker.spawnedAt,
       connections: worker.connections,
       requests: worker.requests,
-      restarts: this.restartsOf(worker),
+      restarts: this.slots.of(worker).restarts,
       rss: worker.rss,
       instance: worker.slot,
       spawnedAt: worker.spawnedAt,

@@ -1,22 +1,27 @@
-import { fork, type ChildProcess } from 'node:child_process';
+// Longer than most modules: one class owns a worker's state, so every field is private and read
+// through a getter, and the named transitions below are its only writers.
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type LoadMessage, type ReturnMessage } from '@handoff/protocol';
+import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
-import type { NativeHandle } from './bind.js';
+import { forkWorker } from './fork.js';
+import type { NativeHandle } from './types.js';
 import type { ProxiedPeer } from './proxy-intake.js';
 import type { ResolvedOptions } from './options.js';
 
 /** Where a worker is in its life. */
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
-/** The environment variable that tells `@handoff/worker` it runs under a primary (its worker id). */
-export const WORKER_ID_ENV = 'HANDOFF_WORKER_ID';
+/** The moves a worker's state may make; any other is a bug of the primary's. */
+const TRANSITIONS: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
+  starting: ['ready', 'draining', 'exited'],
+  ready: ['draining', 'exited'],
+  draining: ['exited'],
+  exited: [],
+};
 
-/** The environment variable holding a worker's slot, 0 to n-1, kept by its replacements (see `WorkerInfo.instance`). */
-export const INSTANCE_ENV = 'HANDOFF_INSTANCE';
-
-/** Milliseconds a worker may coalesce load changes before reporting them; empty: its default. */
-export const LOAD_COALESCE_ENV = 'HANDOFF_LOAD_COALESCE_MS';
+/** Illegal transitions throw in development and tests; in production they are logged by the caller's debug. */
+const STRICT = process.env.NODE_ENV !== 'production';
 
 /** How many of a worker's last stderr lines are kept, to explain a failed start. */
 const STDERR_LINES = 20;
@@ -52,6 +57,8 @@ export interface WorkerProcessEvents {
   unlisten: [listener: number];
   /** A connection that reached the worker after its server closed, given back to be placed again. */
   return: [message: ReturnMessage, handle: NativeHandle];
+  /** The answer to a `metrics-request`: the app's own metrics (see `app-metrics.ts`). */
+  metrics: [message: MetricsMessage];
   'protocol-error': [error: HandoffProtocolError];
   'worker-error': [code: string, message: string];
   /** With `output: 'pipe'`: bytes the worker wrote to its stdout or stderr, as they came. */
@@ -59,32 +66,61 @@ export interface WorkerProcessEvents {
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
 
+/** What a {@link WorkerProcess} is told at birth by the supervisor that owns it. */
+export interface WorkerProcessSettings {
+  readonly id: number;
+  readonly slot: number;
+  /** Mode primary: the primary counts the connections it sends (the worker reports the closes). */
+  readonly countsDispatch: boolean;
+  /** Told when the worker's runtime received (or failed to receive) a connection's handle. */
+  readonly onHandleSettled: (worker: WorkerProcess, connection: PendingConnection, received: boolean) => void;
+}
+
+type Handlers = { readonly [T in WorkerMessage['type']]: (worker: WorkerProcess, message: MessageOf<T>, handle: unknown) => void };
+
+/** One handler per message a worker sends, as Node's cluster primary maps its `act`s. */
+const HANDLERS: Handlers = {
+  hello: (w) => w.emit('hello'),
+  ready: (w) => w.becomeReady(),
+  load: (w, m) => {
+    w.applyLoad(m);
+    w.emit('load');
+  },
+  draining: (w, m) => w.emit('draining', m.phase, m.open),
+  bind: (w, m) => w.emit('bind', m),
+  pong: (w, m) => w.emit('pong', m.seq),
+  unlisten: (w, m) => w.emit('unlisten', m.listener),
+  return: (w, m, handle) => w.emit('return', m, handle as NativeHandle),
+  error: (w, m) => w.emit('worker-error', m.code, m.message),
+  metrics: (w, m) => w.emit('metrics', m),
+};
+
 /**
  * One forked worker, as the primary sees it: its process, its protocol channel, its state and the
  * load figures policies read. It is also the `WorkerView` handed to `policy.pick`, so a pick needs no
- * lookup.
+ * lookup. It owns its state: others read it and ask for changes through named transitions.
  */
 export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements WorkerView {
+  readonly id: number;
+  readonly slot: number;
   readonly child: ChildProcess;
-  state: WorkerState = 'starting';
-  /** Set when the supervisor killed it for not becoming ready within `readyTimeout`. */
-  readyTimedOut = false;
-  /** Set when the primary refused it (another protocol version): why it can never become ready. */
-  refusal: HandoffProtocolError | undefined;
-  /** Set when the primary asked it to go (drain, shutdown, reload, scale down): its exit is no crash. */
-  expectedExit = false;
   readonly spawnedAt = Date.now();
-  readySince = 0;
-  weight = 1;
-  connections = 0;
-  requests = 0;
-  eventLoopDelay = 0;
-  rss = 0;
-  heapUsed = 0;
+  readonly weight = 1;
   /** Drop-in mode: the listeners this worker's app bound (it gets only their connections). */
   readonly dropInListeners = new Set<number>();
-  /** Balanced shared mode: the worker closed its acceptors at its limit, as of its last report. */
-  paused = false;
+  private current: WorkerState = 'starting';
+  private readyAt = 0;
+  private timedOut = false;
+  private refused: HandoffProtocolError | undefined;
+  private expected = false;
+  private successorOf: WorkerProcess | undefined;
+  private open = 0;
+  private served = 0;
+  private loopDelay = 0;
+  private resident = 0;
+  private heap = 0;
+  private pausedNow = false;
+  private sentInFlight = 0;
   /**
    * Handles sent to this worker and not yet acknowledged by its Node runtime, oldest first: a
    * connection, or `null` for another handle (a shared listening socket). Node passes one handle at
@@ -92,41 +128,16 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
    * next acknowledgement is always for the oldest entry.
    */
   private readonly unacknowledged: Array<PendingConnection | null> = [];
-  /** Connections sent and not yet received by the worker (the non-null `unacknowledged`): what policies see. */
-  inFlight = 0;
-  /** Told when the worker's runtime received (or failed to receive) a connection's handle. */
-  onHandleSettled: ((connection: PendingConnection, received: boolean) => void) | undefined;
-  /** True in mode primary, where the primary counts the connections it sends. */
-  countsDispatch = false;
+  private readonly countsDispatch: boolean;
   private readonly stderrTail: string[] = [];
-  exitCode: number | null = null;
-  signalCode: NodeJS.Signals | null = null;
+  private exitedWith: { code: number | null; signal: NodeJS.Signals | null } = { code: null, signal: null };
 
-  constructor(
-    readonly id: number,
-    readonly slot: number,
-    options: ResolvedOptions,
-  ) {
+  constructor(settings: WorkerProcessSettings, options: ResolvedOptions) {
     super();
-    this.child = fork(options.worker, [...options.args], {
-      env: {
-        ...process.env,
-        ...options.identity?.env,
-        ...options.env,
-        [WORKER_ID_ENV]: String(id),
-        [INSTANCE_ENV]: String(slot),
-        // A policy that reads the workers' load wants it fresh: report each turn, not each 10 ms.
-        [LOAD_COALESCE_ENV]: options.policy.mode === 'primary' && options.policy.readsLoad === true ? '0' : '',
-      },
-      // Privilege drop (`user`, `group`): libuv sets the group, clears the supplementary groups
-      // (setgroups(0, NULL) in uv__process_child_init), then sets the user, before Node starts.
-      ...(options.identity === undefined ? {} : { uid: options.identity.uid, gid: options.identity.gid }),
-      // Drop-in mode: the preload makes the app's own listen() ask the primary.
-      execArgv: options.dropIn === undefined ? [...options.execArgv] : [...options.execArgv, '--import', options.dropIn.register],
-      // stderr passes through the primary so the last lines can explain a failed start; with
-      // `output: 'pipe'` stdout does too, and both go to the 'output' event instead of the primary's own.
-      stdio: ['inherit', options.output === 'pipe' ? 'pipe' : 'inherit', 'pipe', 'ipc'],
-    });
+    this.id = settings.id;
+    this.slot = settings.slot;
+    this.countsDispatch = settings.countsDispatch;
+    this.child = forkWorker(settings.id, settings.slot, options);
     const piped = options.output === 'pipe';
     this.child.stdout?.on('data', (chunk: Buffer) => this.emit('output', 'stdout', chunk));
     this.child.stderr?.on('data', (chunk: Buffer) => {
@@ -153,8 +164,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
       if (cmd !== 'NODE_HANDLE_ACK' && cmd !== 'NODE_HANDLE_NACK') return;
       const connection = this.unacknowledged.shift();
       if (connection === undefined || connection === null) return;
-      this.inFlight--;
-      this.onHandleSettled?.(connection, cmd === 'NODE_HANDLE_ACK');
+      this.sentInFlight--;
+      settings.onHandleSettled(this, connection, cmd === 'NODE_HANDLE_ACK');
     });
     // 'exit' (from SIGCHLD) can come before the last messages on the channel are read. An
     // acknowledgement still in the pipe must be seen before the exit, or a connection the worker took
@@ -163,10 +174,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     let exited = false;
     let disconnected = !this.child.connected;
     const report = (): void => {
-      if (this.state === 'exited') return;
+      if (this.current === 'exited') return;
       unsubscribe();
-      this.state = 'exited';
-      this.emit('exit', this.exitCode, this.signalCode);
+      this.moveTo('exited');
+      this.emit('exit', this.exitedWith.code, this.exitedWith.signal);
     };
     this.child.once('disconnect', () => {
       disconnected = true;
@@ -174,8 +185,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     });
     this.child.once('exit', (code, signal) => {
       exited = true;
-      this.exitCode = code;
-      this.signalCode = signal;
+      this.exitedWith = { code, signal };
       if (disconnected) report();
       else setTimeout(report, CHANNEL_CLOSE_WAIT_MS).unref();
     });
@@ -184,62 +194,150 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   get pid(): number {
     return this.child.pid ?? -1;
   }
+  get state(): WorkerState {
+    return this.current;
+  }
+  /** When it became ready, ms since the epoch; 0 while it never was. */
+  get readySince(): number {
+    return this.readyAt;
+  }
+  /** Open connections as the primary knows them. */
+  get connections(): number {
+    return this.open;
+  }
+  /** Connections sent and not yet received by the worker: what `oneInFlight` policies read. */
+  get inFlight(): number {
+    return this.sentInFlight;
+  }
+  get requests(): number {
+    return this.served;
+  }
+  get eventLoopDelay(): number {
+    return this.loopDelay;
+  }
+  get rss(): number {
+    return this.resident;
+  }
+  get heapUsed(): number {
+    return this.heap;
+  }
+  /** Balanced shared mode: it closed its acceptors at its limit, as of its last report. */
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+  /** True when it was killed for not becoming ready within `readyTimeout`. */
+  get readyTimedOut(): boolean {
+    return this.timedOut;
+  }
+  /** Why the primary refused it (another protocol version), if it did. */
+  get refusal(): HandoffProtocolError | undefined {
+    return this.refused;
+  }
+  /** True once the primary asked it to go (drain, reload, scale down, close): its exit is no crash. */
+  get expectedExit(): boolean {
+    return this.expected;
+  }
+  /** The worker this one replaces gracefully (reload, recycle), until it is ready: its failure to start fails that replacement, no crash. */
+  get replacing(): WorkerProcess | undefined {
+    return this.readyAt === 0 ? this.successorOf : undefined;
+  }
+  get exitCode(): number | null {
+    return this.exitedWith.code;
+  }
+  get signalCode(): NodeJS.Signals | null {
+    return this.exitedWith.signal;
+  }
 
   /** The last lines the worker wrote to stderr. */
   stderr(): string {
     return this.stderrTail.join('\n');
   }
 
-  private onMessage(message: HandoffMessage, handle: unknown): void {
-    switch (message.type) {
-      case 'hello':
-        this.emit('hello');
-        return;
-      case 'ready':
-        if (this.state === 'starting') {
-          this.state = 'ready';
-          this.readySince = Date.now();
-          this.emit('ready');
-        }
-        return;
-      case 'load':
-        this.applyLoad(message);
-        this.emit('load');
-        return;
-      case 'draining':
-        this.emit('draining', message.phase, message.open);
-        return;
-      case 'bind':
-        this.emit('bind', message);
-        return;
-      case 'pong':
-        this.emit('pong', message.seq);
-        return;
-      case 'unlisten':
-        this.emit('unlisten', message.listener);
-        return;
-      case 'return':
-        this.emit('return', message, handle as NativeHandle);
-        return;
-      case 'error':
-        this.emit('worker-error', message.code, message.message);
-        return;
-      default:
-        // A valid primary-to-worker message sent by a worker: refused like a malformed one.
-        (handle as NativeHandle | undefined)?.close?.();
-        this.emit('protocol-error', new HandoffProtocolError(ProtocolErrorCode.UNEXPECTED, `worker ${this.id} sent '${message.type}', which only the primary sends`, message));
-    }
+  // ---- transitions, asked for by the supervisor ----------------------------------------------
+
+  /** The primary asks it to go: its exit is no crash. */
+  expectExit(): void {
+    this.expected = true;
   }
 
-  private applyLoad(message: LoadMessage): void {
-    this.requests = message.requests;
-    this.eventLoopDelay = message.eventLoopDelay;
-    if (message.rss > 0) this.rss = message.rss;
-    if (message.heapUsed > 0) this.heapUsed = message.heapUsed;
-    this.paused = message.paused === true;
+  /** A replacement of it failed to start: it stays in service, and its exit would be a crash again. */
+  keepInService(): void {
+    if (this.current === 'ready' || this.current === 'starting') this.expected = false;
+  }
+
+  /** It is forked to replace `old` gracefully. */
+  markSuccessorOf(old: WorkerProcess): void {
+    this.successorOf = old;
+  }
+
+  /** It was killed for taking longer than `readyTimeout` to be ready. */
+  markReadyTimedOut(): void {
+    this.timedOut = true;
+  }
+
+  /** The primary refuses it (its protocol version); returns false if it was refused already. */
+  refuse(error: HandoffProtocolError): boolean {
+    if (this.refused !== undefined) return false;
+    this.refused = error;
+    return true;
+  }
+
+  /** Out of the pickable set, on its way out; returns whether it was ready. */
+  beginDrain(): boolean {
+    this.expected = true;
+    const wasReady = this.current === 'ready';
+    if (this.current === 'starting' || this.current === 'ready') this.moveTo('draining');
+    return wasReady;
+  }
+
+  /** It said `ready` (once; only a starting worker becomes ready). */
+  becomeReady(): void {
+    if (this.current !== 'starting') return;
+    this.moveTo('ready');
+    this.readyAt = Date.now();
+    this.emit('ready');
+  }
+
+  private moveTo(to: WorkerState): void {
+    if (!TRANSITIONS[this.current].includes(to) && STRICT) {
+      throw new Error(`worker ${this.id}: illegal state transition ${this.current} -> ${to}`);
+    }
+    this.current = to;
+  }
+
+  // ---- connections ----------------------------------------------------------------------------
+
+  /** Mode primary: a connection was sent to it. */
+  countDispatched(): void {
+    this.open++;
+  }
+
+  /** Mode primary: a connection sent to it never reached it. */
+  uncountDispatched(): void {
+    this.open = Math.max(0, this.open - 1);
+  }
+
+  /** Applies a `load` report. */
+  applyLoad(message: MessageOf<'load'>): void {
+    this.served = message.requests;
+    this.loopDelay = message.eventLoopDelay;
+    if (message.rss > 0) this.resident = message.rss;
+    if (message.heapUsed > 0) this.heap = message.heapUsed;
+    this.pausedNow = message.paused === true;
     // In mode primary, connections are counted as they are sent and the worker reports the closes,
     // so the count is current between reports; in the kernel modes only the worker knows.
-    this.connections = this.countsDispatch ? Math.max(0, this.connections - message.closed) : message.open;
+    this.open = this.countsDispatch ? Math.max(0, this.open - message.closed) : message.open;
+  }
+
+  private onMessage(message: HandoffMessage, handle: unknown): void {
+    const handler = Object.hasOwn(HANDLERS, message.type) ? (HANDLERS as unknown as Record<string, (w: WorkerProcess, m: HandoffMessage, h: unknown) => void>)[message.type] : undefined;
+    if (handler !== undefined) {
+      handler(this, message, handle);
+      return;
+    }
+    // A valid primary-to-worker message sent by a worker: refused like a malformed one.
+    (handle as NativeHandle | undefined)?.close?.();
+    this.emit('protocol-error', new HandoffProtocolError(ProtocolErrorCode.UNEXPECTED, `worker ${this.id} sent '${message.type}', which only the primary sends`, message));
   }
 
   /**
@@ -248,7 +346,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
    */
   sendConnection(message: object, connection: PendingConnection, options: object): void {
     this.unacknowledged.push(connection);
-    this.inFlight++;
+    this.sentInFlight++;
     this.child.send(message as never, connection.handle as never, options);
   }
 
@@ -257,11 +355,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     const unreceived: PendingConnection[] = [];
     for (const c of this.unacknowledged) if (c !== null) unreceived.push(c);
     this.unacknowledged.length = 0;
-    this.inFlight = 0;
+    this.sentInFlight = 0;
     return unreceived;
   }
 
-  /** Sends a message without a handle; a closed channel is ignored (the exit handler follows). */
+  /** Sends a message without a connection; a closed channel is ignored (the exit handler follows). */
   post(message: HandoffMessage, handle?: unknown): void {
     if (!this.child.connected) return;
     if (handle !== undefined && handle !== null) this.unacknowledged.push(null);
@@ -269,7 +367,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
-    if (this.state !== 'exited') this.child.kill(signal);
+    if (this.current !== 'exited') this.child.kill(signal);
   }
 }
 

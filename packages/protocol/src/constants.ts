@@ -26,3 +26,18 @@ export const MAX_STRING = 4096;
 
 /** Longest `metrics.data` (the app's metrics as JSON) the decoder accepts, in characters. */
 export const MAX_METRICS_CHARS = 4 * 1024 * 1024;
+
+/**
+ * The environment a primary gives each worker it forks: the names both ends read, defined once.
+ * `HANDOFF_WORKER_ID` is what tells `@handoff/worker` it runs under a primary.
+ */
+export const WorkerEnv = {
+  /** The worker's id, unique for the primary's lifetime; its presence (with an IPC channel) means "under a primary". */
+  WORKER_ID: 'HANDOFF_WORKER_ID',
+  /** The worker's slot, 0 to n-1, kept by its replacements (crash, reload, recycle). */
+  INSTANCE: 'HANDOFF_INSTANCE',
+  /** Milliseconds a worker may coalesce load changes before reporting them; empty: its default; 0: every turn. */
+  LOAD_COALESCE_MS: 'HANDOFF_LOAD_COALESCE_MS',
+  /** The primary's `drainTimeout`: how long a worker that drains on its own (SIGTERM to it alone) may take. */
+  DRAIN_TIMEOUT_MS: 'HANDOFF_DRAIN_TIMEOUT_MS',
+} as const;

@@ -1,8 +1,10 @@
+import { WorkerEnv } from '@handoff/protocol';
+
 /**
  * The environment variable the orchestrator sets on every worker it forks (its worker id). With it
  * and an IPC channel, `serve()` takes connections from the primary; without, it listens itself.
  */
-export const WORKER_ID_ENV = 'HANDOFF_WORKER_ID';
+export const WORKER_ID_ENV = WorkerEnv.WORKER_ID;
 
 /** True inside a worker forked by a handoff primary. */
 export function isHandoffWorker(): boolean {

@@ -10,5 +10,15 @@ export const WorkerErrorCode = {
   LISTEN_FAILED: 'HANDOFF_ERR_LISTEN_FAILED',
 } as const;
 
-/** An error raised by `@handoff/worker`. */
-export class HandoffWorkerError extends HandoffError {}
+/** One of the values of {@link WorkerErrorCode}. */
+export type WorkerErrorCode = (typeof WorkerErrorCode)[keyof typeof WorkerErrorCode];
+
+/** An error raised by `@handoff/worker`: switch on its `code`. */
+export class HandoffWorkerError extends HandoffError {
+  override readonly code: WorkerErrorCode;
+
+  constructor(code: WorkerErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.code = code;
+  }
+}

@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { createMessage, type ChannelEnd, type WorkerMessage } from '@handoff/protocol';
+import { createMessage, WorkerEnv, type ChannelEnd, type WorkerMessage } from '@handoff/protocol';
 import type { ConnectionTracker } from './tracker.js';
 
 /** How often a worker reports its load when nothing else makes it, in ms. */
@@ -14,7 +14,7 @@ export const LOAD_COALESCE_MS = 10;
 
 /** The coalescing this worker was given by its primary (`HANDOFF_LOAD_COALESCE_MS`; 0: every turn). */
 function coalesceMs(): number {
-  const raw = process.env.HANDOFF_LOAD_COALESCE_MS;
+  const raw = process.env[WorkerEnv.LOAD_COALESCE_MS];
   const ms = raw === undefined || raw === '' ? Number.NaN : Number(raw);
   return Number.isFinite(ms) && ms >= 0 ? ms : LOAD_COALESCE_MS;
 }

@@ -3,9 +3,11 @@ import { debuglog } from 'node:util';
 import {
   createMessage,
   HandoffError,
+  MAX_STRING,
   PROTOCOL_VERSION,
   ProtocolErrorCode,
   subscribe,
+  WorkerEnv,
   type ChannelEnd,
   type ConnectionMessage,
   type HandoffMessage,
@@ -25,13 +27,16 @@ import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
 import { PendingRequests } from './requests.js';
 import { ServedServer } from './served.js';
-import { deliverSigtermToApp } from './signals.js';
+import { deliverSigtermToApp, markOwnSignalListener } from './signals.js';
 import { ConnectionTracker } from './tracker.js';
 
 const debug = debuglog('handoff');
 
 /** How long a worker whose primary died may take to finish before it exits, in ms. */
 export const ORPHAN_GRACE_MS = 500;
+
+/** How long a worker signalled on its own drains when its primary did not say (`HANDOFF_DRAIN_TIMEOUT_MS`), in ms. */
+const DEFAULT_SELF_DRAIN_MS = 8000;
 
 /** How long the worker waits for a server to emit `'close'` once its connections are done, in ms. */
 const CLOSE_EVENT_BOUND_MS = 100;
@@ -111,7 +116,27 @@ export class WorkerRuntime {
       debug('worker %d: primary disconnected, exiting', process.pid);
       void this.exit(Date.now() + ORPHAN_GRACE_MS, 0);
     });
+    this.installSignalHandlers();
     this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: ['drain', 'load'] }));
+  }
+
+  /**
+   * A terminal's Ctrl-C and systemd's control-group kill signal every process of the group, workers
+   * too: a worker does not die of SIGINT / SIGTERM, which would cut its in-flight requests while the
+   * primary drains. It drains instead (the primary, signalled too, drains every worker the same
+   * way; signalled alone, it is replaced). An app with its own handler for the signal decides
+   * itself, as it would alone.
+   */
+  private installSignalHandlers(): void {
+    const timeout = Number(process.env[WorkerEnv.DRAIN_TIMEOUT_MS]);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const onSignal = (): void => {
+        if (process.listenerCount(signal) > 1) return;
+        debug('worker %d: %s, draining', process.pid, signal);
+        void this.exit(Date.now() + (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_SELF_DRAIN_MS), 0);
+      };
+      process.on(signal, markOwnSignalListener(onSignal));
+    }
   }
 
   /** The app's `server` as served here (made on first use): counted, drained, closed as Node would. */
@@ -279,13 +304,13 @@ export class WorkerRuntime {
     (handle as { close?: () => void } | undefined)?.close?.();
     debug('worker %d: %s', process.pid, error.message);
     this.reportError(error.code, error.message);
-    if (error.code === 'HANDOFF_ERR_PROTOCOL_VERSION') {
+    if (error.code === ProtocolErrorCode.VERSION) {
       process.emitWarning(`handoff worker (protocol v${PROTOCOL_VERSION}): ${error.message}`, { code: error.code });
     }
   }
 
   private reportError(code: string, message: string): void {
-    this.reporter.send(createMessage('error', { code, message: message.slice(0, 4096) }));
+    this.reporter.send(createMessage('error', { code, message: message.slice(0, MAX_STRING) }));
   }
 
   /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPrimary, type Primary, type WorkerInfo } from '../../orchestrator/dist/index.js';
-import { roundRobin, sharedHandle } from '../../policies/dist/index.js';
+import { roundRobin, sharedHandle, type Policy } from '../../policies/dist/index.js';
 import { killAll, waitFor } from '../../../tools/testing/src/index.js';
 import { getOnce } from './conformance/client.js';
 
@@ -24,7 +24,7 @@ afterEach(async () => {
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(policy = roundRobin()): Promise<{ port: number; recycled: Array<{ worker: WorkerInfo; reason: string }> }> {
+async function start(policy: Policy = roundRobin()): Promise<{ port: number; recycled: Array<{ worker: WorkerInfo; reason: string }> }> {
   dir = mkdtempSync(join(tmpdir(), 'handoff-app-close-'));
   const log = join(dir, 'log');
   writeFileSync(log, '');

@@ -1,0 +1,50 @@
+import type { EventEmitter } from 'node:events';
+import type { ListenAddress } from '@handoff/protocol';
+import type { RejectReason } from './dispatcher.js';
+import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
+
+// The primary's public face: what `createPrimary()` returns (implemented in primary.ts).
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** How long workers may take to finish their connections before they are killed, in ms. @default options.drainTimeout */
+  readonly timeout?: number;
+}
+
+/** What {@link Primary.stats} returns. */
+export interface PrimaryStats {
+  /** Connections waiting in the primary for a ready (or, under `oneInFlight`, a free) worker now. */
+  readonly queued: number;
+  /** Connections the primary answered itself (503, or a close for `protocol: 'tcp'`) since it started, by reason. */
+  readonly rejected: Readonly<Record<RejectReason, number>>;
+  /**
+   * Connections closed for want of a valid PROXY protocol header since it started (mode `primary`;
+   * in the kernel modes the workers read headers), by `HANDOFF_ERR_PROXY_*` code.
+   */
+  readonly proxyRefused: Readonly<Record<string, number>>;
+}
+
+/** The primary process: owns the listeners and the workers. Create it with {@link createPrimary}. */
+export interface Primary extends EventEmitter<PrimaryEvents> {
+  /** Where it is in its lifecycle. */
+  readonly state: PrimaryState;
+  /**
+   * Binds every listener (a taken port fails here, before any fork), forks the workers and resolves
+   * when each is ready; rejects at `readyTimeout`, or when a worker exits first, with a typed error
+   * carrying its exit code and last stderr lines.
+   */
+  start(options?: { readonly signal?: AbortSignal }): Promise<void>;
+  /** Stops accepting, drains every worker, and resolves when every child has exited. */
+  close(options?: CloseOptions): Promise<void>;
+  /** Replaces every worker, one at a time: the new one is ready before the old one drains. */
+  reload(options?: { readonly signal?: AbortSignal }): Promise<void>;
+  /** Changes the number of workers while serving; down by draining. */
+  scale(workers: number): Promise<void>;
+  /** A snapshot of the live workers, ascending id. */
+  workers(): readonly WorkerInfo[];
+  /** Where each listener is bound (with the real port when 0 was asked for), in `listen` order. */
+  addresses(): readonly ListenAddress[];
+  /** Counters of the primary itself: connections waiting for a worker now, and those it answered itself (503 or close), by reason. */
+  stats(): PrimaryStats;
+  [Symbol.asyncDispose](): Promise<void>;
+}
