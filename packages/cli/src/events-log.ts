@@ -34,7 +34,7 @@ export function logPrimaryEvents(primary: Primary, sink: LogSink, expected: () =
     sink.event('worker:crash-loop', `crash loop: ${crashes} crashes within ${windowMs} ms; next restart in ${nextDelayMs} ms`, { crashes, windowMs, nextDelayMs }),
   );
   primary.on('worker:unresponsive', (w, { stuckMs }) => sink.event('worker:unresponsive', `${tag(w)} stuck for ${stuckMs} ms; killing it`, { worker: w.instance, pid: w.pid, stuckMs }));
-  primary.on('worker:recycle', (w, { reason }) => sink.event('worker:recycle', `${tag(w)} reached ${reason}; replacing it gracefully`, { worker: w.instance, pid: w.pid, reason }));
+  primary.on('worker:recycle', (w, { reason }) => sink.event('worker:recycle', `${tag(w)} ${RECYCLED[reason]}; replacing it gracefully`, { worker: w.instance, pid: w.pid, reason }));
   primary.on('reload:start', () => {
     reloadTotal = primary.workers().filter((w) => w.state === 'ready').length;
     reloaded = 0;
@@ -65,3 +65,11 @@ export function logPrimaryEvents(primary: Primary, sink: LogSink, expected: () =
 }
 
 export { where as describeAddress };
+
+/** Why a worker is replaced gracefully, as the log line says it. */
+const RECYCLED: Readonly<Record<'max-requests' | 'max-memory' | 'server-closed' | 'signal', string>> = {
+  'max-requests': 'reached max-requests',
+  'max-memory': 'reached max-memory',
+  'server-closed': 'closed its server (the app called server.close())',
+  signal: 'was signalled on its own and drains',
+};
