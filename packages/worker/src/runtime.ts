@@ -27,7 +27,7 @@ import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
 import { PendingRequests } from './requests.js';
 import { ServedServer } from './served.js';
-import { deliverSigtermToApp, markOwnSignalListener } from './signals.js';
+import { appHandles, deliverSigtermToApp, markOwnSignalListener } from './signals.js';
 import { ConnectionTracker } from './tracker.js';
 
 const debug = debuglog('handoff');
@@ -131,7 +131,8 @@ export class WorkerRuntime {
     const timeout = Number(process.env[WorkerEnv.DRAIN_TIMEOUT_MS]);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const onSignal = (): void => {
-        if (process.listenerCount(signal) > 1) return;
+        // handoff's own listeners (this one, the `handoff` command's preload) are not the app's.
+        if (appHandles(signal)) return;
         debug('worker %d: %s, draining', process.pid, signal);
         void this.exit(Date.now() + (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_SELF_DRAIN_MS), 0);
       };

@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPrimary, type Primary } from '../../orchestrator/dist/index.js';
-import { killAll } from '../../../tools/testing/src/index.js';
+import { killAll, waitFor } from '../../../tools/testing/src/index.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/signal-app.mjs', import.meta.url));
 let primary: Primary | undefined;
@@ -64,4 +64,16 @@ describe("a drain reaches the app's own SIGTERM listener", () => {
       for (const pid of workers) expect(stderr.get(pid) ?? '').toBe('');
     }, 20_000);
   }
+
+  it("SIGTERM to one worker alone whose only other listener is handoff's own (the `handoff` command's preload): it drains and is replaced", async () => {
+    primary = createPrimary({ worker: fixture, workers: 2, listen: { port: 0, host: '127.0.0.1' }, env: { OWN_LISTENER: '1' }, handleSignals: false, drainTimeout: 5000 });
+    primary.on('worker:spawn', (w) => pids.add(w.pid));
+    const recycled: Array<{ pid: number; reason: string }> = [];
+    primary.on('worker:recycle', (w, { reason }) => recycled.push({ pid: w.pid, reason }));
+    await primary.start();
+    const [victim] = primary.workers().map((w) => w.pid);
+    process.kill(victim!, 'SIGTERM');
+    await waitFor(() => primary!.workers().length === 2 && primary!.workers().every((w) => w.state === 'ready' && w.pid !== victim), 10_000, 20, 'the replacement');
+    expect(recycled).toEqual([{ pid: victim, reason: 'signal' }]);
+  });
 });
