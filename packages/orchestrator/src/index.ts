@@ -3,6 +3,7 @@ export type { DropInOptions, ListenOption, PrimaryOptions, ProxyProtocolOptions,
 export type { ProxyRefusal } from './proxy-intake.js';
 export type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 export type { WorkerState } from './worker-process.js';
+export type { WorkerMetrics, WorkerMetricsOptions } from './app-metrics.js';
 export type { RejectReason } from './dispatcher.js';
 export { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 export { channels as diagnosticsChannels } from './diagnostics.js';

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { ListenAddress } from '@handoff/protocol';
+import type { WorkerMetrics, WorkerMetricsOptions } from './app-metrics.js';
 import type { RejectReason } from './dispatcher.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 
@@ -46,5 +47,12 @@ export interface Primary extends EventEmitter<PrimaryEvents> {
   addresses(): readonly ListenAddress[];
   /** Counters of the primary itself: connections waiting for a worker now, and those it answered itself (503 or close), by reason. */
   stats(): PrimaryStats;
+  /**
+   * Asks every ready or draining worker for its app's own metrics (the registry the app exposes,
+   * see `@handoff/metrics`) and resolves within `timeout` ms with one entry per worker: one that
+   * exposes none, hangs or exits says so in its `status`, and is never waited for past `timeout`.
+   * Costs nothing until called: what a `/metrics` scrape calls.
+   */
+  workerMetrics(options?: WorkerMetricsOptions): Promise<readonly WorkerMetrics[]>;
   [Symbol.asyncDispose](): Promise<void>;
 }

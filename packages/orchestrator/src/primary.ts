@@ -16,6 +16,7 @@ import { installSignalHandlers } from './signals.js';
 import { Supervisor, type SupervisorHost } from './supervisor.js';
 import type { WorkerProcess } from './worker-process.js';
 import type { CloseOptions, Primary, PrimaryStats } from './primary-api.js';
+import { collectWorkerMetrics, type WorkerMetrics, type WorkerMetricsOptions } from './app-metrics.js';
 
 export type { CloseOptions, Primary, PrimaryStats } from './primary-api.js';
 
@@ -239,6 +240,12 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   stats(): PrimaryStats {
     return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected }, proxyRefused: { ...this.proxyRefused } };
+  }
+
+  workerMetrics(options: WorkerMetricsOptions = {}): Promise<readonly WorkerMetrics[]> {
+    const supervisor = this.supervisor;
+    const asked = supervisor === undefined ? [] : supervisor.all().filter((w) => w.state === 'ready' || w.state === 'draining');
+    return collectWorkerMetrics(asked, (w) => supervisor!.info(w), options);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
