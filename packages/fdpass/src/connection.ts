@@ -67,3 +67,23 @@ export function readPeer(peers: Uint8Array, i: number): { address: string | unde
   const address = Buffer.from(peers.buffer, peers.byteOffset + at + 4, length).toString('latin1');
   return { address, port: peers[at + 2]! | (peers[at + 3]! << 8), family: family === 4 ? 'IPv4' : 'IPv6' };
 }
+
+/** A native handle Node accepted or received: what `adopt()` reads of it. */
+export interface AdoptedHandle {
+  readonly fd: number;
+  close(): void;
+  getpeername?(out: Record<string, unknown>): number;
+}
+
+const adoptPeer: Record<string, unknown> = {};
+
+/**
+ * The connection of a handle `adopt()` takes: `tcp` for a TCPWrap (it has `getpeername`), `unix`
+ * for a PipeWrap, the peer read from the handle when asked; `fd` and `handle` as the transport keeps it.
+ */
+export function adoptedConnection(factory: ConnectionFactory, from: AdoptedHandle, listener: number, peer: boolean, fd: number, handle: unknown): Connection {
+  const kind = typeof from.getpeername === 'function' ? 'tcp' : 'unix';
+  if (!peer) return factory.make(listener, kind, fd, handle, undefined, undefined, undefined);
+  if (kind === 'unix' || from.getpeername!(adoptPeer) !== 0) return factory.make(listener, kind, fd, handle, undefined, undefined, 'unix');
+  return factory.make(listener, kind, fd, handle, adoptPeer.address as string, adoptPeer.port as number, adoptPeer.family as 'IPv4' | 'IPv6');
+}

@@ -1,5 +1,5 @@
 import { Socket, type SocketConstructorOpts, type Server } from 'node:net';
-import { ConnectionFactory } from './connection.js';
+import { adoptedConnection, ConnectionFactory, type AdoptedHandle } from './connection.js';
 import { IpcLink, type IpcMessageBuilder } from './ipc-link.js';
 import { acceptInNode, serverHandle } from './accept.js';
 import { withLink } from './spawn.js';
@@ -66,5 +66,6 @@ export function createIpcPrimary(cap: number, message: IpcMessageBuilder, fallba
     linkOverIpc: link,
     toSocket: (c: Connection) => new Socket({ handle: c.handle, readable: true, writable: true } as SocketConstructorOpts),
     destroy: (c: Connection) => (c.handle as ClientHandle).close(),
+    adopt: (handle: unknown, listener: number, peer?: boolean) => adoptedConnection(factory, handle as AdoptedHandle, listener, peer === true, -1, handle),
   };
 }

@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import { ConnectionFactory } from './connection.js';
+import { adoptedConnection, ConnectionFactory, type AdoptedHandle } from './connection.js';
 import { IpcLink, type IpcMessageBuilder } from './ipc-link.js';
 import { acceptInNode, acceptNatively, serverHandle } from './accept.js';
 import { NativeLink, type NativeLinkLimits } from './native-link.js';
@@ -64,5 +64,12 @@ export function createNativePrimary(binding: NativeBinding, limits: NativeLimits
     linkOverIpc: (child, hooks) => new IpcLink(child, hooks, limits.cap, message, (c) => handleFromFd(binding.dup(c.fd), c.kind), (fd) => binding.close(fd)),
     toSocket: (c: Connection) => socketFromFd(c.fd, c.kind, false),
     destroy: (c: Connection) => binding.close(c.fd),
+    adopt: (handle: unknown, listener: number, peer?: boolean) => {
+      const h = handle as AdoptedHandle;
+      // The connection keeps a duplicate of its fd; the handle (and its fd) goes.
+      const c = adoptedConnection(factory, h, listener, peer === true, binding.dup(h.fd), undefined);
+      h.close();
+      return c;
+    },
   };
 }

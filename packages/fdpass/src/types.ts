@@ -168,6 +168,13 @@ export interface PrimaryTransport {
   toSocket(connection: Connection): Socket;
   /** Closes a connection that goes nowhere. */
   destroy(connection: Connection): void;
+  /**
+   * Makes a connection of a native handle (a TCPWrap or PipeWrap) that Node accepted or received
+   * (a connection whose PROXY header the primary read through a `net.Socket`, one a worker gave
+   * back): native, its fd is duplicated out of the handle and the handle closed; IPC, the handle
+   * is the connection's. `peer: true` fills the peer from `getpeername`.
+   */
+  adopt(handle: unknown, listener: number, peer?: boolean): Connection;
 }
 
 /** Counters of a {@link WorkerIntake}. */
