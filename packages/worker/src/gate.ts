@@ -11,12 +11,48 @@ export class AcceptGate {
   /** Open connections at which the acceptors close; infinite unless the primary sets one. */
   limit = Number.POSITIVE_INFINITY;
   /** Armed acceptors by listener id. */
-  readonly armed = new Map<number, Server>();
+  private readonly armed = new Map<number, Server>();
   /** Listener ids this worker has attached once (a `listen` for one of them re-arms it). */
-  readonly known = new Set<number>();
+  private readonly known = new Set<number>();
   /** Listener ids being attached right now: a duplicate re-arm meanwhile is not attached twice. */
-  readonly arming = new Set<number>();
+  private readonly arming = new Set<number>();
   paused = false;
+
+  /** True while `listener` has an acceptor, armed or being attached: another copy is not needed. */
+  holds(listener: number): boolean {
+    return this.armed.has(listener) || this.arming.has(listener);
+  }
+
+  /** A `listen` for `listener` arrived: true when it re-arms one attached before (which un-pauses). */
+  begin(listener: number): boolean {
+    const again = this.known.has(listener);
+    if (again) this.paused = false;
+    this.known.add(listener);
+    return again;
+  }
+
+  /**
+   * Attaches `listener`'s acceptor through `attach` (a duplicate meanwhile is refused by `holds`),
+   * then keeps it armed, or closes it if `keep()` says it is no longer wanted (a drain or the
+   * app's close() came meanwhile).
+   */
+  async arm(listener: number, attach: () => Promise<Server>, keep: () => boolean): Promise<void> {
+    this.arming.add(listener);
+    let acceptor: Server;
+    try {
+      acceptor = await attach();
+    } finally {
+      this.arming.delete(listener);
+    }
+    if (keep()) this.armed.set(listener, acceptor);
+    else acceptor.close();
+  }
+
+  /** Closes `listener`'s acceptor for good (the app closed its server). */
+  disarm(listener: number): void {
+    this.armed.get(listener)?.close();
+    this.armed.delete(listener);
+  }
 
   /** After a connection was taken: closes the acceptors when `open` reached the limit. Returns true if it paused now. */
   check(open: number): boolean {

@@ -1,3 +1,5 @@
+// Longer than most modules: the worker's side of the protocol, one handler per message the primary
+// sends; serving (served.ts), the way out (shutdown.ts), acceptors (gate.ts, listeners.ts) are apart.
 import type { Server, Socket } from 'node:net';
 import { debuglog } from 'node:util';
 import {
@@ -7,7 +9,6 @@ import {
   PROTOCOL_VERSION,
   ProtocolErrorCode,
   subscribe,
-  WorkerEnv,
   type ChannelEnd,
   type ConnectionMessage,
   type HandoffMessage,
@@ -17,7 +18,6 @@ import {
   type MessageOf,
   type PrimaryMessage,
 } from '@handoff/protocol';
-import { drainConnections } from './drain.js';
 import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
 import { AcceptGate } from './gate.js';
 import { socketFromHandle } from './intake.js';
@@ -27,7 +27,8 @@ import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
 import { PendingRequests } from './requests.js';
 import { ServedServer } from './served.js';
-import { appHandles, deliverSigtermToApp, markOwnSignalListener } from './signals.js';
+import { drainOnSignals } from './signals.js';
+import { Shutdown } from './shutdown.js';
 import { ConnectionTracker } from './tracker.js';
 
 const debug = debuglog('handoff');
@@ -35,13 +36,6 @@ const debug = debuglog('handoff');
 /** How long a worker whose primary died may take to finish before it exits, in ms. */
 export const ORPHAN_GRACE_MS = 500;
 
-/** How long a worker signalled on its own drains when its primary did not say (`HANDOFF_DRAIN_TIMEOUT_MS`), in ms. */
-const DEFAULT_SELF_DRAIN_MS = 8000;
-
-/** How long the worker waits for a server to emit `'close'` once its connections are done, in ms. */
-const CLOSE_EVENT_BOUND_MS = 100;
-
-type Hook = () => unknown;
 type Handlers = { readonly [T in PrimaryMessage['type']]: (message: MessageOf<T>, handle: unknown) => void };
 interface Bind {
   readonly served: ServedServer;
@@ -60,8 +54,6 @@ export class WorkerRuntime {
   private readonly reporter: Reporter;
   private readonly gate = new AcceptGate();
   private readonly sessions = new Set<{ close(): void; destroyed: boolean }>();
-  private readonly drainHooks: Hook[] = [];
-  private readonly shutdownHooks: Hook[] = [];
   /** The server `serve()` was given: it takes every listener. `undefined` in drop-in mode. */
   private readonly main: ServedServer | undefined;
   /** The app's servers, each as served here. */
@@ -74,7 +66,7 @@ export class WorkerRuntime {
   private listenersExpected = Number.POSITIVE_INFINITY;
   private appReady: boolean;
   private sentReady = false;
-  private exiting = false;
+  private readonly shutdown: Shutdown;
 
   /** One handler per message the primary sends, as Node's cluster primary maps its `act`s. */
   private readonly handlers: Handlers = {
@@ -103,6 +95,7 @@ export class WorkerRuntime {
   constructor(server: Server | undefined, readyNow: boolean) {
     this.appReady = readyNow;
     this.reporter = new Reporter(this.channel, this.tracker);
+    this.shutdown = new Shutdown({ gate: this.gate, reporter: this.reporter, tracker: this.tracker, sessions: this.sessions, served: this.served });
     this.reporter.isPaused = () => this.gate.paused;
     this.main = server === undefined ? undefined : this.serve(server);
     // Drop-in mode waits for the app's listen() calls instead of the primary's listeners.
@@ -116,28 +109,8 @@ export class WorkerRuntime {
       debug('worker %d: primary disconnected, exiting', process.pid);
       void this.exit(Date.now() + ORPHAN_GRACE_MS, 0);
     });
-    this.installSignalHandlers();
+    drainOnSignals((deadline) => void this.exit(deadline, 0));
     this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: ['drain', 'load'] }));
-  }
-
-  /**
-   * A terminal's Ctrl-C and systemd's control-group kill signal every process of the group, workers
-   * too: a worker does not die of SIGINT / SIGTERM, which would cut its in-flight requests while the
-   * primary drains. It drains instead (the primary, signalled too, drains every worker the same
-   * way; signalled alone, it is replaced). An app with its own handler for the signal decides
-   * itself, as it would alone.
-   */
-  private installSignalHandlers(): void {
-    const timeout = Number(process.env[WorkerEnv.DRAIN_TIMEOUT_MS]);
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      const onSignal = (): void => {
-        // handoff's own listeners (this one, the `handoff` command's preload) are not the app's.
-        if (appHandles(signal)) return;
-        debug('worker %d: %s, draining', process.pid, signal);
-        void this.exit(Date.now() + (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_SELF_DRAIN_MS), 0);
-      };
-      process.on(signal, markOwnSignalListener(onSignal));
-    }
   }
 
   /** The app's `server` as served here (made on first use): counted, drained, closed as Node would. */
@@ -186,16 +159,21 @@ export class WorkerRuntime {
     this.maybeSendReady();
   }
 
-  onDrain(hook: Hook): void {
-    this.drainHooks.push(hook);
+  onDrain(hook: () => unknown): void {
+    this.shutdown.onDrain(hook);
   }
 
-  onShutdown(hook: Hook): void {
-    this.shutdownHooks.push(hook);
+  onShutdown(hook: () => unknown): void {
+    this.shutdown.onShutdown(hook);
+  }
+
+  /** Stops taking connections, drains until `deadline` and exits with `code` (see `Shutdown`). */
+  private exit(deadline: number, code: number): Promise<void> {
+    return this.shutdown.exit(deadline, code);
   }
 
   private maybeSendReady(): void {
-    if (this.sentReady || !this.appReady || this.listenersSeen < this.listenersExpected || this.exiting) return;
+    if (this.sentReady || !this.appReady || this.listenersSeen < this.listenersExpected || this.shutdown.started) return;
     // Drop-in: ready once the app has listened, and no listen of it is still on its way.
     if (this.main === undefined && (this.routes.size === 0 || this.binds.size > 0)) return;
     this.sentReady = true;
@@ -249,24 +227,22 @@ export class WorkerRuntime {
     // The answer to a drop-in `bind`: this listener's connections go to that server.
     if (bind !== undefined) this.routes.set(message.listener, bind.served);
     const served = this.servedFor(message.listener);
-    const again = this.gate.known.has(message.listener);
-    if (this.exiting || served === undefined || served.closed || this.gate.armed.has(message.listener) || this.gate.arming.has(message.listener)) {
+    if (this.shutdown.started || served === undefined || served.closed || this.gate.holds(message.listener)) {
       // A re-arm that crossed a drain or the app's close(), or a duplicate re-arm: this copy is not needed.
       (handle as { close?: () => void } | undefined)?.close?.();
       bind?.reject(Object.assign(new Error('the server closed while its listen() was on its way'), { code: 'ERR_SERVER_NOT_RUNNING' }));
       return;
     }
-    if (again) this.gate.paused = false;
-    this.gate.known.add(message.listener);
+    const again = this.gate.begin(message.listener);
     if (bind === undefined) this.listenersExpected = message.listeners;
     try {
       if (message.mode !== 'primary') {
-        this.gate.arming.add(message.listener);
-        const acceptor = await attachListener(message, handle, served.server, readingProxyHeader(message, (socket: Socket, from: Server) => this.onSocket(socket, this.servedFor(message.listener), from))).finally(() =>
-          this.gate.arming.delete(message.listener),
+        const onSocket = readingProxyHeader(message, (socket: Socket, from: Server) => this.onSocket(socket, this.servedFor(message.listener), from));
+        await this.gate.arm(
+          message.listener,
+          () => attachListener(message, handle, served.server, onSocket),
+          () => !this.shutdown.started && !served.closed,
         );
-        if (this.exiting || served.closed) acceptor.close();
-        else this.gate.armed.set(message.listener, acceptor);
       }
       if (again) {
         this.reporter.loadChanged(true);
@@ -295,9 +271,8 @@ export class WorkerRuntime {
    */
   private onAppClose(served: ServedServer): void {
     for (const listener of served.listeners()) {
-      this.gate.armed.get(listener)?.close();
-      this.gate.armed.delete(listener);
-      if (!this.exiting) this.reporter.send(createMessage('unlisten', { listener }));
+      this.gate.disarm(listener);
+      if (!this.shutdown.started) this.reporter.send(createMessage('unlisten', { listener }));
     }
   }
 
@@ -312,70 +287,5 @@ export class WorkerRuntime {
 
   private reportError(code: string, message: string): void {
     this.reporter.send(createMessage('error', { code, message: message.slice(0, MAX_STRING) }));
-  }
-
-  /**
-   * Stops taking connections, drains until `deadline`, closes the app's servers (they emit
-   * `'close'`, as a listening server closed gracefully does), runs the hooks and exits. Idempotent:
-   * a `shutdown` during a drain moves the deadline closer.
-   */
-  private async exit(deadline: number, code: number): Promise<void> {
-    if (this.exiting) {
-      if (deadline < this.deadline) this.forceAt(deadline);
-      return;
-    }
-    this.exiting = true;
-    this.deadline = deadline;
-    this.gate.close();
-    this.reporter.send(createMessage('draining', { phase: 'started', open: this.tracker.sockets.size }));
-    // The app shuts down on its own and decides when it is done, as it would alone: it closed every
-    // server it had before this drain (a graceful-shutdown library on SIGTERM), or it handles
-    // SIGTERM itself (NestJS's enableShutdownHooks(), terminus) and gets the drain as that signal.
-    const served = [...this.served.values()];
-    const closedItself = served.some((s) => s.closedByApp) && served.every((s) => s.closedByApp || !s.attached);
-    const signalled = !closedItself && deliverSigtermToApp();
-    const appShutsDown = closedItself || signalled;
-    await runHooks(this.drainHooks);
-    const servers = [...this.served.keys()];
-    await Promise.race([drainConnections({ servers, tracker: this.tracker, sessions: this.sessions }, deadline), this.forced]);
-    this.reporter.send(createMessage('draining', { phase: 'idle', open: this.tracker.sockets.size }));
-    // A signalled app closes its servers itself: closing them under it would fail its own close().
-    if (!signalled) await Promise.all(served.map((s) => s.closeForExit(CLOSE_EVENT_BOUND_MS)));
-    await runHooks(this.shutdownHooks);
-    this.reporter.stop();
-    if (appShutsDown) {
-      // Its own cleanup (closing a database after its server closed) may still run: the process
-      // ends when that work is done, as a listening one does, the channel no longer holding it
-      // open; at the deadline at the latest.
-      (process as { channel?: { unref?(): void } }).channel?.unref?.();
-      setTimeout(() => process.exit(code), Math.max(0, this.deadline - Date.now())).unref();
-      return;
-    }
-    // Let the last messages reach the primary before the channel closes with the process.
-    setImmediate(() => process.exit(code));
-  }
-
-  private deadline = Number.POSITIVE_INFINITY;
-  private forceResolve: (() => void) | undefined;
-  private readonly forced = new Promise<void>((resolve) => {
-    this.forceResolve = resolve;
-  });
-
-  private forceAt(deadline: number): void {
-    this.deadline = deadline;
-    setTimeout(() => {
-      for (const socket of this.tracker.sockets) socket.destroy();
-      this.forceResolve?.();
-    }, Math.max(0, deadline - Date.now()));
-  }
-}
-
-async function runHooks(hooks: readonly Hook[]): Promise<void> {
-  for (const hook of hooks) {
-    try {
-      await hook();
-    } catch (error) {
-      debug('hook failed: %o', error);
-    }
   }
 }
