@@ -1,7 +1,8 @@
 // Longer than most modules: the per-connection path of mode primary (accept, pick, send, settle,
 // re-dispatch) is kept in one file on purpose, so it can be read, and profiled, top to bottom.
 import type { Server } from 'node:net';
-import { PROTOCOL_CMD, PROTOCOL_VERSION, type ReturnMessage } from '@handoff/protocol';
+import type { Connection, PrimaryTransport } from '@handoff/fdpass';
+import { encodeConnectionPayload, PROTOCOL_CMD, PROTOCOL_VERSION, type ReturnMessage } from '@handoff/protocol';
 import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
 import type { BoundListener, NativeHandle } from './types.js';
 import { channels, debug } from './diagnostics.js';
@@ -9,7 +10,7 @@ import { refuseConnection } from './refuse.js';
 import { WaitQueue } from './wait-queue.js';
 import { proxyProtocolOf } from './options.js';
 import { ProxyIntake, type ProxiedPeer, type ProxyRefusal } from './proxy-intake.js';
-import type { PendingConnection, WorkerProcess } from './worker-process.js';
+import type { LinkListener, PendingConnection, WorkerProcess } from './worker-process.js';
 
 /** Why the primary answered a connection itself. */
 export type RejectReason = 'queue-full' | 'queue-timeout' | 'closing' | 'attempts';
@@ -32,20 +33,40 @@ export interface QueueLimits {
 /** A connection is tried on at most this many workers before the primary gives up on it (503). */
 const MAX_ATTEMPTS = 8;
 
-/** Options of every handle send: keep the primary's copy open until the worker accepts. */
-const SEND_OPTIONS = Object.freeze({ keepOpen: true });
+/**
+ * The protocol's `connection` message for a connection sent on the IPC channel (the transport's
+ * `ipcMessage`): what PROTOCOL.md says, whichever transport accepted it. The peer rides along only
+ * where the acceptor already read it (the policy asked) or the PROXY header named it.
+ */
+export function connectionMessage(c: Connection): object {
+  const connection = c as PendingConnection;
+  const proxied = connection.proxied;
+  const message: { cmd: string; v: number; type: 'connection'; listener: number; id: number; remoteAddress?: string; remotePort?: number; family?: string; head?: string; proxy?: string } =
+    proxied !== undefined
+      ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: c.listener, id: c.id, remoteAddress: proxied.remoteAddress, remotePort: proxied.remotePort, family: proxied.family }
+      : c.family !== undefined
+        ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: c.listener, id: c.id, remoteAddress: c.remoteAddress, remotePort: c.remotePort, family: c.family }
+        : { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: c.listener, id: c.id };
+  if (connection.head !== undefined) message.head = connection.head;
+  if (proxied !== undefined) {
+    // The header goes along for the worker to parse again (TLVs, the proxy's own address).
+    message.proxy = proxied.header;
+    if (proxied.head !== undefined) message.head = proxied.head;
+  }
+  return message;
+}
 
 /**
- * The primary's accept path in mode `primary`: takes each connection's native handle straight from
- * the listening socket, asks the policy for a worker, and sends the handle with a `connection`
- * message. The primary's copy stays open until the worker's runtime acknowledges the handle
- * (Node's own `NODE_HANDLE_ACK`, which every handle send gets anyway), so a connection whose
- * worker dies or refuses first goes to another one; with no worker ready it waits in a bounded
- * queue, and past the limits it is answered 503. Nothing is dropped silently.
+ * The primary's accept path in mode `primary`: the transport (`@handoff/fdpass`, native or IPC)
+ * accepts each connection, the policy picks a worker, and the worker's link carries it there.
+ * The primary keeps its copy until the worker acknowledges it (IPC: Node's own `NODE_HANDLE_ACK`;
+ * native: the worker's cumulative ack per wake-up), and a link holds at most its cap
+ * unacknowledged; so a connection whose worker dies or refuses first goes to another one; with no
+ * worker ready it waits in a bounded queue, and past the limits it is answered 503. Nothing is
+ * dropped silently.
  */
-export class Dispatcher {
-  private nextId = 1;
-  private readonly queue: WaitQueue<PendingConnection>;
+export class Dispatcher implements LinkListener {
+  private readonly queue: WaitQueue<Connection>;
   private closing = false;
   private readonly listeners: BoundListener[] = [];
   /** Reused for every pick (the policy must not keep it): one allocation less per connection. */
@@ -55,7 +76,6 @@ export class Dispatcher {
     remotePort: undefined,
     family: undefined,
   };
-  private readonly peer: Record<string, unknown> = {};
   private readonly free: WorkerProcess[] = [];
   /** Reads the PROXY header of each connection of a `proxyProtocol` listener, before the pick. */
   private proxyIntake: ProxyIntake | undefined;
@@ -64,8 +84,9 @@ export class Dispatcher {
     private readonly policy: PrimaryPolicy,
     private readonly host: DispatcherHost,
     limits: QueueLimits,
+    private readonly transport: PrimaryTransport,
   ) {
-    this.queue = new WaitQueue<PendingConnection>(
+    this.queue = new WaitQueue<Connection>(
       limits,
       (connection) => this.reject(connection, 'queue-timeout'),
       // What waited behind the expired ones (a connection the policy declined) may go now.
@@ -74,38 +95,59 @@ export class Dispatcher {
   }
 
   /**
-   * Takes over a listening server's accepts. Like `node:cluster`'s round-robin handle
-   * (lib/internal/cluster/round_robin_handle.js), it replaces the native handle's `onconnection`, so
-   * the primary never builds a `net.Socket` for a connection it only passes on.
+   * Takes over a listening server's accepts through the transport: native, its addon accepts on a
+   * duplicate of the socket; IPC, like `node:cluster`'s round-robin handle
+   * (lib/internal/cluster/round_robin_handle.js), it replaces the native handle's `onconnection`.
+   * Either way the primary never builds a `net.Socket` for a connection it only passes on. A
+   * listener with `proxyProtocol` is accepted by Node (the header is read through a socket first);
+   * its connections join the transport once the header is in.
    */
   attach(listener: BoundListener): void {
     const server = listener.server as (Server & { _handle: NativeHandle | null }) | undefined;
     const handle = server?._handle;
-    if (handle === null || handle === undefined) throw new Error('dispatcher: listener is not listening');
+    if (server === undefined || handle === null || handle === undefined) throw new Error('dispatcher: listener is not listening');
     this.listeners[listener.index] = listener;
     const index = listener.index;
     const proxy = proxyProtocolOf(listener.option);
-    handle.onconnection = (status: number, client?: NativeHandle): void => {
-      if (status < 0 || client === undefined) {
-        debug('accept failed on listener %d: %d', index, status);
-        return;
-      }
-      if (proxy === undefined) this.accept(index, client);
-      else this.intake().read(index, client, proxy);
+    if (proxy !== undefined) {
+      handle.onconnection = (status: number, client?: NativeHandle): void => {
+        if (status < 0 || client === undefined) {
+          debug('accept failed on listener %d: %d', index, status);
+          return;
+        }
+        this.intake().read(index, client, proxy);
+      };
+      return;
+    }
+    const acceptor = this.transport.listen(server, {
+      listener: index,
+      peer: this.policy.needsRemoteAddress === true,
+      onConnection: this.acceptBound,
+      onError: (error) => debug('accept failed on listener %d: %s', index, error.code),
+    });
+    // The native acceptor holds the listening socket now (a duplicate): closing the listener closes it.
+    const close = listener.close;
+    (listener as { close(): void }).close = () => {
+      acceptor.close();
+      close.call(listener);
     };
   }
 
   private intake(): ProxyIntake {
     this.proxyIntake ??= new ProxyIntake({
-      accepted: (listener, handle, peer) => this.accept(listener, handle, peer),
+      accepted: (listener, handle, peer) => {
+        const connection = this.transport.adopt(handle, listener) as PendingConnection;
+        connection.proxied = peer;
+        if (this.transport.name === 'native') connection.payload = encodeConnectionPayload(Buffer.from(peer.header, 'base64'), peer.head === undefined ? undefined : Buffer.from(peer.head, 'base64'));
+        this.accept(connection);
+      },
       refused: (refusal) => this.host.onProxyRefused?.(refusal),
     });
     return this.proxyIntake;
   }
 
-  /** A new connection on listener `listener`. */
-  accept(listener: number, handle: NativeHandle, proxied?: ProxiedPeer): void {
-    const connection: PendingConnection = proxied === undefined ? { id: this.nextId++, listener, handle, attempts: 0 } : { id: this.nextId++, listener, handle, attempts: 0, proxied };
+  /** A new connection, as the transport accepted it. */
+  accept(connection: Connection): void {
     if (this.closing) {
       this.reject(connection, 'closing');
       return;
@@ -113,21 +155,28 @@ export class Dispatcher {
     this.place(connection);
   }
 
+  private readonly acceptBound = (connection: Connection): void => this.accept(connection);
+
   /**
    * A connection a worker gave back (its app had closed the server by the time it arrived): placed
-   * again like one the worker never received.
+   * again like one the worker never received, with what it came with (bytes read, PROXY header).
    */
   returned(from: WorkerProcess, message: ReturnMessage, handle: NativeHandle): void {
-    const { listener, id, head } = message;
+    const { listener, head } = message;
     const proxied: ProxiedPeer | undefined =
       message.proxy === undefined ? undefined : { header: message.proxy, head, remoteAddress: message.remoteAddress, remotePort: message.remotePort, family: message.family };
-    const connection: PendingConnection =
-      proxied !== undefined ? { id, listener, handle, attempts: 1, proxied } : head !== undefined ? { id, listener, handle, head, attempts: 1 } : { id, listener, handle, attempts: 1 };
+    const connection = this.transport.adopt(handle, listener, proxied === undefined && this.policy.needsRemoteAddress === true) as PendingConnection;
+    connection.attempts = 1;
+    if (proxied !== undefined) connection.proxied = proxied;
+    else if (head !== undefined) connection.head = head;
+    if (this.transport.name === 'native' && (proxied !== undefined || head !== undefined)) {
+      connection.payload = encodeConnectionPayload(proxied === undefined ? undefined : Buffer.from(proxied.header, 'base64'), head === undefined ? undefined : Buffer.from(head, 'base64'));
+    }
     this.redispatch(connection, from, 'server-closed');
   }
 
   /** Sends `connection` to a worker the policy picks, or queues it. */
-  private place(connection: PendingConnection): void {
+  private place(connection: Connection): void {
     if (!this.tryPlace(connection)) this.enqueue(connection);
   }
 
@@ -135,7 +184,7 @@ export class Dispatcher {
    * Sends `connection` to a worker the policy picks; false when there is none to pick now (no ready
    * worker, every worker has one in flight under `oneInFlight`, or the policy declined).
    */
-  private tryPlace(connection: PendingConnection): boolean {
+  private tryPlace(connection: Connection): boolean {
     let workers = this.host.readyWorkers(connection.listener);
     if (this.policy.oneInFlight === true) workers = this.withNothingInFlight(workers);
     if (workers.length === 0) return false;
@@ -144,8 +193,21 @@ export class Dispatcher {
     if (this.policy.needsRemoteAddress === true) this.readPeer(connection);
     const worker = this.policy.pick(workers, info) as WorkerProcess | undefined;
     if (worker === undefined || worker.state !== 'ready') return false;
-    this.sendTo(worker, connection);
-    return true;
+    if (this.sendTo(worker, connection)) return true;
+    // Its link refused: it holds as many unacknowledged as it may (a stopped worker), or it is
+    // gone. One more pick among those that can take one; else the connection waits for an ack.
+    const open = this.withRoom(workers, worker);
+    if (open.length === 0) return false;
+    const second = this.policy.pick(open, info) as WorkerProcess | undefined;
+    return second !== undefined && second.state === 'ready' && this.sendTo(second, connection);
+  }
+
+  /** The workers other than `refused` whose link has room; reuses one array (pick must not keep it). */
+  private withRoom(workers: readonly WorkerProcess[], refused: WorkerProcess): readonly WorkerProcess[] {
+    const free = this.free === workers ? [] : this.free;
+    free.length = 0;
+    for (let i = 0; i < workers.length; i++) if (workers[i] !== refused && workers[i]!.canTake) free.push(workers[i]!);
+    return free;
   }
 
   /** The workers that took every connection sent to them; reuses one array (pick must not keep it). */
@@ -156,73 +218,56 @@ export class Dispatcher {
     return free;
   }
 
-  private readPeer(connection: PendingConnection): void {
+  private readPeer(connection: Connection): void {
     const info = this.pickInfo;
     // Behind a proxy the client is the one its PROXY header names (unless it names none: LOCAL).
-    const proxied = connection.proxied;
+    const proxied = (connection as PendingConnection).proxied;
     if (proxied !== undefined && proxied.remoteAddress !== undefined) {
       info.remoteAddress = proxied.remoteAddress;
       info.remotePort = proxied.remotePort;
       info.family = proxied.family;
       return;
     }
-    const out = this.peer;
-    const err = connection.handle.getpeername?.(out) ?? -1;
-    if (err === 0) {
-      info.remoteAddress = out.address as string;
-      info.remotePort = out.port as number;
-      info.family = out.family as 'IPv4' | 'IPv6';
-    } else {
-      info.remoteAddress = undefined;
-      info.remotePort = undefined;
-      info.family = 'unix';
-    }
+    // The acceptor read the peer (`peer: true`, from accept() itself on the native transport).
+    info.remoteAddress = connection.remoteAddress;
+    info.remotePort = connection.remotePort;
+    info.family = connection.family;
   }
 
-  private sendTo(worker: WorkerProcess, connection: PendingConnection): void {
+  /** Hands `connection` to `worker`'s link; false when the link refused it (the connection is still ours). */
+  private sendTo(worker: WorkerProcess, connection: Connection): boolean {
+    if (!worker.sendConnection(connection)) return false;
     connection.attempts++;
     worker.countDispatched();
-    // No callback: a failed write means the worker is going away, and its exit re-dispatches
-    // everything still pending on it.
-    // The peer's address rides along only when the policy already read it for its pick: no
-    // getpeername() is paid for the message alone. (place() filled `info` for this connection.)
-    const info = this.pickInfo;
-    const message =
-      this.policy.needsRemoteAddress === true
-        ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, family: info.family }
-        : { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: connection.listener, id: connection.id };
-    if (connection.head !== undefined) (message as { head?: string }).head = connection.head;
-    const proxied = connection.proxied;
-    if (proxied !== undefined) {
-      // The header goes along for the worker to parse again (TLVs, the proxy's own address).
-      (message as { proxy?: string }).proxy = proxied.header;
-      if (proxied.head !== undefined) (message as { head?: string }).head = proxied.head;
-    }
-    worker.sendConnection(message, connection, SEND_OPTIONS);
     if (channels.dispatch.hasSubscribers) channels.dispatch.publish({ id: connection.id, listener: connection.listener, worker: worker.id });
+    return true;
   }
 
-  /**
-   * The worker's runtime received the connection's handle (or, `received` false, could not): close
-   * the primary's copy, or place the connection again.
-   */
-  settled(worker: WorkerProcess, connection: PendingConnection, received: boolean): void {
-    if (received) {
-      connection.handle.close();
-      // Under oneInFlight, the worker is free again: what waits for one goes now.
-      if (this.queue.length > 0) this.flushQueue();
-      return;
-    }
+  /** The worker acknowledged connections (the transport closed the primary's copies): under oneInFlight or a full link, what waits may go now. */
+  acknowledged(_worker: WorkerProcess, _count: number): void {
+    if (this.queue.length > 0) this.flushQueue();
+  }
+
+  /** The worker's runtime said a connection's handle did not arrive (IPC's NODE_HANDLE_NACK): placed again. */
+  notReceived(worker: WorkerProcess, connection: Connection): void {
     worker.uncountDispatched();
     this.redispatch(connection, worker, 'not-received');
   }
 
-  /** The worker is gone: every connection it had not accepted goes elsewhere. */
-  workerGone(worker: WorkerProcess): void {
-    for (const connection of worker.takeUnreceived()) this.redispatch(connection, worker, 'worker-exit');
+  /** The worker's link ended (it died, or could not read its native link): what it never took goes elsewhere. */
+  closed(worker: WorkerProcess, returned: readonly Connection[]): void {
+    for (const connection of returned) {
+      worker.uncountDispatched();
+      this.redispatch(connection, worker, 'worker-exit');
+    }
   }
 
-  private redispatch(connection: PendingConnection, from: WorkerProcess, reason: string): void {
+  /** The worker is gone: its link gives back what it had not acknowledged (see `closed`), if it has not yet. */
+  workerGone(worker: WorkerProcess): void {
+    worker.closeLink();
+  }
+
+  private redispatch(connection: Connection, from: WorkerProcess, reason: string): void {
     if (channels.redispatch.hasSubscribers) channels.redispatch.publish({ id: connection.id, from: from.id, reason });
     debug('re-dispatching connection %d from worker %d (%s)', connection.id, from.id, reason);
     if (this.closing) this.reject(connection, 'closing');
@@ -230,7 +275,7 @@ export class Dispatcher {
     else this.place(connection);
   }
 
-  private enqueue(connection: PendingConnection): void {
+  private enqueue(connection: Connection): void {
     if (!this.queue.push(connection)) this.reject(connection, 'queue-full');
   }
 
@@ -247,11 +292,11 @@ export class Dispatcher {
     this.queue.flush(this.tryPlaceBound, this.listeners.length);
   }
 
-  private readonly tryPlaceBound = (connection: PendingConnection): boolean => this.tryPlace(connection);
+  private readonly tryPlaceBound = (connection: Connection): boolean => this.tryPlace(connection);
 
-  private reject(connection: PendingConnection, reason: RejectReason): void {
+  private reject(connection: Connection, reason: RejectReason): void {
     const listener = this.listeners[connection.listener];
-    refuseConnection(connection.handle, listener?.option.protocol ?? 'http');
+    refuseConnection(this.transport.toSocket(connection), listener?.option.protocol ?? 'http');
     if (channels.rejected.hasSubscribers) channels.rejected.publish({ id: connection.id, listener: connection.listener, reason });
     this.host.onRejected(connection.id, connection.listener, reason);
   }

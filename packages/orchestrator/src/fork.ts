@@ -1,14 +1,16 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { SpawnPlan } from '@handoff/fdpass';
 import { WorkerEnv } from '@handoff/protocol';
 import type { ResolvedOptions } from './options.js';
 
 /**
  * Forks the process of worker `id` in `slot`: the worker module with its arguments, the primary's
  * environment plus the user's and handoff's own (`WorkerEnv`), the drop-in preload, the identity to
- * run as, and stdio (stderr always through the primary, to explain a failed start).
+ * run as, and stdio (stderr always through the primary, to explain a failed start). With a
+ * transport's `plan`, its end of the worker's native link is added to stdio (and named in env).
  */
-export function forkWorker(id: number, slot: number, options: ResolvedOptions): ChildProcess {
-  return fork(options.worker, [...options.args], {
+export function forkWorker(id: number, slot: number, options: ResolvedOptions, plan?: SpawnPlan): ChildProcess {
+  const forkOptions = {
     env: {
       ...process.env,
       ...options.identity?.env,
@@ -26,6 +28,7 @@ export function forkWorker(id: number, slot: number, options: ResolvedOptions): 
     execArgv: options.dropIn === undefined ? [...options.execArgv] : [...options.execArgv, '--import', options.dropIn.register],
     // stderr passes through the primary so the last lines can explain a failed start; with
     // `output: 'pipe'` stdout does too, and both go to the 'output' event instead of the primary's own.
-    stdio: ['inherit', options.output === 'pipe' ? 'pipe' : 'inherit', 'pipe', 'ipc'],
-  });
+    stdio: ['inherit', options.output === 'pipe' ? 'pipe' : 'inherit', 'pipe', 'ipc'] as StdioOptions,
+  };
+  return fork(options.worker, [...options.args], plan === undefined ? forkOptions : plan.options(forkOptions));
 }

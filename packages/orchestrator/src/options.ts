@@ -192,7 +192,27 @@ export interface PrimaryOptions {
   readonly user?: string | number;
   /** The workers' group (a name from /etc/group or a numeric gid), with `user`. @default the user's primary group */
   readonly group?: string | number;
+  /**
+   * Mode `primary`: how connections cross to the workers. `'ipc'`: Node's child_process channel,
+   * one handle per round trip. `'native'`: `@handoff/fdpass`'s addon accepts and passes the fds in
+   * acknowledged batches over a socketpair per worker (Linux, where it built at install; elsewhere
+   * `start()` throws `HANDOFF_ERR_FDPASS_UNAVAILABLE`). `'auto'`: native where it loads, else IPC.
+   * The choice is published once on the `handoff:transport:selected` diagnostics channel. Left
+   * out: the `HANDOFF_TRANSPORT` environment variable if set, else `'ipc'`. The kernel modes pass
+   * no connections and ignore it.
+   * @default 'ipc'
+   */
+  readonly transport?: TransportOption;
 }
+
+/** The `transport` option: see {@link PrimaryOptions.transport}. */
+export type TransportOption = 'auto' | 'native' | 'ipc';
+
+/** The environment variable that sets `transport` where the option is left out (tests run the suite on each transport with it). */
+export const TRANSPORT_ENV = 'HANDOFF_TRANSPORT';
+
+/** The `transport` where neither the option nor `HANDOFF_TRANSPORT` says one. */
+export const DEFAULT_TRANSPORT: TransportOption = 'ipc';
 
 /** Options after validation, with every default filled in. */
 export interface ResolvedOptions {
@@ -221,6 +241,7 @@ export interface ResolvedOptions {
   readonly output: 'inherit' | 'pipe';
   /** Who the workers run as (`user`, `group`); undefined: as the primary. */
   readonly identity: Identity | undefined;
+  readonly transport: TransportOption;
 }
 
 /**
@@ -392,7 +413,20 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     reloadOnSighup: options.reloadOnSighup === true,
     output: resolveOutput(options.output),
     identity: resolveIdentity(options.user, options.group),
+    transport: resolveTransport(options.transport),
   };
+}
+
+function resolveTransport(value: unknown): TransportOption {
+  const ok = (v: unknown): v is TransportOption => v === 'auto' || v === 'native' || v === 'ipc';
+  if (value !== undefined) {
+    if (!ok(value)) invalid(`option transport must be 'auto', 'native' or 'ipc', got ${JSON.stringify(value)}`);
+    return value;
+  }
+  const env = process.env[TRANSPORT_ENV];
+  if (env === undefined || env === '') return DEFAULT_TRANSPORT;
+  if (!ok(env)) invalid(`option transport is left out and ${TRANSPORT_ENV}=${JSON.stringify(env)} names none: use 'auto', 'native' or 'ipc'`);
+  return env;
 }
 
 function resolveOutput(value: unknown): 'inherit' | 'pipe' {

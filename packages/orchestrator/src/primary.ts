@@ -1,12 +1,13 @@
 // Longer than most modules: the primary's lifecycle (start, close, reload, scale) as one state
 // machine; its parts are made in start() and passed to the supervisor and the dispatcher.
 import { EventEmitter } from 'node:events';
+import { createPrimaryTransport, type PrimaryTransport } from '@handoff/fdpass';
 import { roundRobin } from '@handoff/policies';
 import { HandoffError, type ListenAddress } from '@handoff/protocol';
 import { bindListener } from './bind.js';
 import type { BoundListener } from './types.js';
 import { channels } from './diagnostics.js';
-import { Dispatcher, type RejectReason } from './dispatcher.js';
+import { connectionMessage, Dispatcher, type RejectReason } from './dispatcher.js';
 import { DropInBinder } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
@@ -71,7 +72,11 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     options.signal?.throwIfAborted();
     this.setState('starting');
     const mode = this.options.policy.mode;
+    let transport: PrimaryTransport | undefined;
     try {
+      // Mode primary: connections cross on the chosen transport (said once on
+      // handoff:transport:selected); reuseport's start-up hand-over is rare enough for IPC.
+      if (mode === 'primary' || mode === 'reuseport') transport = createPrimaryTransport({ transport: mode === 'primary' ? this.options.transport : 'ipc', ipcMessage: connectionMessage });
       for (let i = 0; i < this.options.listen.length; i++) this.bound.push(await bindListener(i, this.options.listen[i]!, mode));
     } catch (error) {
       for (const l of this.bound) l.close();
@@ -103,10 +108,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           this.proxyRefused[refusal.code] = (this.proxyRefused[refusal.code] ?? 0) + 1;
           this.emit('connection:proxy-refused', refusal);
         },
-      }, this.options);
+      }, this.options, transport!);
       for (const l of this.bound) this.dispatcher.attach(l);
     }
-    const supervisor = new Supervisor(this.options, this.supervisorHost, { listeners: this.bound, ready, dispatcher: this.dispatcher, dropIn });
+    const supervisor = new Supervisor(this.options, this.supervisorHost, { listeners: this.bound, ready, dispatcher: this.dispatcher, transport, dropIn });
     this.supervisor = supervisor;
     this.installSignals();
     const started: WorkerProcess[] = [];

@@ -1,5 +1,4 @@
-import { Socket, type SocketConstructorOpts } from 'node:net';
-import type { NativeHandle } from './types.js';
+import type { Socket } from 'node:net';
 
 /** Seconds a client is told to wait before retrying, in the primary's 503 answers. */
 export const RETRY_AFTER_SECONDS = 1;
@@ -17,13 +16,12 @@ const RESPONSE_503 =
 const LINGER_MS = 2000;
 
 /**
- * Answers a connection the primary cannot place: `503 Service Unavailable` with `Retry-After` for
+ * Answers a connection the primary cannot place (its socket, from the transport's `toSocket`): `503 Service Unavailable` with `Retry-After` for
  * HTTP listeners, a plain close for TCP ones. The request is read and discarded first: closing a
  * socket with unread bytes makes the kernel send RST, which would destroy the answer before the
  * client reads it.
  */
-export function refuseConnection(handle: NativeHandle, protocol: 'http' | 'tcp'): void {
-  const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
+export function refuseConnection(socket: Socket, protocol: 'http' | 'tcp'): void {
   socket.on('error', () => socket.destroy());
   socket.setTimeout(LINGER_MS, () => socket.destroy());
   socket.resume();

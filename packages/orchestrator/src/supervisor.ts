@@ -1,5 +1,6 @@
 // Longer than most modules: what is left here is the wiring of one worker's events to the pool
 // (each a few lines); slots and backoff, readiness, errors and the ready set live in their modules.
+import type { PrimaryTransport } from '@handoff/fdpass';
 import { createMessage, type HandoffError, type ListenProxy } from '@handoff/protocol';
 import { channels, debug } from './diagnostics.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -37,6 +38,8 @@ export interface SupervisorParts {
   readonly ready: ReadySet;
   /** Mode primary (and reuseport while starting): places connections. */
   readonly dispatcher: Dispatcher | undefined;
+  /** With the dispatcher: the transport its connections cross on (each worker gets a link). */
+  readonly transport: PrimaryTransport | undefined;
   /** Drop-in mode: binds what the workers' apps listen on. */
   readonly dropIn: DropInBinder | undefined;
 }
@@ -100,7 +103,8 @@ export class Supervisor {
         id: this.nextWorkerId++,
         slot: slot.index,
         countsDispatch: this.options.policy.mode === 'primary',
-        onHandleSettled: (w, connection, received) => this.parts.dispatcher?.settled(w, connection, received),
+        transport: this.parts.dispatcher === undefined ? undefined : this.parts.transport,
+        links: this.parts.dispatcher,
       },
       this.options,
     );

@@ -2,6 +2,7 @@
 // through a getter, and the named transitions below are its only writers.
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import type { Connection, PrimaryTransport, WorkerLink } from '@handoff/fdpass';
 import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import { forkWorker } from './fork.js';
@@ -29,17 +30,23 @@ const STDERR_LINES = 20;
 /** How long after a worker's exit its channel may take to report closed, in ms. */
 const CHANNEL_CLOSE_WAIT_MS = 1000;
 
-/** A connection handed to a worker that has not confirmed it yet: the primary still holds its handle. */
-export interface PendingConnection {
-  readonly id: number;
-  readonly listener: number;
-  readonly handle: NativeHandle;
+/**
+ * A connection the primary holds until a worker acknowledges it: the transport's (its fd or its
+ * handle, the peer, `attempts`) with what the primary read of it first.
+ */
+export interface PendingConnection extends Connection {
   /** Bytes already read from it (base64), sent along to be put back before the server reads. */
-  readonly head?: string;
-  /** How many workers it was sent to so far. */
-  attempts: number;
+  head?: string;
   /** On a `proxyProtocol` listener: what its PROXY header said, read before the pick. */
-  readonly proxied?: ProxiedPeer;
+  proxied?: ProxiedPeer;
+}
+
+/** What a worker's link tells the dispatcher (`@handoff/fdpass`'s hooks, with the worker). */
+export interface LinkListener {
+  acknowledged(worker: WorkerProcess, count: number): void;
+  notReceived(worker: WorkerProcess, connection: Connection): void;
+  /** The link ended: `returned` are what the worker never took, oldest first. */
+  closed(worker: WorkerProcess, returned: readonly Connection[]): void;
 }
 
 /** Events of a {@link WorkerProcess}, for the primary. */
@@ -72,15 +79,20 @@ export interface WorkerProcessSettings {
   readonly slot: number;
   /** Mode primary: the primary counts the connections it sends (the worker reports the closes). */
   readonly countsDispatch: boolean;
-  /** Told when the worker's runtime received (or failed to receive) a connection's handle. */
-  readonly onHandleSettled: (worker: WorkerProcess, connection: PendingConnection, received: boolean) => void;
+  /** Mode primary: the transport that carries connections to it; undefined in the kernel modes (none cross). */
+  readonly transport: PrimaryTransport | undefined;
+  /** Told what the worker's link acknowledges, refuses and gives back. */
+  readonly links: LinkListener | undefined;
 }
 
 type Handlers = { readonly [T in WorkerMessage['type']]: (worker: WorkerProcess, message: MessageOf<T>, handle: unknown) => void };
 
 /** One handler per message a worker sends, as Node's cluster primary maps its `act`s. */
 const HANDLERS: Handlers = {
-  hello: (w) => w.emit('hello'),
+  hello: (w, m) => {
+    w.checkLink(m.capabilities);
+    w.emit('hello');
+  },
   ready: (w) => w.becomeReady(),
   load: (w, m) => {
     w.applyLoad(m);
@@ -120,14 +132,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private resident = 0;
   private heap = 0;
   private pausedNow = false;
-  private sentInFlight = 0;
   /**
-   * Handles sent to this worker and not yet acknowledged by its Node runtime, oldest first: a
-   * connection, or `null` for another handle (a shared listening socket). Node passes one handle at
-   * a time on a channel and the receiver answers each with `NODE_HANDLE_ACK` (or `NACK`), so the
-   * next acknowledgement is always for the oldest entry.
+   * Mode primary: the transport's link to this worker (`@handoff/fdpass`). It holds the
+   * connections sent and not yet acknowledged, at most its cap: native, acknowledged per batch by
+   * the worker's addon; IPC, by Node's own `NODE_HANDLE_ACK` per handle.
    */
-  private readonly unacknowledged: Array<PendingConnection | null> = [];
+  private link: WorkerLink | undefined;
+  private readonly transport: PrimaryTransport | undefined;
+  private readonly links: LinkListener | undefined;
   private readonly countsDispatch: boolean;
   private readonly stderrTail: string[] = [];
   private exitedWith: { code: number | null; signal: NodeJS.Signals | null } = { code: null, signal: null };
@@ -137,7 +149,17 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.id = settings.id;
     this.slot = settings.slot;
     this.countsDispatch = settings.countsDispatch;
-    this.child = forkWorker(settings.id, settings.slot, options);
+    this.transport = settings.transport;
+    this.links = settings.links;
+    const plan = this.transport?.prepareSpawn();
+    try {
+      this.child = forkWorker(settings.id, settings.slot, options, plan);
+    } catch (error) {
+      plan?.cancel();
+      throw error;
+    }
+    // Before the exit handlers below: a dead worker's link gives back what it never took first.
+    if (plan !== undefined) this.link = plan.attach(this.child, this.hooksFor());
     const piped = options.output === 'pipe';
     this.child.stdout?.on('data', (chunk: Buffer) => this.emit('output', 'stdout', chunk));
     this.child.stderr?.on('data', (chunk: Buffer) => {
@@ -155,17 +177,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
         (handle as NativeHandle | undefined)?.close?.();
         this.emit('protocol-error', error);
       },
-    });
-    // The worker's runtime acknowledges every handle it receives: for a connection, that is the
-    // moment the worker holds it and the primary can let go of its copy. Using Node's own
-    // acknowledgement adds no message per connection.
-    this.child.on('internalMessage', (message: { cmd?: unknown } | null) => {
-      const cmd = message?.cmd;
-      if (cmd !== 'NODE_HANDLE_ACK' && cmd !== 'NODE_HANDLE_NACK') return;
-      const connection = this.unacknowledged.shift();
-      if (connection === undefined || connection === null) return;
-      this.sentInFlight--;
-      settings.onHandleSettled(this, connection, cmd === 'NODE_HANDLE_ACK');
     });
     // 'exit' (from SIGCHLD) can come before the last messages on the channel are read. An
     // acknowledgement still in the pipe must be seen before the exit, or a connection the worker took
@@ -205,9 +216,18 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   get connections(): number {
     return this.open;
   }
-  /** Connections sent and not yet received by the worker: what `oneInFlight` policies read. */
+  /** Connections sent and not yet acknowledged by the worker: what `inFlight` / `oneInFlight` policies read. */
   get inFlight(): number {
-    return this.sentInFlight;
+    return this.link === undefined ? 0 : this.link.unacknowledged;
+  }
+  /** Its link takes one more connection now (open, under its cap of unacknowledged ones). */
+  get canTake(): boolean {
+    const link = this.link;
+    return link !== undefined && !link.closed && link.unacknowledged < link.cap;
+  }
+  /** The transport its connections cross on: `'native'` or `'ipc'`; undefined in the kernel modes. */
+  get linkTransport(): 'native' | 'ipc' | undefined {
+    return this.link?.transport;
   }
   get requests(): number {
     return this.served;
@@ -341,28 +361,46 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
 
   /**
-   * Sends a connection's handle with its `connection` message; the primary keeps its copy until the
-   * worker's runtime acknowledges it (`onHandleSettled`).
+   * Hands a connection to its link; the primary keeps its copy until the worker acknowledges it
+   * (`links.acknowledged`). False when the link refuses it (at its cap, or closed): still the caller's.
    */
-  sendConnection(message: object, connection: PendingConnection, options: object): void {
-    this.unacknowledged.push(connection);
-    this.sentInFlight++;
-    this.child.send(message as never, connection.handle as never, options);
+  sendConnection(connection: Connection): boolean {
+    return this.link !== undefined && this.link.send(connection);
   }
 
-  /** The worker is gone: the connections it never received, oldest first; it holds none after. */
-  takeUnreceived(): PendingConnection[] {
-    const unreceived: PendingConnection[] = [];
-    for (const c of this.unacknowledged) if (c !== null) unreceived.push(c);
-    this.unacknowledged.length = 0;
-    this.sentInFlight = 0;
-    return unreceived;
+  /** The worker is gone: its link gives back what it had not acknowledged (`links.closed`), if it has not already. */
+  closeLink(): void {
+    if (this.link !== undefined && !this.link.closed) this.link.close();
+  }
+
+  /**
+   * Its `hello`: a worker given a native link that it could not read (the addon does not load
+   * there) says so by leaving out the `fdpass` capability; its connections go over IPC instead.
+   */
+  checkLink(capabilities: readonly string[]): void {
+    const link = this.link;
+    if (link === undefined || link.transport !== 'native' || capabilities.includes('fdpass') || this.transport === undefined) return;
+    this.link = this.transport.linkOverIpc(this.child, this.hooksFor());
+    if (!link.closed) link.close();
+  }
+
+  private hooksFor(): import('@handoff/fdpass').LinkHooks {
+    const links = this.links;
+    return {
+      onAcknowledged: (count) => links?.acknowledged(this, count),
+      onNotReceived: (connection) => links?.notReceived(this, connection),
+      onClosed: (returned) => links?.closed(this, returned),
+    };
   }
 
   /** Sends a message without a connection; a closed channel is ignored (the exit handler follows). */
   post(message: HandoffMessage, handle?: unknown): void {
     if (!this.child.connected) return;
-    if (handle !== undefined && handle !== null) this.unacknowledged.push(null);
+    // On an IPC link, a handle goes in line with the connections so that Node's acks stay matched.
+    if (handle !== undefined && handle !== null && this.link?.post !== undefined && !this.link.closed) {
+      this.link.post(message, handle);
+      return;
+    }
     this.child.send(message, handle as never, undefined, ignore);
   }
 
