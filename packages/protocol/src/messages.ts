@@ -1,3 +1,5 @@
+// Longer than most modules: every message of the protocol, one interface each with its doc; the
+// spec in one place (PROTOCOL.md says the same in prose).
 import type { PROTOCOL_CMD } from './constants.js';
 
 /** Fields every handoff message carries: the protocol's tag and version. */

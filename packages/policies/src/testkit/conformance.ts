@@ -1,3 +1,5 @@
+// Longer than most modules: the list of properties every policy must hold, one case each; it grows
+// by cases, not by jobs.
 import type { ConnectionInfo, Policy, PrimaryPolicy, WorkerView } from '../types.js';
 import { seededRandom } from './random.js';
 

@@ -1,3 +1,5 @@
+// Longer than most modules: one simulator of a pool (workers, connections, closes, load reports)
+// that every policy test and the conformance suite drive; it is one model, read as one.
 import type { ConnectionInfo, Policy, WorkerView } from '../types.js';
 import { seededRandom } from './random.js';
 
