@@ -69,15 +69,7 @@ export function serve(server: Server, options: ServeOptions = {}): ServeHandle {
   const dropIn = dropInRuntime();
   if (dropIn !== undefined) return serveDropIn(server, dropIn, options);
   if (isHandoffWorker()) {
-    const runtime = new WorkerRuntime(server, options.ready !== false);
-    const handle: ServeHandle = {
-      managed: true,
-      ready: () => runtime.markReady(),
-      onDrain: (hook) => (runtime.onDrain(hook), handle),
-      onShutdown: (hook) => (runtime.onShutdown(hook), handle),
-      stats: () => runtime.tracker.stats(),
-    };
-    return handle;
+    return managedHandle(new WorkerRuntime(server, options.ready !== false));
   }
   return serveAlone(server, options);
 }
@@ -95,6 +87,11 @@ function serveDropIn(server: Server, runtime: WorkerRuntime, options: ServeOptio
   const port = options.port ?? fromEnv ?? 3000;
   if (options.host !== undefined) server.listen(port, options.host);
   else server.listen(port);
+  return managedHandle(runtime);
+}
+
+/** The handle of a server served under a primary: its runtime's readiness, hooks and counters. */
+function managedHandle(runtime: WorkerRuntime): ServeHandle {
   const handle: ServeHandle = {
     managed: true,
     ready: () => runtime.markReady(),
