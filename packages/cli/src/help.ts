@@ -8,6 +8,7 @@ const SYNOPSIS: Record<Command, { readonly usage: string; readonly about: string
   stop: { usage: 'handoff stop [name] [--timeout MS]', about: 'Drain the workers and stop the primary.' },
   logs: { usage: 'handoff logs [name] [--json]', about: "Follow a running primary's log (its workers' lines and its events) from another terminal." },
   ls: { usage: 'handoff ls [--json]', about: 'Every running primary of this user.' },
+  top: { usage: 'handoff top [name]', about: 'A live view of a running primary: per worker CPU, memory, connections, req/s, loop delay, restarts; queue and 503s (q quits).' },
 };
 
 /** The help text of one command, from the options table. */

@@ -4,7 +4,7 @@ import { bytes, choice, duration, integer, splitWords, text } from './units.js';
 import { CliErrorCode, HandoffCliError } from './errors.js';
 
 /** The commands of `handoff`. */
-export const COMMANDS = ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'ls'] as const;
+export const COMMANDS = ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'ls', 'top'] as const;
 /** One of {@link COMMANDS}. */
 export type Command = (typeof COMMANDS)[number];
 
@@ -62,6 +62,14 @@ export interface HandoffConfig {
   readonly logFormat?: LogFormat;
   /** Reload when a file under the app's folder changes. @default false */
   readonly watch?: boolean;
+  /** Serve `/metrics`, `/healthz` and `/readyz` (see `@handoff/metrics`) on this port, or `'host:port'`. @default off */
+  readonly metrics?: number | string;
+}
+
+/** Where `--metrics` serves: a port, and a host when one was given. */
+export interface MetricsAddress {
+  readonly port: number;
+  readonly host?: string;
 }
 
 /** What one option of the table is: its flag, its config key, its help, how its value is read. */
@@ -108,6 +116,17 @@ function ports(value: unknown, where: string): { port: number | undefined; map: 
   return { port, map };
 }
 
+/** `--metrics 9100`, `--metrics 127.0.0.1:9100`, `--metrics [::1]:9100`. */
+function metricsAddress(value: unknown, where: string): MetricsAddress {
+  const s = String(value);
+  const m = /^(?:\[([^\]]+)\]:|([^:\s]+):)?(\d+)$/.exec(s);
+  if (m === null) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where} must be PORT or HOST:PORT (e.g. 9100, 127.0.0.1:9100, [::1]:9100), got ${JSON.stringify(value)}`);
+  const port = integer(m[3], where);
+  if (port > 65535) throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where}: ports are 0..65535, got ${s}`);
+  const host = m[1] ?? m[2];
+  return host === undefined ? { port } : { port, host };
+}
+
 const START: readonly Command[] = ['start'];
 
 /**
@@ -133,7 +152,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     value: 'NAME',
     help: 'the name other terminals steer it by',
     defaultText: "the entry's file name",
-    commands: ['start', 'status', 'reload', 'scale', 'stop', 'logs'],
+    commands: ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'top'],
     inConfig: true,
     read: (v, w) => {
       const name = text(v, w);
@@ -156,6 +175,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'reloadConcurrency', value: 'N', help: 'workers a reload replaces at once', defaultText: '1', commands: START, inConfig: true, read: (v, w) => integer(v, w, 1) },
   { key: 'logFormat', value: 'FORMAT', help: 'text (a worker tag before each line), raw, or json (JSON lines)', defaultText: 'text on a terminal, else raw', commands: START, inConfig: true, read: (v, w) => choice(v, w, ['text', 'raw', 'json'] as const) },
   { key: 'watch', help: "reload when a file under the app's folder changes (development)", commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
+  { key: 'metrics', value: '[HOST:]PORT', help: 'serve Prometheus /metrics, /healthz and /readyz on this address (never the app\'s port)', defaultText: 'off', commands: START, inConfig: true, read: metricsAddress },
   { key: 'config', short: 'c', value: 'PATH', help: 'the config file', defaultText: 'handoff.config.{mjs,js,cjs,json} here', commands: START, inConfig: false, read: text },
   { key: 'json', help: 'print JSON instead of a table (logs: JSON lines)', commands: ['status', 'ls', 'logs'], inConfig: false },
   { key: 'timeout', value: 'MS', help: 'how long the workers may take to drain', defaultText: 'the drain timeout', commands: ['stop'], inConfig: false, read: duration },

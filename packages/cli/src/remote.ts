@@ -6,6 +6,7 @@ import type { CommandLine } from './args.js';
 import { CliErrorCode, ExitCode, HandoffCliError } from './errors.js';
 import { OPTIONS } from './options.js';
 import { renderList, renderStatus } from './render.js';
+import { runTop } from './top.js';
 import { LineFormatter } from './logs/format.js';
 import type { LogRecord } from './logs/sink.js';
 
@@ -81,6 +82,10 @@ export async function runRemote(line: CommandLine, io: RemoteIO): Promise<number
         if (!/closed the control connection/.test(error.message)) throw error;
       });
       return ExitCode.OK;
+    }
+    case 'top': {
+      const name = await target(dir, one(positional, line));
+      return await runTop(socketPath(dir, name), name, io);
     }
     case 'stop': {
       const name = await target(dir, one(positional, line));

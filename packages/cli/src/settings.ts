@@ -5,7 +5,7 @@ import { parseEnv } from 'node:util';
 import { roundRobin, type Policy } from '@handoff/policies';
 import type { PrimaryOptions } from '@handoff/orchestrator';
 import { CliErrorCode, HandoffCliError } from './errors.js';
-import type { LogFormat, PortMapping } from './options.js';
+import type { LogFormat, MetricsAddress, PortMapping } from './options.js';
 
 /** Everything `handoff start` runs with, after config and flags were merged (flags win). */
 export interface StartSettings {
@@ -29,6 +29,8 @@ export interface StartSettings {
   readonly reloadConcurrency: number | undefined;
   readonly logFormat: LogFormat;
   readonly watch: boolean;
+  /** `--metrics`: where `/metrics` is served; undefined: not at all. */
+  readonly metrics: MetricsAddress | undefined;
 }
 
 /**
@@ -81,6 +83,7 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
     reloadConcurrency: v.reloadConcurrency as number | undefined,
     logFormat: (v.logFormat as LogFormat | undefined) ?? (isTTY ? 'text' : 'raw'),
     watch: v.watch === true,
+    metrics: v.metrics as MetricsAddress | undefined,
   };
 }
 

@@ -1,4 +1,5 @@
 import { createPrimary, HandoffError } from '@handoff/orchestrator';
+import { serveMetrics, type MetricsServer } from '@handoff/metrics';
 import { controlDir, ensureControlDir, socketPath } from './control/paths.js';
 import { listenControl } from './control/server.js';
 import { controlHandlers, plural, type RunningPrimary } from './control/handlers.js';
@@ -79,9 +80,17 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     stopLogging();
   };
 
+  let metrics: MetricsServer | undefined;
   try {
+    // Before start(): every worker and event is counted, and a taken metrics port forks nothing.
+    if (settings.metrics !== undefined) {
+      metrics = await serveMetrics(primary, settings.metrics);
+      const at = metrics.address();
+      sink.event('metrics', `metrics on http://${at.family === 'IPv6' ? `[${at.address}]` : at.address}:${at.port}/metrics (and /healthz, /readyz)`, { metrics: at });
+    }
     await primary.start();
   } catch (error) {
+    await metrics?.close();
     const e = error as HandoffError;
     sink.event('start-failed', `the app failed to start: ${e.message}`, { code: e.code });
     await control.close();

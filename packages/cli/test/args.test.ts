@@ -127,7 +127,7 @@ describe('the options table', () => {
     const typed: Record<keyof HandoffConfig, true> = {
       entry: true, args: true, workers: true, policy: true, port: true, host: true, name: true, nodeArgs: true, envFile: true, env: true,
       drainTimeout: true, readyTimeout: true, queueTimeout: true, maxPending: true, maxMemory: true, maxRequests: true, heartbeatTimeout: true,
-      reloadConcurrency: true, logFormat: true, watch: true,
+      reloadConcurrency: true, logFormat: true, watch: true, metrics: true,
     };
     expect(Object.keys(typed).sort()).toEqual(OPTIONS.filter((o) => o.inConfig).map((o) => o.key).sort());
   });
