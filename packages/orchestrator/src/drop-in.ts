@@ -1,10 +1,10 @@
-import { createMessage, isPathAddress, MAX_STRING, type BindMessage, type ListenAddress } from '@handoff/protocol';
+import { createMessage, isPathAddress, MAX_STRING, type BindMessage, type ListenAddress, type ListenProxy } from '@handoff/protocol';
 import type { PolicyMode } from '@handoff/policies';
 import { bindListener } from './bind.js';
 import type { BoundListener } from './types.js';
 import { debug } from './diagnostics.js';
 import { HandoffPrimaryError } from './errors.js';
-import type { ListenOption } from './options.js';
+import type { ListenOption, ResolvedProxyProtocol } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /** What the binder needs from the primary. */
@@ -32,8 +32,8 @@ export class DropInBinder {
 
   constructor(
     private readonly mode: PolicyMode,
-    /** App port → port to really bind (`{ 3000: 0 }` in tests). */
-    private readonly ports: ReadonlyMap<number, number>,
+    /** App port → port to really bind (`{ 3000: 0 }` in tests), or the passed socket that serves it. */
+    private readonly ports: ReadonlyMap<number, number | { readonly fd: number; readonly fdName?: string }>,
     private readonly host: DropInHost,
     /** Where to bind an address whose `listen()` named no host; `undefined`: as Node would. */
     private readonly defaultHost?: string,
@@ -43,6 +43,8 @@ export class DropInBinder {
      * would create it anywhere), so that it gains no privilege through its primary.
      */
     private readonly restricted = false,
+    /** `dropIn.proxyProtocol`: every listener bound for an app reads a PROXY header first. */
+    private readonly proxyProtocol?: ResolvedProxyProtocol,
   ) {}
 
   /** Why an app of a worker with dropped privileges may not have `address` bound; undefined: it may. */
@@ -64,7 +66,7 @@ export class DropInBinder {
       return;
     }
     const option = this.optionFor(message.address, message.backlog);
-    const key = keyOf(option as ListenAddress);
+    const key = 'fd' in option ? `fd:${option.fd}` : keyOf(option as ListenAddress);
     let listener = this.byAddress.get(key);
     if (listener === undefined) {
       // One bind at a time, so listener indexes stay dense (a failed bind takes none).
@@ -94,6 +96,9 @@ export class DropInBinder {
           address: bound.address,
           request: message.request,
         });
+        // Kernel modes: the worker accepts, so the worker reads the PROXY header.
+        const proxy = bound.mode === 'primary' ? undefined : this.proxyProtocol;
+        if (proxy !== undefined) (answer as { proxy?: ListenProxy }).proxy = proxy.trusted === undefined ? { timeout: proxy.timeout, maxHeaderBytes: proxy.maxHeaderBytes } : { timeout: proxy.timeout, maxHeaderBytes: proxy.maxHeaderBytes, trusted: proxy.trusted };
         worker.post(answer, bound.mode === 'shared' ? bound.sharedHandle : undefined);
         worker.emit('bound', bound.index);
       },
@@ -106,9 +111,12 @@ export class DropInBinder {
   }
 
   private optionFor(address: ListenAddress, backlog: number | undefined): ListenOption {
-    if (isPathAddress(address)) return backlog === undefined ? { path: address.path } : { path: address.path, backlog };
-    const port = this.ports.get(address.port) ?? address.port;
-    const option: { port: number; host?: string; backlog?: number } = { port };
+    const proxy = this.proxyProtocol === undefined ? {} : { proxyProtocol: this.proxyProtocol };
+    if (isPathAddress(address)) return backlog === undefined ? { path: address.path, ...proxy } : { path: address.path, backlog, ...proxy };
+    const mapped = this.ports.get(address.port) ?? address.port;
+    // A passed socket (systemd's) serves this port: adopted, whatever host the app named.
+    if (typeof mapped === 'object') return { ...mapped, ...proxy };
+    const option: { port: number; host?: string; backlog?: number } = { port: mapped, ...proxy };
     const host = address.host ?? this.defaultHost;
     if (host !== undefined) option.host = host;
     if (backlog !== undefined) option.backlog = backlog;

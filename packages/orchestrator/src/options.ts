@@ -107,7 +107,13 @@ export interface DropInOptions {
    * Where the app's ports really bind: `{ 3000: 8080 }` binds 8080 when the app listens on 3000;
    * `{ 3000: 0 }` picks a free port once, shared by every worker (tests). Unlisted ports bind as asked.
    */
-  readonly ports?: Readonly<Record<number, number>>;
+  readonly ports?: Readonly<Record<number, number | DropInSocket>>;
+  /**
+   * Every address the apps' `listen()` calls have bound (and every passed socket of `ports`)
+   * expects a PROXY protocol header first: see `listen[].proxyProtocol`.
+   * @default false
+   */
+  readonly proxyProtocol?: boolean | ProxyProtocolOptions;
   /**
    * The preload passed to workers with `--import`.
    * @default '@handoff/worker/register', resolved from the worker module
@@ -116,6 +122,13 @@ export interface DropInOptions {
   /** Host to bind where the app's `listen()` names none (Node's default is every interface). */
   readonly host?: string;
 }
+
+/**
+ * Drop-in mode: a socket that is already listening, to serve an app port on instead of binding it
+ * (`dropIn.ports: { 3000: { fdName: 'web' } }`): `'systemd'` is the one socket systemd passed,
+ * `{ fdName }` one of its `FileDescriptorName=`s, `{ fd }` any inherited listening descriptor.
+ */
+export type DropInSocket = 'systemd' | { readonly fd: number } | { readonly fdName: string };
 
 export interface PrimaryOptions {
   /** The worker program: a path or `file:` URL of a module that calls `serve()` from `@handoff/worker`. */
@@ -220,7 +233,15 @@ export interface ResolvedOptions {
   readonly workers: number;
   readonly listen: readonly ListenOption[];
   /** Drop-in mode: the port map and the resolved preload; `undefined` when off. */
-  readonly dropIn: { readonly ports: ReadonlyMap<number, number>; readonly register: string; readonly host: string | undefined } | undefined;
+  readonly dropIn:
+    | {
+        /** App port → the port to bind, or the passed socket (`{ fd, fdName? }`) that serves it. */
+        readonly ports: ReadonlyMap<number, number | { readonly fd: number; readonly fdName?: string }>;
+        readonly register: string;
+        readonly host: string | undefined;
+        readonly proxyProtocol: ResolvedProxyProtocol | undefined;
+      }
+    | undefined;
   readonly policy: Policy;
   readonly args: readonly string[];
   readonly execArgv: readonly string[];
@@ -439,15 +460,32 @@ function resolveDropIn(value: unknown, workerPath: string, policy: Policy): Reso
   if (value !== true && (typeof value !== 'object' || value === null)) invalid('option dropIn must be true, false or { ports?, register? }');
   if (policy.mode === 'reuseport') invalid('option dropIn works with policies of mode primary and shared, not reusePort()');
   const settings = value === true ? {} : (value as DropInOptions);
-  const ports = new Map<number, number>();
-  for (const [from, to] of Object.entries(settings.ports ?? {})) {
+  const ports = new Map<number, number | { readonly fd: number; readonly fdName?: string }>();
+  for (const [from, to] of Object.entries(settings.ports ?? {}) as [string, unknown][]) {
     const app = Number(from);
+    if (Number.isInteger(app) && app >= 0 && app <= 65535 && (to === 'systemd' || (typeof to === 'object' && to !== null && !Array.isArray(to)))) {
+      ports.set(app, passedSocketFor(`dropIn.ports[${from}]`, to as DropInSocket));
+      continue;
+    }
     if (!Number.isInteger(app) || app < 0 || app > 65535 || typeof to !== 'number' || !Number.isInteger(to) || to < 0 || to > 65535) {
-      invalid(`dropIn.ports must map ports to ports (integers in 0..65535), got ${JSON.stringify(from)}: ${JSON.stringify(to)}`);
+      invalid(`dropIn.ports must map ports to ports (integers in 0..65535) or to passed sockets ('systemd', { fd }, { fdName }), got ${JSON.stringify(from)}: ${JSON.stringify(to)}`);
     }
     ports.set(app, to);
   }
   if (settings.register !== undefined && (typeof settings.register !== 'string' || settings.register === '')) invalid('dropIn.register must be a module specifier or path');
   if (settings.host !== undefined && (typeof settings.host !== 'string' || settings.host === '')) invalid("dropIn.host must be a host such as '127.0.0.1' or '::'");
-  return { ports, register: resolveRegister(workerPath, settings.register), host: settings.host };
+  return { ports, register: resolveRegister(workerPath, settings.register), host: settings.host, proxyProtocol: resolveProxyProtocol('dropIn.proxyProtocol', settings.proxyProtocol) };
+}
+
+/** A `dropIn.ports` socket: `'systemd'` (the one it passed), `{ fdName }` or `{ fd }`, checked. */
+function passedSocketFor(where: string, value: DropInSocket): { fd: number; fdName?: string } {
+  if (value === 'systemd') {
+    const sockets = activatedSockets();
+    if (sockets.length === 0) invalid(`${where} is 'systemd' but systemd passed no socket (LISTEN_FDS unset, or LISTEN_PID names another process); start the primary from a .socket unit, or with systemd-socket-activate`);
+    if (sockets.length > 1) invalid(`${where} is 'systemd' but systemd passed ${sockets.length} sockets (${sockets.map((s) => s.name).join(', ')}); pick one by name: { fdName }`);
+    return sockets[0]!.name === 'unknown' ? { fd: sockets[0]!.fd } : { fd: sockets[0]!.fd, fdName: sockets[0]!.name };
+  }
+  for (const key of Object.keys(value)) if (key !== 'fd' && key !== 'fdName') invalid(`${where}.${key} is not an option of a passed socket; use fd or fdName`);
+  const resolved = resolveFd(where, value as Record<string, unknown>) as { fd: number; fdName?: string };
+  return resolved.fdName === undefined ? { fd: resolved.fd } : { fd: resolved.fd, fdName: resolved.fdName };
 }

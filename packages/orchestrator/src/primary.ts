@@ -92,7 +92,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           this.dispatcher?.attach(l);
           this.emit('listener:bound', { listener: l.index, address: l.address });
         },
-      }, this.options.dropIn.host, this.options.identity !== undefined);
+      }, this.options.dropIn.host, this.options.identity !== undefined, this.options.dropIn.proxyProtocol);
     }
     if (mode === 'primary' || mode === 'reuseport') {
       // reuseport: what lands on the primary's reserving socket before the workers' sockets listen
