@@ -20,6 +20,12 @@ export interface IntakeOptions {
    * @default IPC_CMD
    */
   ipcCmd?: string | false;
+  /**
+   * Whether the native link keeps the event loop alive, as a listening server does. `false` where
+   * something else holds the process (a handoff worker's IPC channel) and the process must be able
+   * to end on its own once that lets go. @default true
+   */
+  ref?: boolean;
   /** The native link ended (the primary closed it or died): `error` is the errno name, if any. */
   onClose?(error: string | undefined): void;
   /** Where the link's fd is said; for tests. @default process.env */
@@ -91,6 +97,7 @@ export function createWorkerIntake(options: IntakeOptions): WorkerIntake {
           },
           (error) => options.onClose?.(error),
         );
+        if (options.ref === false) receiver.ref(false);
       } catch (error) {
         fallbackReason = `the native link could not be opened: ${(error as Error).message}`;
       }

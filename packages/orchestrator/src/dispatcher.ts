@@ -1,7 +1,7 @@
 // Longer than most modules: the per-connection path of mode primary (accept, pick, send, settle,
 // re-dispatch) is kept in one file on purpose, so it can be read, and profiled, top to bottom.
 import type { Server } from 'node:net';
-import type { Connection, PrimaryTransport } from '@handoff/fdpass';
+import { MAX_PAYLOAD_BYTES, type Connection, type PrimaryTransport } from '@handoff/fdpass';
 import { encodeConnectionPayload, PROTOCOL_CMD, PROTOCOL_VERSION, type ReturnMessage } from '@handoff/protocol';
 import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
 import type { BoundListener, NativeHandle } from './types.js';
@@ -54,6 +54,16 @@ export function connectionMessage(c: Connection): object {
     if (proxied.head !== undefined) message.head = proxied.head;
   }
   return message;
+}
+
+/**
+ * Native transport: what the primary read of a connection (its PROXY header, the bytes after it)
+ * travels in its payload; past the link's 64 KiB it crosses on the IPC channel instead (`ipcOnly`).
+ */
+function carry(connection: PendingConnection, proxy: Uint8Array | undefined, head: Uint8Array | undefined): void {
+  const payload = encodeConnectionPayload(proxy, head);
+  if (payload !== undefined && payload.byteLength > MAX_PAYLOAD_BYTES) connection.ipcOnly = true;
+  else connection.payload = payload;
 }
 
 /**
@@ -138,7 +148,7 @@ export class Dispatcher implements LinkListener {
       accepted: (listener, handle, peer) => {
         const connection = this.transport.adopt(handle, listener) as PendingConnection;
         connection.proxied = peer;
-        if (this.transport.name === 'native') connection.payload = encodeConnectionPayload(Buffer.from(peer.header, 'base64'), peer.head === undefined ? undefined : Buffer.from(peer.head, 'base64'));
+        if (this.transport.name === 'native') carry(connection, Buffer.from(peer.header, 'base64'), peer.head === undefined ? undefined : Buffer.from(peer.head, 'base64'));
         this.accept(connection);
       },
       refused: (refusal) => this.host.onProxyRefused?.(refusal),
@@ -170,7 +180,7 @@ export class Dispatcher implements LinkListener {
     if (proxied !== undefined) connection.proxied = proxied;
     else if (head !== undefined) connection.head = head;
     if (this.transport.name === 'native' && (proxied !== undefined || head !== undefined)) {
-      connection.payload = encodeConnectionPayload(proxied === undefined ? undefined : Buffer.from(proxied.header, 'base64'), head === undefined ? undefined : Buffer.from(head, 'base64'));
+      carry(connection, proxied === undefined ? undefined : Buffer.from(proxied.header, 'base64'), head === undefined ? undefined : Buffer.from(head, 'base64'));
     }
     this.redispatch(connection, from, 'server-closed');
   }

@@ -39,6 +39,11 @@ export interface PendingConnection extends Connection {
   head?: string;
   /** On a `proxyProtocol` listener: what its PROXY header said, read before the pick. */
   proxied?: ProxiedPeer;
+  /**
+   * What it carries (`proxied`, `head`) is over the native link's payload limit (64 KiB): it
+   * crosses on the IPC channel, in the protocol's `connection` message, whatever the transport.
+   */
+  ipcOnly?: boolean;
 }
 
 /** What a worker's link tells the dispatcher (`@handoff/fdpass`'s hooks, with the worker). */
@@ -138,6 +143,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
    * the worker's addon; IPC, by Node's own `NODE_HANDLE_ACK` per handle.
    */
   private link: WorkerLink | undefined;
+  /**
+   * Native link only: an IPC link beside it for the rare connection whose payload (a PROXY header
+   * and the bytes read after it) is over the native link's 64 KiB; made on first use.
+   */
+  private overflow: WorkerLink | undefined;
   private readonly transport: PrimaryTransport | undefined;
   private readonly links: LinkListener | undefined;
   private readonly countsDispatch: boolean;
@@ -218,7 +228,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
   /** Connections sent and not yet acknowledged by the worker: what `inFlight` / `oneInFlight` policies read. */
   get inFlight(): number {
-    return this.link === undefined ? 0 : this.link.unacknowledged;
+    return this.link === undefined ? 0 : this.overflow === undefined ? this.link.unacknowledged : this.link.unacknowledged + this.overflow.unacknowledged;
   }
   /** Its link takes one more connection now (open, under its cap of unacknowledged ones). */
   get canTake(): boolean {
@@ -365,12 +375,20 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
    * (`links.acknowledged`). False when the link refuses it (at its cap, or closed): still the caller's.
    */
   sendConnection(connection: Connection): boolean {
-    return this.link !== undefined && this.link.send(connection);
+    const link = this.link;
+    if (link === undefined) return false;
+    if ((connection as PendingConnection).ipcOnly === true && link.transport === 'native') {
+      if (link.closed || this.transport === undefined) return false;
+      this.overflow ??= this.transport.linkOverIpc(this.child, this.hooksFor());
+      return this.overflow.send(connection);
+    }
+    return link.send(connection);
   }
 
-  /** The worker is gone: its link gives back what it had not acknowledged (`links.closed`), if it has not already. */
+  /** The worker is gone: its links give back what they had not acknowledged (`links.closed`), if they have not already. */
   closeLink(): void {
     if (this.link !== undefined && !this.link.closed) this.link.close();
+    if (this.overflow !== undefined && !this.overflow.closed) this.overflow.close();
   }
 
   /**

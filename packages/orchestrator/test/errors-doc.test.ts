@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { FdpassErrorCode } from '@handoff/fdpass';
 import { PrimaryErrorCode } from '@handoff/orchestrator';
 import { PolicyErrorCode } from '@handoff/policies';
 import { ProtocolErrorCode } from '@handoff/protocol';
@@ -18,6 +19,7 @@ describe('docs/errors.md', () => {
     ...Object.values(PolicyErrorCode),
     ...Object.values(ProtocolErrorCode),
     ...Object.values(ProxyProtocolErrorCode),
+    ...Object.values(FdpassErrorCode),
     ...Object.values(WorkerErrorCode),
     ...Object.values(CliErrorCode),
     ...Object.values(ControlErrorCode),

@@ -2,6 +2,7 @@
 // sends; serving (served.ts), the way out (shutdown.ts), acceptors (gate.ts, listeners.ts) are apart.
 import type { Server, Socket } from 'node:net';
 import { debuglog } from 'node:util';
+import type { WorkerIntake } from '@handoff/fdpass';
 import {
   createMessage,
   HandoffError,
@@ -23,6 +24,7 @@ import { AcceptGate } from './gate.js';
 import { socketFromHandle } from './intake.js';
 import { adoptSentHeader, readingProxyHeader } from './proxy.js';
 import { attachListener } from './listeners.js';
+import { openLink } from './link.js';
 import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
 import { PendingRequests } from './requests.js';
@@ -88,6 +90,9 @@ export class WorkerRuntime {
     'metrics-request': (message) => void collectAppMetrics().then((answer) => this.reporter.send(createMessage('metrics', { seq: message.seq, ...answer }))),
   };
 
+  /** The native link from the primary (`@handoff/fdpass`), read where it was given and the addon loads. */
+  private readonly link: WorkerIntake;
+
   /**
    * @param server the server `serve()` was given; `undefined` in drop-in mode, where the app's own
    *   `listen()` calls bring their servers (see `bind`).
@@ -110,7 +115,14 @@ export class WorkerRuntime {
       void this.exit(Date.now() + ORPHAN_GRACE_MS, 0);
     });
     drainOnSignals((deadline) => void this.exit(deadline, 0));
-    this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: ['drain', 'load'] }));
+    // Mode primary on the native transport: connections come on the link the primary gave this
+    // worker, into the same onSocket; `fdpass` in the hello says the link is read here.
+    this.link = openLink({
+      serverFor: (listener) => this.servedFor(listener),
+      take: (socket, listener) => this.onSocket(socket, this.servedFor(listener)),
+      giveBack: (fields, handle) => this.reporter.send(createMessage('return', fields), handle),
+    });
+    this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: this.link.transport === 'native' ? ['drain', 'load', 'fdpass'] : ['drain', 'load'] }));
   }
 
   /** The app's `server` as served here (made on first use): counted, drained, closed as Node would. */
