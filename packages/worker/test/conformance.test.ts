@@ -71,7 +71,9 @@ async function closes(arms: { alone: Arm; handoff: Arm }, mode: Mode, row: Row =
 }
 
 for (const api of apis) {
-  for (const mode of modes) {
+  // Drop-in mode binds in modes primary and shared (balanced too), not reuseport (the orchestrator
+  // refuses the combination at createPrimary(), see its README).
+  for (const mode of modes.filter((m) => api === 'serve' || m !== 'reuseport')) {
     describe(`http, ${api === 'serve' ? 'serve()' : 'drop-in listen()'}, mode ${mode}`, () => {
       const arms = armsFor('http', api, mode);
       for (const [name, row] of HTTP1_ROWS) it(name, () => same(arms(), row));
