@@ -44,10 +44,12 @@ function armsFor(kind: Kind, api: Api, mode: Mode): () => { alone: Arm; handoff:
   let alone: Arm | undefined;
   let handoff: Arm | undefined;
   beforeAll(async () => {
-    [alone, handoff] = await Promise.all([
-      startAlone({ kind, api, env, logFile: join(dir, `${kind}-${api}-${mode}-alone.log`) }),
-      startHandoff({ kind, api, env, logFile: join(dir, `${kind}-${api}-${mode}-handoff.log`) }, mode, 1),
+    // Each arm is kept as soon as it is up, so afterAll stops it even if the other failed to start.
+    const started = await Promise.allSettled([
+      startAlone({ kind, api, env, logFile: join(dir, `${kind}-${api}-${mode}-alone.log`) }).then((arm) => (alone = arm)),
+      startHandoff({ kind, api, env, logFile: join(dir, `${kind}-${api}-${mode}-handoff.log`) }, mode, 1).then((arm) => (handoff = arm)),
     ]);
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
   });
   afterAll(async () => {
     await Promise.all([alone?.stop(), handoff?.stop()]);
