@@ -1,0 +1,117 @@
+import { channel } from 'node:diagnostics_channel';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nativeStatus } from '@handoff/fdpass';
+import { roundRobin } from '@handoff/policies';
+import { createPrimary, type PrimaryOptions } from '@handoff/orchestrator';
+import { get, pidOf, startTestPrimary, waitFor, type TestPrimary, type TestResponse } from '../../../tools/testing/src/index.js';
+import { app } from './helpers.js';
+
+// The option `transport`: both transports where the addon loads (HANDOFF_FDPASS_REQUIRE=1 makes
+// its absence a failure), IPC alone where it does not.
+const native = nativeStatus().available;
+if (process.env.HANDOFF_FDPASS_REQUIRE === '1' && !native) throw new Error(`the native transport is required here but does not load: ${nativeStatus().reason}`);
+const transports: ReadonlyArray<'native' | 'ipc'> = native ? ['native', 'ipc'] : ['ipc'];
+
+let current: TestPrimary | undefined;
+afterEach(async () => {
+  await current?.[Symbol.asyncDispose]();
+  current = undefined;
+});
+
+function selections(): { seen: unknown[]; stop(): void } {
+  const seen: unknown[] = [];
+  const on = (message: unknown): void => void seen.push(message);
+  const selected = channel('handoff:transport:selected');
+  selected.subscribe(on);
+  return { seen, stop: () => selected.unsubscribe(on) };
+}
+
+describe('option transport', () => {
+  it('refuses a transport that does not exist, naming the option', () => {
+    expect(() => createPrimary({ worker: app, listen: 0, transport: 'fast' as PrimaryOptions['transport'] })).toThrow(expect.objectContaining({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('option transport') }));
+  });
+
+  it('reads HANDOFF_TRANSPORT where the option is left out, and refuses one that names no transport', () => {
+    const before = process.env.HANDOFF_TRANSPORT;
+    process.env.HANDOFF_TRANSPORT = 'fast';
+    try {
+      expect(() => createPrimary({ worker: app, listen: 0 })).toThrow(expect.objectContaining({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('HANDOFF_TRANSPORT') }));
+      // The option wins over the environment.
+      expect(() => createPrimary({ worker: app, listen: 0, transport: 'ipc' })).not.toThrow();
+    } finally {
+      if (before === undefined) delete process.env.HANDOFF_TRANSPORT;
+      else process.env.HANDOFF_TRANSPORT = before;
+    }
+  });
+
+  it.skipIf(!native)("'auto' is native where the addon loads, said once", async () => {
+    const s = selections();
+    try {
+      current = await startTestPrimary({ worker: app, workers: 1, transport: 'auto' });
+      expect((await get(current.port)).status).toBe(200);
+      expect(s.seen).toEqual([{ requested: 'auto', transport: 'native', reason: undefined }]);
+    } finally {
+      s.stop();
+    }
+  });
+
+  it.skipIf(!native)('native: workers whose addon does not load are served over IPC', async () => {
+    current = await startTestPrimary({ worker: app, workers: 2, transport: 'native', env: { HANDOFF_FDPASS_DISABLE: '1' } });
+    const pids = new Set<number>();
+    for (let i = 0; i < 6; i++) pids.add(pidOf((await get(current.port)).body));
+    expect(pids.size).toBe(2);
+  });
+
+  for (const transport of transports) {
+    describe(transport, () => {
+      it('says its choice once and spreads connections over the workers', async () => {
+        const s = selections();
+        try {
+          current = await startTestPrimary({ worker: app, workers: 2, transport });
+          const pids = new Map<number, number>();
+          for (let i = 0; i < 20; i++) {
+            const pid = pidOf((await get(current.port)).body);
+            pids.set(pid, (pids.get(pid) ?? 0) + 1);
+          }
+          expect([...pids.values()]).toEqual([10, 10]);
+          expect(s.seen).toEqual([{ requested: transport, transport, reason: undefined }]);
+        } finally {
+          s.stop();
+        }
+      });
+
+      it('a stopped worker holds at most 64 connections unacknowledged, the other serves the rest; once it is killed, its 64 are served too', async () => {
+        current = await startTestPrimary({ worker: app, workers: 2, policy: roundRobin(), heartbeatTimeout: 0, transport });
+        const p = current;
+        const [stopped, other] = p.primary.workers();
+        process.kill(stopped!.pid, 'SIGSTOP');
+        try {
+          const answers: TestResponse[] = [];
+          const all = Promise.all(
+            Array.from({ length: 150 }, () =>
+              get(p.port, { timeout: 30_000 }).then((r) => {
+                answers.push(r);
+                return r;
+              }),
+            ),
+          );
+          await waitFor(() => answers.length >= 150 - 64, 20_000, 20, 'the other worker to serve what the stopped one may not hold');
+          // Nothing more comes while the stopped worker sits on its 64.
+          await new Promise((r) => setTimeout(r, 300));
+          expect(answers.length).toBe(150 - 64);
+          expect(answers.every((a) => pidOf(a.body) === other!.pid)).toBe(true);
+          process.kill(stopped!.pid, 'SIGKILL');
+          const done = await all;
+          expect(done.every((a) => a.status === 200)).toBe(true);
+          expect(done.some((a) => pidOf(a.body) === stopped!.pid)).toBe(false);
+        } finally {
+          try {
+            process.kill(stopped!.pid, 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+      });
+    });
+  }
+});
