@@ -184,10 +184,30 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     if (this.current !== 'running' && this.current !== 'reloading') {
       return Promise.reject(new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `reload() needs a running primary (state ${this.current})`));
     }
-    this.reloading ??= this.doReload(options.signal).finally(() => {
-      this.reloading = undefined;
-    });
-    return this.reloading;
+    if (this.reloading === undefined) {
+      this.reloading = this.doReload(options.signal).finally(() => {
+        this.reloading = undefined;
+      });
+      return this.reloading;
+    }
+    // A reload runs, and the code on disk may be newer than what it has already started: one more
+    // reload follows it, however many are asked for meanwhile (50 SIGHUPs fork as 2 reloads do).
+    this.nextReload ??= this.reloading
+      .catch(() => {})
+      .then(() => {
+        this.nextReload = undefined;
+        // A close() in between: there is nothing left to reload.
+        return this.closing === undefined ? this.reload(options) : undefined;
+      });
+    return this.nextReload;
+  }
+
+  /** The reload asked for while one ran (see `reload()`): at most one waits. */
+  private nextReload: Promise<void> | undefined;
+
+  /** Resolves once no reload runs or waits (each settled, whatever its outcome). */
+  private async reloadsSettled(): Promise<void> {
+    while (this.reloading !== undefined || this.nextReload !== undefined) await (this.nextReload ?? this.reloading)!.catch(() => {});
   }
 
   private async doReload(signal?: AbortSignal): Promise<void> {
@@ -218,6 +238,8 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   async scale(count: number): Promise<void> {
     if (!Number.isInteger(count) || count < 1) throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, `scale() needs an integer >= 1, got ${count}`);
+    // During a reload: after it (and the one asked for meanwhile), on the pool it leaves.
+    if (this.current === 'reloading') await this.reloadsSettled();
     if (this.current !== 'running') throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `scale() needs a running primary (state ${this.current})`);
     const added: WorkerProcess[] = [];
     const supervisor = this.supervisor!;

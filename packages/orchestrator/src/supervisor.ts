@@ -129,6 +129,8 @@ export class Supervisor {
     try {
       await whenReady(fresh, this.options);
     } catch (error) {
+      // The primary closes (it drains the successor too): nothing to keep in service, nobody to kill.
+      if (this.closing) throw new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'reload aborted: the primary is closing', { cause: error });
       // The new code does not start: the old worker stays in its slot and keeps serving.
       fresh.expectExit();
       fresh.kill('SIGKILL');
@@ -274,6 +276,9 @@ export class Supervisor {
       worker.expectExit();
       return Promise.resolve();
     }
+    // A worker still starting may not listen to its channel yet (the drain would be lost, and it
+    // killed at the deadline): it hears it again once it says hello.
+    if (worker.state === 'starting') worker.once('hello', () => worker.post(createMessage('drain', { timeout })));
     this.leave(worker, worker.beginDrain());
     if (channels.drain.hasSubscribers) channels.drain.publish({ id: worker.id, pid: worker.pid });
     worker.post(createMessage('drain', { timeout }));
@@ -287,8 +292,12 @@ export class Supervisor {
     });
   }
 
+  /** Set by `stopReplacing()`: the primary is closing. */
+  private closing = false;
+
   /** Stops replacing workers that go and cancels pending replacements (the primary is closing). */
   stopReplacing(): void {
+    this.closing = true;
     this.slots.stopRefilling();
   }
 
