@@ -6,6 +6,7 @@ import { table } from './render.js';
 /** Where `handoff top` writes and reads keys. */
 export interface TopIO {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Where keys are read (q quits) on a terminal. @default process.stdin */
   readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
 }
 
@@ -61,7 +62,7 @@ export async function runTop(path: string, name: string, io: TopIO, interval = T
   };
   const onSignal = (): void => quit();
   process.once('SIGINT', onSignal);
-  const stdin = io.stdin;
+  const stdin = io.stdin ?? (process.stdin as NonNullable<TopIO['stdin']>);
   const keys = tty && stdin?.isTTY === true && typeof stdin.setRawMode === 'function';
   if (keys) {
     stdin.setRawMode!(true);

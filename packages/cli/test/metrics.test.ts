@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { get, waitFor } from '../../../tools/testing/src/index.js';
 import { bin, fixture, useSandbox } from './helpers.js';
@@ -32,6 +33,20 @@ describe('handoff start --metrics and handoff top', () => {
     expect(await topExit).toBe(0);
     expect(out).toContain('watched: the primary is gone');
     expect(await run.exited).toBe(0);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('top on a terminal redraws in place and quits on q, restoring the cursor', async () => {
+    await sandbox.start([fixture('greeter.cjs'), '-w', '2', '--port', '3000:0', '--name', 'tty']);
+    // util-linux's script(1) gives top a pseudo-terminal and passes our bytes to it as keys.
+    const top = spawn('/usr/bin/script', ['-qfec', `${process.execPath} ${bin} top tty`, '/dev/null'], { env: { ...process.env, XDG_RUNTIME_DIR: sandbox.runtimeDir(), NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    top.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const topExit = new Promise<number | null>((resolve) => top.once('exit', (code) => resolve(code)));
+    await waitFor(() => (out.match(/\u001b\[H\u001b\[2J/g) ?? []).length >= 2, 10_000, 20, 'two redraws of handoff top');
+    expect(out).toContain('q: quit');
+    top.stdin.write('q');
+    expect(await topExit).toBe(0);
+    expect(out).toContain('\u001b[?25h');
   });
 
   it('refuses a malformed --metrics address, naming the flag', async () => {
