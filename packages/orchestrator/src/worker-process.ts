@@ -6,6 +6,7 @@ import type { Connection, PrimaryTransport, WorkerLink } from '@handoff/fdpass';
 import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import { forkWorker } from './fork.js';
+import { writeStderr } from './stdio.js';
 import type { NativeHandle } from './types.js';
 import type { ProxiedPeer } from './proxy-intake.js';
 import type { ResolvedOptions } from './options.js';
@@ -174,7 +175,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.child.stdout?.on('data', (chunk: Buffer) => this.emit('output', 'stdout', chunk));
     this.child.stderr?.on('data', (chunk: Buffer) => {
       if (piped) this.emit('output', 'stderr', chunk);
-      else process.stderr.write(chunk);
+      else writeStderr(chunk);
       const lines = chunk.toString('utf8').split('\n').filter((l) => l !== '');
       this.stderrTail.push(...lines);
       if (this.stderrTail.length > STDERR_LINES) this.stderrTail.splice(0, this.stderrTail.length - STDERR_LINES);

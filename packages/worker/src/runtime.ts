@@ -30,6 +30,7 @@ import { Reporter } from './reporter.js';
 import { PendingRequests } from './requests.js';
 import { ServedServer } from './served.js';
 import { drainOnSignals } from './signals.js';
+import { survivePipeErrors } from './stdio.js';
 import { Shutdown } from './shutdown.js';
 import { ConnectionTracker } from './tracker.js';
 
@@ -115,6 +116,9 @@ export class WorkerRuntime {
       void this.exit(Date.now() + ORPHAN_GRACE_MS, 0);
     });
     drainOnSignals((deadline) => void this.exit(deadline, 0));
+    // A stdout or stderr whose reader went away must not take the worker and its connections down.
+    survivePipeErrors(process.stdout);
+    survivePipeErrors(process.stderr);
     // Mode primary on the native transport: connections come on the link the primary gave this
     // worker, into the same onSocket; `fdpass` in the hello says the link is read here.
     this.link = openLink({
