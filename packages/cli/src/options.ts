@@ -64,6 +64,25 @@ export interface HandoffConfig {
   readonly watch?: boolean;
   /** Serve `/metrics`, `/healthz` and `/readyz` (see `@handoff/metrics`) on this port, or `'host:port'`. @default off */
   readonly metrics?: number | string;
+  /** Every connection starts with a PROXY protocol header (v1 or v2: HAProxy `send-proxy`, nginx `proxy_protocol on`). @default false */
+  readonly proxyProtocol?: boolean;
+  /** With `proxyProtocol`: CIDR blocks the proxies connect from (`['10.0.0.0/8']` or `'10.0.0.0/8,::1'`); others are closed unread. @default anyone */
+  readonly proxyTrusted?: string | readonly string[];
+  /** With `proxyProtocol`: how long a connection may take to send its header: ms or `'3s'`. @default 3000 */
+  readonly proxyTimeout?: number | string;
+  /** Run the workers as this user (name or uid); the primary must run as root. */
+  readonly user?: string | number;
+  /** The workers' group (name or gid), with `user`. @default the user's primary group */
+  readonly group?: string | number;
+  /** Serve the app's port on a socket systemd passed: `'systemd'`, `'fd:3'`, `'name:web'`, or `'3000:name:web'` (app port first); or an array of them. */
+  readonly listen?: string | readonly string[];
+}
+
+/** `--listen`: the app port served on a passed socket (`{ fd }`, `{ fdName }`, or systemd's one). */
+export interface PassedListen {
+  /** The app's port; undefined: the one `--port` gives. */
+  readonly app: number | undefined;
+  readonly socket: 'systemd' | { readonly fd: number } | { readonly fdName: string };
 }
 
 /** Where `--metrics` serves: a port, and a host when one was given. */
@@ -127,6 +146,36 @@ function metricsAddress(value: unknown, where: string): MetricsAddress {
   return host === undefined ? { port } : { port, host };
 }
 
+/** `--listen systemd`, `--listen fd:3`, `--listen name:web`, `--listen 3000:name:web` (repeatable). */
+function passedSockets(value: unknown, where: string): PassedListen[] {
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((item) => {
+    const s = String(item);
+    const m = /^(?:(\d+):)?(?:(systemd)|fd:(\d+)|name:([A-Za-z0-9._-]{1,255}))$/.exec(s);
+    if (typeof item !== 'string' || m === null) bad(where, "systemd, fd:N, name:NAME (a FileDescriptorName= of the .socket unit), optionally after the app's port (3000:name:web)", item);
+    const app = m[1] === undefined ? undefined : integer(m[1], where);
+    if (app !== undefined && app > 65535) bad(where, 'an app port in 0..65535 before the socket', item);
+    if (m[3] !== undefined && Number(m[3]) < 3) bad(where, 'fd:N with N >= 3 (0-2 are stdin, stdout and stderr)', item);
+    const socket = m[2] !== undefined ? ('systemd' as const) : m[3] !== undefined ? { fd: Number(m[3]) } : { fdName: m[4]! };
+    return { app, socket };
+  });
+}
+
+/** `--proxy-trusted 10.0.0.0/8,::1` (or an array in a config file): the CIDR blocks, checked by the primary. */
+function cidrList(value: unknown, where: string): string[] {
+  const list = (Array.isArray(value) ? value : [value]).flatMap((x) => (typeof x === 'string' ? x.split(',') : bad(where, 'CIDR blocks such as 10.0.0.0/8,::1', value)));
+  const out = list.map((x) => x.trim()).filter((x) => x !== '');
+  if (out.length === 0) bad(where, 'at least one CIDR block such as 10.0.0.0/8', value);
+  return out;
+}
+
+/** `--user app`, `--user 1000`: a name, or a numeric id. */
+function account(value: unknown, where: string): string | number {
+  if (typeof value === 'number') return integer(value, where);
+  const s = text(value, where);
+  return /^\d+$/.test(s) ? integer(s, where) : s;
+}
+
 const START: readonly Command[] = ['start'];
 
 /**
@@ -176,6 +225,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', value: 'FORMAT', help: 'text (a worker tag before each line), raw, or json (JSON lines)', defaultText: 'text on a terminal, else raw', commands: START, inConfig: true, read: (v, w) => choice(v, w, ['text', 'raw', 'json'] as const) },
   { key: 'watch', help: "reload when a file under the app's folder changes (development)", commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
   { key: 'metrics', value: '[HOST:]PORT', help: 'serve Prometheus /metrics, /healthz and /readyz on this address (never the app\'s port)', defaultText: 'off', commands: START, inConfig: true, read: metricsAddress },
+  { key: 'proxyProtocol', help: 'every connection starts with a PROXY protocol v1/v2 header (HAProxy send-proxy, nginx proxy_protocol on): the app sees the client it names', defaultText: 'off', commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
+  { key: 'proxyTrusted', value: 'CIDR,...', help: 'with --proxy-protocol: the proxies\' addresses (10.0.0.0/8,::1); a connection from anywhere else is closed unread', defaultText: 'anyone', commands: START, inConfig: true, read: cidrList },
+  { key: 'proxyTimeout', value: 'MS', help: 'with --proxy-protocol: how long a connection may take to send its header', defaultText: '3s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
+  { key: 'listen', value: '[APP:]SOCKET', multiple: true, help: "serve the app's port on a socket systemd passed instead of binding it: systemd (its one socket), fd:N, name:NAME (FileDescriptorName=); APP: the app's port, else --port's (repeatable)", commands: START, inConfig: true, read: passedSockets },
+  { key: 'user', value: 'USER', help: 'run the workers as this user (name or uid), no supplementary groups; the primary runs as root and binds first', commands: START, inConfig: true, read: account },
+  { key: 'group', value: 'GROUP', help: 'with --user: the workers\' group (name or gid)', defaultText: "the user's primary group", commands: START, inConfig: true, read: account },
   { key: 'config', short: 'c', value: 'PATH', help: 'the config file', defaultText: 'handoff.config.{mjs,js,cjs,json} here', commands: START, inConfig: false, read: text },
   { key: 'json', help: 'print JSON instead of a table (logs: JSON lines)', commands: ['status', 'ls', 'logs'], inConfig: false },
   { key: 'timeout', value: 'MS', help: 'how long the workers may take to drain', defaultText: 'the drain timeout', commands: ['stop'], inConfig: false, read: duration },

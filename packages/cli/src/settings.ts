@@ -5,7 +5,7 @@ import { parseEnv } from 'node:util';
 import { roundRobin, type Policy } from '@handoff/policies';
 import type { PrimaryOptions } from '@handoff/orchestrator';
 import { CliErrorCode, HandoffCliError } from './errors.js';
-import type { LogFormat, MetricsAddress, PortMapping } from './options.js';
+import type { LogFormat, MetricsAddress, PassedListen, PortMapping } from './options.js';
 
 /** Everything `handoff start` runs with, after config and flags were merged (flags win). */
 export interface StartSettings {
@@ -31,6 +31,12 @@ export interface StartSettings {
   readonly watch: boolean;
   /** `--metrics`: where `/metrics` is served; undefined: not at all. */
   readonly metrics: MetricsAddress | undefined;
+  /** `--proxy-protocol` (with `--proxy-trusted`, `--proxy-timeout`); undefined: off. */
+  readonly proxyProtocol: { readonly trusted?: readonly string[]; readonly timeout?: number } | undefined;
+  /** `--listen`: app port → the passed socket that serves it. */
+  readonly passed: ReadonlyMap<number, PassedListen['socket']>;
+  readonly user: string | number | undefined;
+  readonly group: string | number | undefined;
 }
 
 /**
@@ -62,6 +68,22 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
   }
   Object.assign(env, v.env as Record<string, string> | undefined);
   if (ports?.port !== undefined) env.PORT = String(ports.port);
+  if (v.proxyProtocol !== true) {
+    for (const key of ['proxyTrusted', 'proxyTimeout'] as const) {
+      if (v[key] !== undefined) throw new HandoffCliError(CliErrorCode.USAGE, `--${key === 'proxyTrusted' ? 'proxy-trusted' : 'proxy-timeout'} says how PROXY protocol headers are read: add --proxy-protocol (proxyProtocol: true)`);
+    }
+  }
+  const proxyProtocol =
+    v.proxyProtocol === true ? { ...(v.proxyTrusted !== undefined ? { trusted: v.proxyTrusted as string[] } : {}), ...(v.proxyTimeout !== undefined ? { timeout: v.proxyTimeout as number } : {}) } : undefined;
+  const passed = new Map<number, PassedListen['socket']>();
+  for (const { app, socket } of (v.listen as PassedListen[] | undefined) ?? []) {
+    const port = app ?? ports?.port;
+    const shown = typeof socket === 'string' ? socket : 'fd' in socket ? `fd:${socket.fd}` : `name:${socket.fdName}`;
+    if (port === undefined) throw new HandoffCliError(CliErrorCode.USAGE, `--listen ${shown} serves the app's port on that socket: say which, with --port 3000 (PORT in each worker) or --listen 3000:${shown}`);
+    if (passed.has(port)) throw new HandoffCliError(CliErrorCode.USAGE, `--listen: the app's port ${port} is given two sockets; one each (--listen 3000:name:web --listen 9000:name:admin)`);
+    if ((ports?.map ?? []).some((m) => m.from === port)) throw new HandoffCliError(CliErrorCode.USAGE, `--listen ${shown} and --port ${port}:… both say where the app's port ${port} is served; keep one`);
+    passed.set(port, socket);
+  }
   return {
     entry: entryArg,
     args: appArgs.length > 0 ? appArgs : ((config.args as string[] | undefined) ?? []),
@@ -84,6 +106,10 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
     logFormat: (v.logFormat as LogFormat | undefined) ?? (isTTY ? 'text' : 'raw'),
     watch: v.watch === true,
     metrics: v.metrics as MetricsAddress | undefined,
+    proxyProtocol,
+    passed,
+    user: v.user as string | number | undefined,
+    group: v.group as string | number | undefined,
   };
 }
 
@@ -101,14 +127,16 @@ export function registerPath(): string {
  * (see `@handoff/worker`), so nothing tells them apart.
  */
 export function primaryOptions(settings: StartSettings): PrimaryOptions {
-  const ports: Record<number, number> = {};
+  const ports: Record<number, number | PassedListen['socket']> = {};
   for (const { from, to } of settings.portMap) ports[from] = to;
+  // systemd's sockets: the app's listen(port) is served on the socket instead of a bind.
+  for (const [from, socket] of settings.passed) ports[from] = socket;
   const optional = <K extends keyof PrimaryOptions>(key: K, value: PrimaryOptions[K] | undefined): Partial<PrimaryOptions> => (value === undefined ? {} : { [key]: value });
   return {
     worker: settings.entry,
     workers: settings.workers,
     policy: settings.policy,
-    dropIn: { ports, register: registerPath(), ...(settings.host !== undefined ? { host: settings.host } : {}) },
+    dropIn: { ports, register: registerPath(), ...(settings.host !== undefined ? { host: settings.host } : {}), ...(settings.proxyProtocol !== undefined ? { proxyProtocol: settings.proxyProtocol } : {}) },
     args: settings.args,
     execArgv: settings.nodeArgs,
     env: settings.env,
@@ -122,7 +150,27 @@ export function primaryOptions(settings: StartSettings): PrimaryOptions {
     ...optional('maxRequests', settings.maxRequests),
     ...optional('heartbeatTimeout', settings.heartbeatTimeout),
     ...optional('reloadConcurrency', settings.reloadConcurrency),
+    ...optional('user', settings.user),
+    ...optional('group', settings.group),
   };
+}
+
+/** The primary's option names in its validation messages, as the flags that set them. */
+const FLAG_OF_OPTION: ReadonlyArray<readonly [RegExp, string]> = [
+  [/dropIn\.proxyProtocol\.trusted(\[\d+\])?/g, '--proxy-trusted'],
+  [/dropIn\.proxyProtocol\.timeout/g, '--proxy-timeout'],
+  [/dropIn\.ports\[(\d+)\](\.fdName|\.fd)?/g, '--listen (app port $1)'],
+  [/option user/g, '--user'],
+  [/option group/g, '--group'],
+  [/options user and group/g, '--user and --group'],
+];
+
+/**
+ * A mistake `createPrimary()` found in the options the flags made, reworded with the flags' names
+ * (`dropIn.ports[3000].fdName: …` → `--listen (app port 3000): …`).
+ */
+export function inFlagTerms(message: string): string {
+  return FLAG_OF_OPTION.reduce((m, [pattern, flag]) => m.replace(pattern, flag), message);
 }
 
 /** The folder `--watch` watches: the entry's. */

@@ -1,13 +1,13 @@
 import { createPrimary, HandoffError } from '@handoff/orchestrator';
 import { serveMetrics, type MetricsServer } from '@handoff/metrics';
-import { controlDir, ensureControlDir, socketPath } from './control/paths.js';
+import { claimOwnedControlDir, controlDir, controlOwner, ensureControlDir, ownerControlDir, socketPath } from './control/paths.js';
 import { listenControl } from './control/server.js';
 import { controlHandlers, plural, type RunningPrimary } from './control/handlers.js';
 import { CpuSampler } from './cpu.js';
-import { ExitCode } from './errors.js';
+import { CliErrorCode, ExitCode, HandoffCliError } from './errors.js';
 import { logPrimaryEvents } from './events-log.js';
 import { LogSink } from './logs/sink.js';
-import { appFolder, primaryOptions, type StartSettings } from './settings.js';
+import { appFolder, inFlagTerms, primaryOptions, type StartSettings } from './settings.js';
 import { handleSignals } from './signals.js';
 import { reloadOnChange } from './watch.js';
 
@@ -23,13 +23,21 @@ export interface StartIO {
  * logs, answers the control socket and signals until it is stopped; resolves with the exit code.
  */
 export async function runStart(settings: StartSettings, io: StartIO): Promise<number> {
-  const dir = controlDir(io.env);
-  ensureControlDir(dir);
-  const path = socketPath(dir, settings.name);
   const sink = new LogSink(settings.logFormat, settings.name, io.stdout as never, io.stderr as never);
   const options = primaryOptions(settings);
   const preload = new URL('./worker-preload.js', import.meta.url).href;
-  const primary = createPrimary({ ...options, execArgv: [...(options.execArgv ?? []), '--import', preload] });
+  let primary: ReturnType<typeof createPrimary>;
+  try {
+    primary = createPrimary({ ...options, execArgv: [...(options.execArgv ?? []), '--import', preload] });
+  } catch (error) {
+    if (error instanceof HandoffError && error.code === 'HANDOFF_ERR_INVALID_OPTION') throw new HandoffCliError(CliErrorCode.INVALID_VALUE, inFlagTerms(error.message));
+    throw error;
+  }
+  // A root primary whose workers run as --user: its control socket is that user's.
+  const owner = controlOwner(settings.user, settings.group);
+  const dir = owner === undefined ? controlDir(io.env) : ownerControlDir(owner);
+  const path = socketPath(dir, settings.name);
+  const claimed = owner === undefined ? (ensureControlDir(dir), undefined) : claimOwnedControlDir(dir, owner);
   const cpu = new CpuSampler(() => primary.workers().map((w) => w.pid));
   let killedAtDeadline = false;
   let stopping: Promise<number> | undefined;
@@ -62,7 +70,11 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     },
   };
   // The name first: a second `start` of a running name forks nothing.
-  const control = await listenControl(path, controlHandlers(run), settings.name);
+  const control = await listenControl(path, controlHandlers(run), settings.name).catch((error: unknown) => {
+    claimed?.handOver();
+    throw error;
+  });
+  claimed?.handOver(path);
   const stopLogging = logPrimaryEvents(primary, sink, () => (run.target > 0 ? run.target : primary.workers().length));
   // Past the deadline a worker cuts what it still holds (its `idle` report says how many), or the
   // primary kills a stuck one: either way the drain was not clean.

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliErrorCode, HandoffCliError } from '../errors.js';
@@ -47,4 +47,68 @@ export function listNames(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** Who owns the control folder and socket of a root primary whose workers run as another user. */
+export interface ControlOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** A name or id of /etc/passwd (`field` 2) or /etc/group, as its numeric id; undefined when unknown. */
+function idOf(file: string, value: string | number): { id: number; gid: number } | undefined {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // No file: numeric ids only.
+  }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length > 3 && (f[0] === String(value) || (typeof value === 'number' && Number(f[2]) === value))) return { id: Number(f[2]), gid: Number(f[3]) };
+  }
+  return typeof value === 'number' ? { id: value, gid: NaN } : undefined;
+}
+
+/**
+ * `--user` on a root primary: the control socket belongs to that user, so that the user the app
+ * runs as steers it (`sudo -u app handoff status`); undefined otherwise (the primary's own user).
+ * Unknown names are left to the primary, which says what is wrong with them.
+ */
+export function controlOwner(user: string | number | undefined, group: string | number | undefined): ControlOwner | undefined {
+  if (user === undefined || process.getuid?.() !== 0) return undefined;
+  const account = idOf('/etc/passwd', user);
+  if (account === undefined || account.id === 0) return undefined;
+  const gid = group === undefined ? account.gid : idOf('/etc/group', group)?.id;
+  return gid === undefined || !Number.isInteger(gid) ? undefined : { uid: account.id, gid };
+}
+
+/**
+ * The control folder of `owner`, as that user's own commands find it when `XDG_RUNTIME_DIR` is
+ * unset (`sudo -u app` resets it): `handoff-<uid>` in the temp folder. A root primary's own
+ * `XDG_RUNTIME_DIR` (`/run/user/0`) is closed to that user, so it is not used.
+ */
+export function ownerControlDir(owner: ControlOwner): string {
+  return join(tmpdir(), `handoff-${owner.uid}`);
+}
+
+/**
+ * Makes `dir` root's and closed (0700) while the root primary creates its socket in it, so that
+ * nobody can swap what is in it meanwhile: a real folder, owned by root or by `owner` already
+ * (anyone else's is refused). `handOver(socket)` then gives the socket and the folder to `owner` (`handOver()`: the folder
+ * alone, back, when no socket was made: a primary of that name runs already).
+ */
+export function claimOwnedControlDir(dir: string, owner: ControlOwner): { handOver(socket?: string): void } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(dir);
+  if (!stat.isDirectory()) throw new HandoffCliError(CliErrorCode.CONTROL_UNSAFE, `the control folder ${dir} is not a folder (a symlink?); remove it`);
+  if (stat.uid !== 0 && stat.uid !== owner.uid) throw new HandoffCliError(CliErrorCode.CONTROL_UNSAFE, `the control folder ${dir} belongs to uid ${stat.uid}, neither root nor the workers' user (uid ${owner.uid}); remove it`);
+  chownSync(dir, 0, 0);
+  chmodSync(dir, 0o700);
+  return {
+    handOver(socket) {
+      if (socket !== undefined) chownSync(socket, owner.uid, owner.gid);
+      chownSync(dir, owner.uid, owner.gid);
+    },
+  };
 }
