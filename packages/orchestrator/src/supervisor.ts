@@ -174,7 +174,9 @@ export class Supervisor {
     new HealthMonitor(worker, this.options, {
       unresponsive: (w, stuckMs) => {
         this.host.unresponsive(this.info(w), stuckMs);
-        // Its loop is stuck: it cannot drain. Its pending connections are re-dispatched on exit.
+        // Its loop is stuck: it cannot drain. Its pending connections are re-dispatched on exit;
+        // from now on it gets no new ones.
+        this.leave(w, w.declareUnresponsive());
         w.kill('SIGKILL');
       },
       recycle: (w, reason) => {

@@ -321,6 +321,17 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     return wasReady;
   }
 
+  /**
+   * The heartbeat found it stuck (or stopped: SIGSTOP) and it is being killed: out of the pickable
+   * set at once, not when its exit is seen (a stopped worker's channel may take a while to close).
+   * Its exit is still a crash of its slot; returns whether it was ready.
+   */
+  declareUnresponsive(): boolean {
+    const wasReady = this.current === 'ready';
+    if (this.current === 'starting' || this.current === 'ready') this.moveTo('draining');
+    return wasReady;
+  }
+
   /** It said `ready` (once; only a starting worker becomes ready). */
   becomeReady(): void {
     if (this.current !== 'starting') return;
