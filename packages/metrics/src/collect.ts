@@ -26,6 +26,7 @@ export const OWN_NAMES: ReadonlySet<string> = new Set([
   'handoff_worker_resident_memory_bytes',
   'handoff_worker_heap_used_bytes',
   'handoff_worker_cpu_seconds_total',
+  'handoff_worker_event_loop_delay_p50_seconds',
   'handoff_worker_event_loop_delay_p99_seconds',
   'handoff_worker_start_time_seconds',
   'handoff_worker_info',
@@ -39,6 +40,7 @@ interface Slot {
   rss: number;
   heap: number;
   delay: number;
+  delay50: number;
   started: number;
   requests: number;
   cpu: number;
@@ -66,6 +68,7 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
     s.rss += w.rss;
     s.heap += w.heapUsed;
     s.delay = Math.max(s.delay, w.eventLoopDelay / 1000);
+    s.delay50 = Math.max(s.delay50, w.eventLoopDelayP50 / 1000);
     s.started = Math.max(s.started, w.spawnedAt / 1000);
     s.requests += w.requests;
     s.cpu += cpu;
@@ -81,6 +84,7 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
   out.push(perSlot(slots, 'handoff_worker_open_connections', 'gauge', "Open connections of the slot's worker(s).", (s) => s.open));
   out.push(perSlot(slots, 'handoff_worker_resident_memory_bytes', 'gauge', "Resident set size of the slot's worker(s), as they last reported.", (s) => s.rss));
   out.push(perSlot(slots, 'handoff_worker_heap_used_bytes', 'gauge', "V8 heap used by the slot's worker(s), as they last reported.", (s) => s.heap));
+  out.push(perSlot(slots, 'handoff_worker_event_loop_delay_p50_seconds', 'gauge', "Event-loop delay of the slot's worker, p50 over its last report's second.", (s) => s.delay50));
   out.push(perSlot(slots, 'handoff_worker_event_loop_delay_p99_seconds', 'gauge', "Event-loop delay of the slot's worker, p99 over its last report's second.", (s) => s.delay));
   out.push(perSlot(slots, 'handoff_worker_start_time_seconds', 'gauge', "When the slot's newest worker was forked, seconds since the epoch.", (s) => s.started));
   const requests = metric('handoff_worker_requests_total', 'counter', 'Requests served by the slot, across its processes (crashes, reloads and recycling keep the count).');
@@ -124,7 +128,7 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
 function slotOf(slots: Map<number, Slot>, slot: number, rec: Recorder): Slot {
   let s = slots.get(slot);
   if (s === undefined) {
-    s = { ready: 0, open: 0, rss: 0, heap: 0, delay: 0, started: 0, requests: 0, cpu: 0 };
+    s = { ready: 0, open: 0, rss: 0, heap: 0, delay: 0, delay50: 0, started: 0, requests: 0, cpu: 0 };
     slots.set(slot, s);
     rec.retired[slot] ??= { requests: 0, cpu: 0 };
   }

@@ -50,6 +50,10 @@ describe('GET /metrics', () => {
     const first = await s.scrape();
     for (const name of METRIC_NAMES) expect(first.has(name), name).toBe(true);
     expect(value(first, 'handoff_workers', { state: 'ready' })).toBe(3);
+    // Event-loop delay as the workers sample it each second: p50 and p99, in seconds.
+    await expect.poll(async () => value(await s.scrape(), 'handoff_worker_event_loop_delay_p50_seconds', { slot: '0' }), { timeout: 5000 }).toBeGreaterThan(0);
+    const delays = await s.scrape();
+    expect(value(delays, 'handoff_worker_event_loop_delay_p99_seconds', { slot: '0' })!).toBeGreaterThanOrEqual(value(delays, 'handoff_worker_event_loop_delay_p50_seconds', { slot: '0' })!);
     expect(value(first, 'handoff_primary_state', { state: 'running' })).toBe(1);
     expect(total(first, 'handoff_connections_dispatched_total')).toBe(60);
     expect(first.get('handoff_worker_info')!.metrics).toHaveLength(3);

@@ -31,6 +31,8 @@ export interface WorkerInfo {
   readonly spawnedAt: number;
   /** Event-loop delay in ms (p99 over the last second), as last reported (0 before the first report). */
   readonly eventLoopDelay: number;
+  /** Event-loop delay in ms, p50 over the last second, as last reported (0 before the first report). */
+  readonly eventLoopDelayP50: number;
   /** V8 heap used in bytes, as last reported (0 before the first report). */
   readonly heapUsed: number;
 }

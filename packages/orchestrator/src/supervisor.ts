@@ -317,6 +317,7 @@ export class Supervisor {
       instance: worker.slot,
       spawnedAt: worker.spawnedAt,
       eventLoopDelay: worker.eventLoopDelay,
+      eventLoopDelayP50: worker.eventLoopDelayP50,
       heapUsed: worker.heapUsed,
     };
   }

@@ -135,6 +135,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private open = 0;
   private served = 0;
   private loopDelay = 0;
+  private loopDelayP50 = 0;
   private resident = 0;
   private heap = 0;
   private pausedNow = false;
@@ -245,6 +246,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
   get eventLoopDelay(): number {
     return this.loopDelay;
+  }
+  get eventLoopDelayP50(): number {
+    return this.loopDelayP50;
   }
   get rss(): number {
     return this.resident;
@@ -363,6 +367,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   applyLoad(message: MessageOf<'load'>): void {
     this.served = message.requests;
     this.loopDelay = message.eventLoopDelay;
+    this.loopDelayP50 = message.eventLoopDelayP50 ?? 0;
     if (message.rss > 0) this.resident = message.rss;
     if (message.heapUsed > 0) this.heap = message.heapUsed;
     this.pausedNow = message.paused === true;

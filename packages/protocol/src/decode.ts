@@ -112,6 +112,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
         if (!isInt(m[k])) return `${k} must be a non-negative integer`;
       }
       if (!isNum(m.eventLoopDelay)) return 'eventLoopDelay must be a non-negative number';
+      if (m.eventLoopDelayP50 !== undefined && !isNum(m.eventLoopDelayP50)) return 'eventLoopDelayP50 must be a non-negative number';
       if (m.paused !== undefined && typeof m.paused !== 'boolean') return 'paused must be a boolean';
       return undefined;
     },

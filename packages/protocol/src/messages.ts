@@ -44,6 +44,8 @@ export interface LoadMessage extends Envelope {
   readonly requests: number;
   /** Event-loop delay, p99 over the interval, in milliseconds. */
   readonly eventLoopDelay: number;
+  /** Event-loop delay, p50 over the interval, in milliseconds (absent from workers that predate it). */
+  readonly eventLoopDelayP50?: number;
   /** Resident set size in bytes. */
   readonly rss: number;
   /** V8 heap used in bytes. */

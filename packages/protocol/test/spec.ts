@@ -60,7 +60,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
   load: {
     direction: 'worker->primary',
     handle: 'forbidden',
-    fields: { open: int(0), closed: int(0), requests: int(0), eventLoopDelay: { kind: 'num' }, rss: int(0), heapUsed: int(0), paused: { kind: 'bool', optional: true } },
+    fields: { open: int(0), closed: int(0), requests: int(0), eventLoopDelay: { kind: 'num' }, eventLoopDelayP50: { kind: 'num', optional: true }, rss: int(0), heapUsed: int(0), paused: { kind: 'bool', optional: true } },
   },
   pong: { direction: 'worker->primary', handle: 'forbidden', fields: { seq: int(0) } },
   error: { direction: 'worker->primary', handle: 'forbidden', fields: { code: str(128), message: str(4096) } },

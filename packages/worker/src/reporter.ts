@@ -98,6 +98,7 @@ export class Reporter {
   private rss = 0;
   private heapUsed = 0;
   private eventLoopDelay = 0;
+  private eventLoopDelayP50 = 0;
 
   /** Memory and event-loop delay are sampled on the interval only: reading them costs microseconds. */
   private sendLoad(sample: boolean): void {
@@ -110,6 +111,8 @@ export class Reporter {
       this.heapUsed = memory.heapUsed;
       const p99 = this.eld.percentile(99) / 1e6;
       this.eventLoopDelay = Number.isFinite(p99) ? Math.round(p99 * 100) / 100 : 0;
+      const p50 = this.eld.percentile(50) / 1e6;
+      this.eventLoopDelayP50 = Number.isFinite(p50) ? Math.round(p50 * 100) / 100 : 0;
       this.eld.reset();
     }
     const load = createMessage('load', {
@@ -117,6 +120,7 @@ export class Reporter {
       closed,
       requests: this.tracker.requests,
       eventLoopDelay: this.eventLoopDelay,
+      eventLoopDelayP50: this.eventLoopDelayP50,
       rss: this.rss,
       heapUsed: this.heapUsed,
     });
