@@ -38,6 +38,9 @@ const OPENMETRICS = /application\/openmetrics-text/i;
  * ```
  */
 export async function serveMetrics(primary: Primary, options: ServeMetricsOptions): Promise<MetricsServer> {
+  if (typeof primary !== 'object' || primary === null || typeof (primary as Partial<Primary>).workers !== 'function' || typeof (primary as Partial<Primary>).workerMetrics !== 'function') {
+    throw new HandoffMetricsError(MetricsErrorCode.INVALID_OPTION, 'serveMetrics() needs the primary that createPrimary() returned (from @handoff/orchestrator with workerMetrics()), as its first argument');
+  }
   const resolved = resolveMetricsOptions(options);
   const recorder = new Recorder(primary);
   const scraper = new Scraper(primary, recorder, resolved);

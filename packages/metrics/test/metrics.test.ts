@@ -250,6 +250,7 @@ describe('the metrics port under abuse', () => {
 describe('serveMetrics() options', () => {
   it('refuses an unknown option, naming it, and a taken port with HANDOFF_ERR_PORT_IN_USE', async () => {
     const primary = createPrimary({ worker: app, workers: 1, listen: 0, handleSignals: false });
+    await expect(serveMetrics({} as never, { port: 0 })).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('createPrimary()') });
     await expect(serveMetrics(primary, { port: 0, hots: '127.0.0.1' } as never)).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('hots') });
     await expect(serveMetrics(primary, { port: 0, appMetrics: { timeout: 0 } })).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('appMetrics.timeout') });
     const first = await serveMetrics(primary, { port: 0, host: '127.0.0.1' });
