@@ -160,6 +160,7 @@ const FLAG_OF_OPTION: ReadonlyArray<readonly [RegExp, string]> = [
   [/dropIn\.proxyProtocol\.trusted(\[\d+\])?/g, '--proxy-trusted'],
   [/dropIn\.proxyProtocol\.timeout/g, '--proxy-timeout'],
   [/dropIn\.ports\[(\d+)\](\.fdName|\.fd)?/g, '--listen (app port $1)'],
+  [/pick one by name: \{ fdName \}/g, 'pick one by name: --listen APP:name:NAME'],
   [/option user/g, '--user'],
   [/option group/g, '--group'],
   [/options user and group/g, '--user and --group'],

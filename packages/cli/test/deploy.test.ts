@@ -188,6 +188,16 @@ describe.skipIf(!activator && !required)('handoff start --listen (systemd socket
     const none = await sandbox.cli(['start', whoami, '--port', '3000', '--listen', 'name:web']);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('--listen (app port 3000): systemd passed no socket named "web"');
+    // Two sockets: 'systemd' would be ambiguous; the error says how to pick one.
+    const [a, b] = [await freePort(), await freePort()];
+    const two = await sandbox.start([whoami, '--port', '3000', '--listen', 'systemd'], {
+      waitReady: false,
+      wrap: ['systemd-socket-activate', '-l', `127.0.0.1:${a}`, '-l', `127.0.0.1:${b}`, '--fdname=web:admin', '-E', 'XDG_RUNTIME_DIR'],
+    });
+    await activated(two);
+    await get(a, { timeout: 5000 }).catch(() => undefined);
+    expect(await two.exited).toBe(2);
+    expect(two.stderr()).toContain("--listen (app port 3000) is 'systemd' but systemd passed 2 sockets (web, admin); pick one by name: --listen APP:name:NAME");
   });
 });
 
