@@ -6,10 +6,14 @@ import { metric, sample, type MetricJson } from './series.js';
 const PRIMARY_STATES = ['new', 'starting', 'running', 'reloading', 'draining', 'stopped'] as const;
 const WORKER_STATES = ['starting', 'ready', 'draining'] as const;
 const REJECT_REASONS = ['queue-full', 'queue-timeout', 'closing', 'attempts'] as const;
+const PROCESS_START_SECONDS = Math.round(Date.now() / 1000 - process.uptime());
 
 /** Every handoff series name this package writes: an app metric of one of these names is left out. */
 export const OWN_NAMES: ReadonlySet<string> = new Set([
   'handoff_primary_state',
+  'handoff_primary_resident_memory_bytes',
+  'handoff_primary_cpu_seconds_total',
+  'handoff_primary_start_time_seconds',
   'handoff_workers',
   'handoff_worker_restarts_total',
   'handoff_crash_loops_total',
@@ -79,7 +83,14 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
   for (const s of PRIMARY_STATES) sample(state, primary.state === s ? 1 : 0, { state: s });
   const workers = metric('handoff_workers', 'gauge', 'Live worker processes by state.');
   for (const s of WORKER_STATES) sample(workers, live.filter((w) => w.state === s).length, { state: s });
-  out.push(state, workers, info);
+  const primaryRss = metric('handoff_primary_resident_memory_bytes', 'gauge', "The primary process's resident set size.");
+  sample(primaryRss, process.memoryUsage.rss());
+  const usage = process.cpuUsage();
+  const primaryCpu = metric('handoff_primary_cpu_seconds_total', 'counter', 'CPU seconds (user + system) used by the primary process.');
+  sample(primaryCpu, (usage.user + usage.system) / 1e6);
+  const primaryStart = metric('handoff_primary_start_time_seconds', 'gauge', 'When the primary process started, seconds since the epoch.');
+  sample(primaryStart, PROCESS_START_SECONDS);
+  out.push(state, primaryRss, primaryCpu, primaryStart, workers, info);
   out.push(perSlot(slots, 'handoff_worker_ready', 'gauge', 'Ready worker processes in the slot (0 while it is being replaced).', (s) => s.ready));
   out.push(perSlot(slots, 'handoff_worker_open_connections', 'gauge', "Open connections of the slot's worker(s).", (s) => s.open));
   out.push(perSlot(slots, 'handoff_worker_resident_memory_bytes', 'gauge', "Resident set size of the slot's worker(s), as they last reported.", (s) => s.rss));
