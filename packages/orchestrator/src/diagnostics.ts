@@ -33,6 +33,11 @@ export const channels = {
    * connections that waited are published: none while workers keep up.
    */
   queueWait: channel('handoff:connection:queue-wait'),
+  /**
+   * accept() failed on a listener of the primary (EMFILE, ENFILE…: out of descriptors): `{ listener,
+   * code, count, intervalMs }`, once per interval per listener and code, not per connection.
+   */
+  acceptFailed: channel('handoff:connection:accept-failed'),
   /** A worker started draining: `{ id, pid }`. */
   drain: channel('handoff:worker:drain'),
   /** The primary's state changed: `{ from, to }`. */

@@ -1,19 +1,21 @@
 // Longer than most modules: the per-connection path of mode primary (accept, pick, send, settle,
 // re-dispatch) is kept in one file on purpose, so it can be read, and profiled, top to bottom.
 import type { Server } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { MAX_PAYLOAD_BYTES, type Connection, type PrimaryTransport } from '@handoff/fdpass';
 import { encodeConnectionPayload, PROTOCOL_CMD, PROTOCOL_VERSION, type ReturnMessage } from '@handoff/protocol';
 import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
 import type { BoundListener, NativeHandle } from './types.js';
 import { channels, debug } from './diagnostics.js';
 import { refuseConnection } from './refuse.js';
+import { DescriptorBudget } from './descriptors.js';
 import { WaitQueue } from './wait-queue.js';
 import { proxyProtocolOf } from './options.js';
 import { ProxyIntake, type ProxiedPeer, type ProxyRefusal } from './proxy-intake.js';
 import type { LinkListener, PendingConnection, WorkerProcess } from './worker-process.js';
 
 /** Why the primary answered a connection itself. */
-export type RejectReason = 'queue-full' | 'queue-timeout' | 'closing' | 'attempts';
+export type RejectReason = 'queue-full' | 'queue-timeout' | 'closing' | 'attempts' | 'descriptors';
 
 /** What the dispatcher needs from the primary. */
 export interface DispatcherHost {
@@ -22,12 +24,27 @@ export interface DispatcherHost {
   onRejected(id: number, listener: number, reason: RejectReason): void;
   /** A connection closed for want of a valid PROXY header (a `proxyProtocol` listener). */
   onProxyRefused?(refusal: ProxyRefusal): void;
+  /** accept() failed on a listener (`code`: EMFILE, ENFILE, ENOBUFS…); the OS keeps the connection or closes it. */
+  onAcceptFailed?(listener: number, code: string): void;
 }
 
 /** Limits of the wait for a ready worker. */
 export interface QueueLimits {
   readonly maxPending: number;
   readonly queueTimeout: number;
+}
+
+/** `EMFILE` for -24 (libuv's status) or '-24' (the IPC acceptor's code); a name stays as it is. */
+function errnoName(code: number | string | undefined): string {
+  const n = Number(code);
+  if (Number.isInteger(n) && n < 0) {
+    try {
+      return getSystemErrorName(n);
+    } catch {
+      return String(code);
+    }
+  }
+  return String(code);
 }
 
 /** A connection is tried on at most this many workers before the primary gives up on it (503). */
@@ -89,6 +106,8 @@ export class Dispatcher implements LinkListener {
   private readonly free: WorkerProcess[] = [];
   /** Reads the PROXY header of each connection of a `proxyProtocol` listener, before the pick. */
   private proxyIntake: ProxyIntake | undefined;
+  /** The connections held here against the primary's RLIMIT_NOFILE: past it, 503 before EMFILE. */
+  private readonly descriptors = new DescriptorBudget();
 
   constructor(
     private readonly policy: PrimaryPolicy,
@@ -122,7 +141,7 @@ export class Dispatcher implements LinkListener {
     if (proxy !== undefined) {
       handle.onconnection = (status: number, client?: NativeHandle): void => {
         if (status < 0 || client === undefined) {
-          debug('accept failed on listener %d: %d', index, status);
+          this.host.onAcceptFailed?.(index, errnoName(status));
           return;
         }
         this.intake().read(index, client, proxy);
@@ -133,7 +152,7 @@ export class Dispatcher implements LinkListener {
       listener: index,
       peer: this.policy.needsRemoteAddress === true,
       onConnection: this.acceptBound,
-      onError: (error) => debug('accept failed on listener %d: %s', index, error.code),
+      onError: (error) => this.host.onAcceptFailed?.(index, errnoName(error.code)),
     });
     // The native acceptor holds the listening socket now (a duplicate): closing the listener closes it.
     const close = listener.close;
@@ -158,8 +177,13 @@ export class Dispatcher implements LinkListener {
 
   /** A new connection, as the transport accepted it. */
   accept(connection: Connection): void {
+    this.descriptors.took();
     if (this.closing) {
       this.reject(connection, 'closing');
+      return;
+    }
+    if (this.descriptors.exhausted) {
+      this.reject(connection, 'descriptors');
       return;
     }
     this.place(connection);
@@ -176,6 +200,7 @@ export class Dispatcher implements LinkListener {
     const proxied: ProxiedPeer | undefined =
       message.proxy === undefined ? undefined : { header: message.proxy, head, remoteAddress: message.remoteAddress, remotePort: message.remotePort, family: message.family };
     const connection = this.transport.adopt(handle, listener, proxied === undefined && this.policy.needsRemoteAddress === true) as PendingConnection;
+    this.descriptors.took();
     connection.attempts = 1;
     if (proxied !== undefined) connection.proxied = proxied;
     else if (head !== undefined) connection.head = head;
@@ -254,7 +279,8 @@ export class Dispatcher implements LinkListener {
   }
 
   /** The worker acknowledged connections (the transport closed the primary's copies): under oneInFlight or a full link, what waits may go now. */
-  acknowledged(_worker: WorkerProcess, _count: number): void {
+  acknowledged(_worker: WorkerProcess, count: number): void {
+    this.descriptors.released(count);
     if (this.queue.length > 0) this.flushQueue();
   }
 
@@ -306,7 +332,9 @@ export class Dispatcher implements LinkListener {
 
   private reject(connection: Connection, reason: RejectReason): void {
     const listener = this.listeners[connection.listener];
-    refuseConnection(this.transport.toSocket(connection), listener?.option.protocol ?? 'http');
+    const socket = this.transport.toSocket(connection);
+    socket.once('close', () => this.descriptors.released(1));
+    refuseConnection(socket, listener?.option.protocol ?? 'http');
     if (channels.rejected.hasSubscribers) channels.rejected.publish({ id: connection.id, listener: connection.listener, reason });
     this.host.onRejected(connection.id, connection.listener, reason);
   }
@@ -314,6 +342,7 @@ export class Dispatcher implements LinkListener {
   /** Stops placing: what waits and what arrives from now on is answered 503. */
   close(): void {
     this.closing = true;
+    this.descriptors.close();
     for (const connection of this.queue.takeAll()) this.reject(connection, 'closing');
   }
 }

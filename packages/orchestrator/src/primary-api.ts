@@ -23,6 +23,13 @@ export interface PrimaryStats {
    * in the kernel modes the workers read headers), by `HANDOFF_ERR_PROXY_*` code.
    */
   readonly proxyRefused: Readonly<Record<string, number>>;
+  /**
+   * Failed accepts on the primary's listeners since it started, by errno code (`EMFILE`, `ENFILE`,
+   * …), as the OS reported them to handoff. Where Node accepts (the IPC transport), libuv handles an
+   * EMFILE itself by accepting and closing what waits: those are not seen here, which is why the
+   * primary answers 503 (`rejected.descriptors`) before it runs out.
+   */
+  readonly acceptFailed: Readonly<Record<string, number>>;
 }
 
 /** The primary process: owns the listeners and the workers. Create it with {@link createPrimary}. */

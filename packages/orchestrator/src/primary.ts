@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { createPrimaryTransport, type PrimaryTransport } from '@handoff/fdpass';
 import { roundRobin } from '@handoff/policies';
 import { HandoffError, type ListenAddress } from '@handoff/protocol';
+import { AcceptFailures } from './accept-failures.js';
 import { bindListener } from './bind.js';
 import type { BoundListener } from './types.js';
 import { channels } from './diagnostics.js';
@@ -104,6 +105,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           this.rejected[reason]++;
           this.emit('connection:rejected', { id, listener, reason });
         },
+        onAcceptFailed: (listener, code) => this.acceptFailures.failed(listener, code),
         onProxyRefused: (refusal) => {
           this.proxyRefused[refusal.code] = (this.proxyRefused[refusal.code] ?? 0) + 1;
           this.emit('connection:proxy-refused', refusal);
@@ -168,6 +170,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     // Stop accepting first, so nothing new lands on a draining worker.
     for (const l of this.bound) l.close();
     this.dispatcher?.close();
+    this.acceptFailures.close();
     const workers = supervisor?.all() ?? [];
     await Promise.all(workers.map((w) => supervisor!.drain(w, timeout)));
     // The exit code tells the truth: 1 when a worker had to be killed at the deadline, or died of a
@@ -261,12 +264,14 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     return this.bound.map((l) => l.address);
   }
 
-  private readonly rejected: Record<RejectReason, number> = { 'queue-full': 0, 'queue-timeout': 0, closing: 0, attempts: 0 };
+  private readonly rejected: Record<RejectReason, number> = { 'queue-full': 0, 'queue-timeout': 0, closing: 0, attempts: 0, descriptors: 0 };
+
+  private readonly acceptFailures = new AcceptFailures();
 
   private readonly proxyRefused: Record<string, number> = {};
 
   stats(): PrimaryStats {
-    return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected }, proxyRefused: { ...this.proxyRefused } };
+    return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected }, proxyRefused: { ...this.proxyRefused }, acceptFailed: { ...this.acceptFailures.byCode } };
   }
 
   workerMetrics(options: WorkerMetricsOptions = {}): Promise<readonly WorkerMetrics[]> {

@@ -106,9 +106,15 @@ export class Reporter {
     this.closedSinceReport = 0;
     this.changed = false;
     if (sample) {
-      const memory = process.memoryUsage();
-      this.rss = memory.rss;
-      this.heapUsed = memory.heapUsed;
+      // Reading the RSS opens /proc/self/statm: out of descriptors (EMFILE) it throws, and the
+      // worker must not die of it (with every connection it holds). The last values stand.
+      try {
+        const memory = process.memoryUsage();
+        this.rss = memory.rss;
+        this.heapUsed = memory.heapUsed;
+      } catch {
+        // Sampled again on the next interval.
+      }
       const p99 = this.eld.percentile(99) / 1e6;
       this.eventLoopDelay = Number.isFinite(p99) ? Math.round(p99 * 100) / 100 : 0;
       const p50 = this.eld.percentile(50) / 1e6;
