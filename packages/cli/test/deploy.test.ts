@@ -11,7 +11,7 @@
  * unless HANDOFF_REQUIRE_DEPLOY_TOOLS=1 (.ci/run sets it as root): then it runs, and fails where it cannot.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,16 +213,24 @@ describe.skipIf((!root || NOBODY === undefined) && !required)('handoff start --u
     // The user's control folder is handoff-<uid> in the temp folder (TMPDIR): one the user can reach.
     tmp = mkdtempSync(join(tmpdir(), 'handoff-user-test-'));
     chmodSync(tmp, 0o711);
-    const run = await sandbox.start([whoami, '-w', '2', '--port', '3000:0', '--host', '127.0.0.1', '--user', 'nobody'], { env: { TMPDIR: tmp } });
+    // The user's folder may be there already, with a link the user planted where the socket goes,
+    // to a socket that answers: the root primary must neither follow it nor take it for a running one.
+    const dir = join(tmp, `handoff-${NOBODY!.uid}`);
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, NOBODY!.uid, NOBODY!.gid);
+    const decoy = net.createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => decoy.listen(join(tmp, 'decoy.sock'), resolve));
+    symlinkSync(join(tmp, 'decoy.sock'), join(dir, 'whoami.sock'));
+    const run = await sandbox.start([whoami, '-w', '2', '--port', '3000:0', '--host', '127.0.0.1', '--user', 'nobody'], { env: { TMPDIR: tmp } }).finally(() => decoy.close());
     const who = JSON.parse((await get(run.port)).body) as Who;
     expect(who).toMatchObject({ uid: NOBODY!.uid, gid: NOBODY!.gid, groups: [NOBODY!.gid] });
     for (const pid of run.workerPids) {
       expect(ids(pid)).toEqual({ uid: Array(4).fill(NOBODY!.uid).join(' '), gid: Array(4).fill(NOBODY!.gid).join(' '), groups: '' });
     }
     expect(ids(run.child.pid!).uid).toBe('0 0 0 0');
-    const dir = join(tmp, `handoff-${NOBODY!.uid}`);
     const folder = statSync(dir);
     expect({ uid: folder.uid, gid: folder.gid, mode: folder.mode & 0o777 }).toEqual({ uid: NOBODY!.uid, gid: NOBODY!.gid, mode: 0o700 });
+    expect(lstatSync(join(dir, 'whoami.sock')).isSocket()).toBe(true);
     const socket = statSync(join(dir, 'whoami.sock'));
     expect({ uid: socket.uid, mode: socket.mode & 0o777 }).toEqual({ uid: NOBODY!.uid, mode: 0o600 });
     expect(run.lines.find((l) => l.event === 'ready')?.control).toBe(join(dir, 'whoami.sock'));

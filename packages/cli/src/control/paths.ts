@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliErrorCode, HandoffCliError } from '../errors.js';
@@ -105,6 +105,11 @@ export function claimOwnedControlDir(dir: string, owner: ControlOwner): { handOv
   if (stat.uid !== 0 && stat.uid !== owner.uid) throw new HandoffCliError(CliErrorCode.CONTROL_UNSAFE, `the control folder ${dir} belongs to uid ${stat.uid}, neither root nor the workers' user (uid ${owner.uid}); remove it`);
   chownSync(dir, 0, 0);
   chmodSync(dir, 0o700);
+  // What the user left there could point a root primary's probe of a running name elsewhere: only
+  // sockets stay (a link named like one is removed, never followed).
+  for (const entry of readdirSync(dir)) {
+    if (entry.endsWith('.sock') && !lstatSync(join(dir, entry)).isSocket()) unlinkSync(join(dir, entry));
+  }
   return {
     handOver(socket) {
       if (socket !== undefined) chownSync(socket, owner.uid, owner.gid);
