@@ -3,9 +3,12 @@ import type { PolicyMode } from '@handoff/policies';
 import { bindListener } from './bind.js';
 import type { BoundListener } from './types.js';
 import { debug } from './diagnostics.js';
-import { HandoffPrimaryError } from './errors.js';
+import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { ListenOption, ResolvedProxyProtocol } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
+
+/** Drop-in mode: the most different addresses the primary binds for the apps (a hostile one asks without end). */
+export const MAX_DROP_IN_LISTENERS = 64;
 
 /** What the binder needs from the primary. */
 export interface DropInHost {
@@ -60,13 +63,19 @@ export class DropInBinder {
   /** Answers one worker's `bind`. Never throws: a failure becomes a `bind-error` to that worker. */
   bind(worker: WorkerProcess, message: BindMessage): void {
     const refused = this.refusal(message.address);
+    if (refused === undefined && this.byAddress.size >= MAX_DROP_IN_LISTENERS && !this.byAddress.has(this.keyFor(message))) {
+      // Untrusted app code asking for address after address: the primary holds no more sockets for it.
+      debug('drop-in: refused to bind %o for worker %d: %d addresses bound already', message.address, worker.id, MAX_DROP_IN_LISTENERS);
+      worker.post(createMessage('bind-error', { request: message.request, code: PrimaryErrorCode.TOO_MANY_LISTENERS, message: `the primary binds at most ${MAX_DROP_IN_LISTENERS} addresses for the apps; this one is refused` }));
+      return;
+    }
     if (refused !== undefined) {
       debug('drop-in: refused to bind %o for worker %d: %s', message.address, worker.id, refused);
       worker.post(createMessage('bind-error', { request: message.request, code: 'EACCES', message: refused }));
       return;
     }
     const option = this.optionFor(message.address, message.backlog);
-    const key = 'fd' in option ? `fd:${option.fd}` : keyOf(option as ListenAddress);
+    const key = this.keyOf(option);
     let listener = this.byAddress.get(key);
     if (listener === undefined) {
       // One bind at a time, so listener indexes stay dense (a failed bind takes none).
@@ -108,6 +117,14 @@ export class DropInBinder {
         worker.post(createMessage('bind-error', { request: message.request, code, message: (error as Error).message.slice(0, MAX_STRING) }));
       },
     );
+  }
+
+  private keyOf(option: ListenOption): string {
+    return 'fd' in option ? `fd:${option.fd}` : keyOf(option as ListenAddress);
+  }
+
+  private keyFor(message: BindMessage): string {
+    return this.keyOf(this.optionFor(message.address, message.backlog));
   }
 
   private optionFor(address: ListenAddress, backlog: number | undefined): ListenOption {

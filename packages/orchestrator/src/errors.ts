@@ -18,6 +18,8 @@ export const PrimaryErrorCode = {
   INVALID_STATE: 'HANDOFF_ERR_INVALID_STATE',
   /** The operation was aborted through its `AbortSignal`. */
   ABORTED: 'HANDOFF_ERR_ABORTED',
+  /** Drop-in mode: the apps asked the primary to bind more addresses than it binds for them (`MAX_DROP_IN_LISTENERS`). */
+  TOO_MANY_LISTENERS: 'HANDOFF_ERR_TOO_MANY_LISTENERS',
 } as const;
 
 /** One of the values of {@link PrimaryErrorCode}. */
