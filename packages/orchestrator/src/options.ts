@@ -207,7 +207,8 @@ export interface PrimaryOptions {
   readonly group?: string | number;
   /**
    * Mode `primary`: how connections cross to the workers. `'ipc'`: Node's child_process channel,
-   * one handle per round trip. `'native'`: `@handoff/fdpass`'s addon accepts and passes the fds in
+   * one handle per round trip. `'native'` (experimental: see the README for what it does not hold
+   * yet): `@handoff/fdpass`'s addon accepts and passes the fds in
    * acknowledged batches over a socketpair per worker (Linux, where it built at install; elsewhere
    * `start()` throws `HANDOFF_ERR_FDPASS_UNAVAILABLE`). `'auto'`: native where it loads, else IPC.
    * The choice is published once on the `handoff:transport:selected` diagnostics channel. Left
