@@ -42,6 +42,8 @@ typedef struct {
   int closing_handle;
   int finalized;
   int events;
+  /* A batch came with fewer fds than it names (MSG_CTRUNC: this process is out of descriptors). */
+  int truncated;
   int32_t* fds;
   uint32_t* tags;
   uint32_t* offsets;
@@ -107,6 +109,7 @@ static uint32_t take(receiver* r, unsigned i, uint32_t at, int* payload) {
     ok = sum == payload_bytes;
   }
   if (!ok) {
+    if (m->msg_flags & MSG_CTRUNC) r->truncated = 1;
     for (uint32_t j = 0; j < nfds; j++) {
       int fd;
       memcpy(&fd, fds + j, sizeof fd);
@@ -132,6 +135,21 @@ static uint32_t take(receiver* r, unsigned i, uint32_t at, int* payload) {
 }
 
 static void end(receiver* r, int err);
+
+/* Closes the fds message i brought, unread (a batch behind a truncated one, which the primary gives
+ * back with it). */
+static void discard(receiver* r, unsigned i) {
+  struct msghdr* m = &r->msgs[i].msg_hdr;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    uint32_t nfds = (uint32_t)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (uint32_t j = 0; j < nfds; j++) {
+      int fd;
+      memcpy(&fd, (int*)CMSG_DATA(c) + j, sizeof fd);
+      close(fd);
+    }
+  }
+}
 
 static void on_poll(uv_poll_t* h, int status, int events) {
   receiver* r = h->data;
@@ -184,6 +202,16 @@ static void on_poll(uv_poll_t* h, int status, int events) {
         }
         r->messages++;
         count += take(r, (unsigned)i, count, &payload);
+        if (r->truncated) {
+          /* Out of descriptors: the fds of this batch are gone, and the kernel keeps the primary's
+           * copies only until acked. Ack what came before it, give the rest back by ending the
+           * link (the primary reads the ack, then EOF, and places what it held again; its worker
+           * goes on over IPC, where Node answers NODE_HANDLE_NACK). */
+          for (int j = i + 1; j < n; j++) discard(r, (unsigned)j);
+          eof = 1;
+          err = -EMFILE;
+          break;
+        }
       }
       /* Fewer than asked: the queue is empty now, no need to hear EAGAIN from another call.
        * Payloads live in the message buffers: JS reads them before the next call reuses those. */
@@ -196,6 +224,11 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     want(r, UV_READABLE | UV_DISCONNECT);
   }
   if (r->highest != r->acked && r->open) send_ack(r);
+  /* An ack that could not be sent would make the primary give back batches read here: keep the link. */
+  if (r->truncated && r->highest != r->acked) {
+    eof = 0;
+    r->truncated = 0;
+  }
   else if ((events & UV_WRITABLE) && r->open) want(r, UV_READABLE | UV_DISCONNECT);
   r->received += count;
   if (count > r->most) r->most = count;

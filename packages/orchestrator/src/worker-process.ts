@@ -419,12 +419,27 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     if (!link.closed) link.close();
   }
 
+  /**
+   * The native link ended while the worker lives: it could not read it (its addon does not load),
+   * or it ran out of descriptors for a batch and gave back what it could not take. It goes on over
+   * IPC, where Node's NODE_HANDLE_NACK gives back each handle it cannot take.
+   */
+  private afterNativeLinkEnded(): void {
+    const link = this.link;
+    if (link === undefined || link.transport !== 'native' || !link.closed || this.transport === undefined) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null || !this.child.connected) return;
+    this.link = this.transport.linkOverIpc(this.child, this.hooksFor());
+  }
+
   private hooksFor(): import('@handoff/fdpass').LinkHooks {
     const links = this.links;
     return {
       onAcknowledged: (count) => links?.acknowledged(this, count),
       onNotReceived: (connection) => links?.notReceived(this, connection),
-      onClosed: (returned) => links?.closed(this, returned),
+      onClosed: (returned) => {
+        this.afterNativeLinkEnded();
+        links?.closed(this, returned);
+      },
     };
   }
 
