@@ -11,7 +11,8 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export function probe() {
   globalThis.gc?.();
   globalThis.gc?.();
-  return { pid: process.pid, fds: readdirSync('/proc/self/fd').length, rss: process.memoryUsage().rss };
+  const m = process.memoryUsage();
+  return { pid: process.pid, fds: readdirSync('/proc/self/fd').length, rss: m.rss, heap: m.heapUsed };
 }
 
 const server = createServer((req, res) => {
