@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { get, killAll } from '../../../tools/testing/src/index.js';
+import { get, killAll, waitFor } from '../../../tools/testing/src/index.js';
 import { spawnChildPrimary, type ChildPrimary } from './child-primary.js';
 
 let child: ChildPrimary | undefined;
@@ -102,7 +102,9 @@ async function floodWhileBlocked(send: boolean, total: number): Promise<void> {
   expect(sorted[Math.floor(sorted.length * 0.95)]!).toBeLessThan(blockMs);
   if (send) expect(other).toEqual([]);
   else expect(other.every((o) => o.status === 'timeout')).toBe(true);
-  // Back to normal.
+  // Back to normal once what waited has gone to the workers (the silent ones too: the primary reads
+  // none of them, so it learns of a client that gave up only when a worker does).
+  await waitFor(async () => (await child!.stats()).stats.queued === 0, 10_000, 50, 'the queue to drain');
   const after = await Promise.all(Array.from({ length: 20 }, () => get(port)));
   expect(after.map((r) => r.status)).toEqual(Array(20).fill(200));
   expect((await child.stats()).stats.queued).toBe(0);
