@@ -15,7 +15,7 @@ export interface ChildPrimary {
   /** Every worker pid it forked. */
   readonly pids: Set<number>;
   readonly exited: Promise<number | null>;
-  stats(): Promise<{ stats: Record<string, unknown> & { queued: number }; workers: Array<{ id: number; pid: number; state: string }> }>;
+  stats(): Promise<{ stats: Record<string, unknown> & { queued: number }; workers: Array<{ id: number; pid: number; state: string }>; state: string }>;
 }
 
 /** Starts the primary with `env` (WORKERS, OUTPUT, …); `wrap` runs it under e.g. `prlimit`. */
