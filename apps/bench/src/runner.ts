@@ -1,14 +1,15 @@
-// The server under test, in its own process: `node runner.js <kind> <workers> [policy]`.
+// The server under test, in its own process: `node runner.js <kind> <workers> [policy] [metrics]`.
 // Prints one line `READY <port>` once every process serves; SIGTERM stops it and its children.
 import cluster from 'node:cluster';
 import { fork } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createPrimary } from '@handoff/orchestrator';
+import { serveMetrics } from '@handoff/metrics';
 import { handle } from './app.js';
 import { POLICIES } from './policies.js';
 
-const [kind = 'single', workersArg = '2', policyName = 'round-robin'] = process.argv.slice(2);
+const [kind = 'single', workersArg = '2', policyName = 'round-robin', extra = ''] = process.argv.slice(2);
 const workers = Number(workersArg);
 const HOST = '127.0.0.1';
 
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
         policy: policy(workers),
         handleSignals: false,
       });
+      // `+metrics`: the endpoint on its own port, counting from the start, as the command does.
+      if (extra === 'metrics') await serveMetrics(primary, { port: 0, host: HOST });
       await primary.start();
       process.on('SIGTERM', () => void primary.close({ timeout: 1000 }).finally(() => process.exit(0)));
       const address = primary.addresses()[0];

@@ -9,6 +9,8 @@ export interface ServerSpec {
   readonly name: string;
   readonly kind: 'single' | 'cluster-rr' | 'cluster-none' | 'reuseport' | 'handoff';
   readonly policy?: string;
+  /** `handoff:<policy>+metrics`: with `@handoff/metrics` serving its `/metrics` beside (what it costs). */
+  readonly metrics?: boolean;
   /** The references handoff is compared with. */
   readonly anchor: boolean;
 }
@@ -27,6 +29,8 @@ export function allServers(): ServerSpec[] {
     ...Object.keys(POLICIES)
       .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
       .map((policy): ServerSpec => ({ name: `handoff:${policy}`, kind: 'handoff', policy, anchor: false })),
+    // The cost of metrics, measured against the same policy without them (only when asked for by name).
+    ...['round-robin', 'shared'].map((policy): ServerSpec => ({ name: `handoff:${policy}+metrics`, kind: 'handoff', policy, metrics: true, anchor: false })),
   ];
 }
 
@@ -54,7 +58,7 @@ const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
 /** Starts `spec` with `workers` processes on the Node binary `node`, pinned to `cpu` when given. */
 export function startServer(spec: ServerSpec, workers: number, node: string, cpu: number | undefined, execArgv: readonly string[] = []): Promise<RunningServer> {
   // Worker processes inherit the runner's Node flags (cluster, fork and handoff all default to process.execArgv).
-  const args = [...execArgv, RUNNER, spec.kind, String(workers), spec.policy ?? ''];
+  const args = [...execArgv, RUNNER, spec.kind, String(workers), spec.policy ?? '', spec.metrics === true ? 'metrics' : ''];
   const child: ChildProcess = cpu === undefined ? spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('taskset', ['-c', String(cpu), node, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
