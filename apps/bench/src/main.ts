@@ -92,7 +92,8 @@ const reusePort = supportsReusePort(node);
 const wantedServers = values.servers?.split(',') ?? (quick ? QUICK_SERVERS : undefined);
 const unknownServer = wantedServers?.find((n) => !allServers().some((s) => s.name === n));
 if (unknownServer !== undefined) fail(`unknown server ${unknownServer}`);
-const servers = allServers().filter((s) => (wantedServers === undefined || wantedServers.includes(s.name)) && (reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport')));
+// The +metrics variants run only when named: they measure what metrics cost, not a policy.
+const servers = allServers().filter((s) => (wantedServers === undefined ? s.metrics !== true : wantedServers.includes(s.name)) && (reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport')));
 const wantedWorkloads = values.workloads?.split(',');
 const unknownWorkload = wantedWorkloads?.find((n) => !WORKLOADS.some((w) => w.name === n));
 if (unknownWorkload !== undefined) fail(`unknown workload ${unknownWorkload}`);
