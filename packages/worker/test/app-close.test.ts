@@ -62,9 +62,12 @@ describe("the app's server.close() inside a worker", () => {
     const { port } = await start();
     let spawned = 0;
     primary!.on('worker:spawn', () => spawned++);
-    const closing = primary!.close({ timeout: 2000 });
-    await getOnce({ port, tls: false }, '/close').catch(() => 'refused');
-    await closing;
+    // The app closes its server first: the primary drains that worker and its replacement is due
+    // after the backoff (50 ms at least); the primary's close() comes before it and cancels it.
+    const retired = new Promise((resolve) => primary!.once('worker:recycle', resolve));
+    await getOnce({ port, tls: false }, '/close');
+    await retired;
+    await primary!.close({ timeout: 2000 });
     expect(spawned).toBe(0);
     expect(primary!.state).toBe('stopped');
   });
