@@ -70,6 +70,8 @@ export interface HandoffConfig {
   readonly proxyTrusted?: string | readonly string[];
   /** With `proxyProtocol`: how long a connection may take to send its header: ms or `'3s'`. @default 3000 */
   readonly proxyTimeout?: number | string;
+  /** How connections cross to the workers: `'auto'` (native where `@handoff/fdpass` built, else IPC), `'native'` or `'ipc'`. @default 'auto' */
+  readonly transport?: 'auto' | 'native' | 'ipc';
   /** Run the workers as this user (name or uid); the primary must run as root. */
   readonly user?: string | number;
   /** The workers' group (name or gid), with `user`. @default the user's primary group */
@@ -229,6 +231,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'proxyTrusted', value: 'CIDR,...', help: 'with --proxy-protocol: the proxies\' addresses (10.0.0.0/8,::1); a connection from anywhere else is closed unread', defaultText: 'anyone', commands: START, inConfig: true, read: cidrList },
   { key: 'proxyTimeout', value: 'MS', help: 'with --proxy-protocol: how long a connection may take to send its header', defaultText: '3s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
   { key: 'listen', value: '[APP:]SOCKET', multiple: true, help: "serve the app's port on a socket systemd passed instead of binding it: systemd (its one socket), fd:N, name:NAME (FileDescriptorName=); APP: the app's port, else --port's (repeatable)", commands: START, inConfig: true, read: passedSockets },
+  { key: 'transport', value: 'NAME', help: "how connections cross to the workers: auto (native where @handoff/fdpass built, else ipc), native, ipc", defaultText: 'auto (or HANDOFF_TRANSPORT)', commands: START, inConfig: true, read: (v, w) => choice(v, w, ['auto', 'native', 'ipc'] as const) },
   { key: 'user', value: 'USER', help: 'run the workers as this user (name or uid), no supplementary groups; the primary runs as root and binds first', commands: START, inConfig: true, read: account },
   { key: 'group', value: 'GROUP', help: 'with --user: the workers\' group (name or gid)', defaultText: "the user's primary group", commands: START, inConfig: true, read: account },
   { key: 'config', short: 'c', value: 'PATH', help: 'the config file', defaultText: 'handoff.config.{mjs,js,cjs,json} here', commands: START, inConfig: false, read: text },

@@ -1,5 +1,5 @@
 import { describeAddress } from './events-log.js';
-import type { PrimaryStatus } from './control/handlers.js';
+import type { PrimaryStatus, WorkerStatus } from './control/handlers.js';
 
 function duration(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -19,11 +19,20 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
   return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
+/** `, transport native` (or `native 1, ipc 1` when a worker fell back), or nothing where no connection crosses. */
+function transports(workers: readonly WorkerStatus[]): string {
+  const counts = new Map<string, number>();
+  for (const w of workers) if (w.transport !== null) counts.set(w.transport, (counts.get(w.transport) ?? 0) + 1);
+  if (counts.size === 0) return '';
+  if (counts.size === 1) return `, transport ${[...counts.keys()][0]}`;
+  return `, transport ${[...counts].map(([t, n]) => `${t} ${n}`).join(', ')}`;
+}
+
 /** `handoff status` for people. */
 export function renderStatus(s: PrimaryStatus): string {
   const head = [
     `${s.name}: ${s.state}, pid ${s.pid}, up ${duration(s.uptimeMs)}, ${s.entry}`,
-    `policy ${s.policy.name} (mode ${s.policy.mode}); listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
+    `policy ${s.policy.name} (mode ${s.policy.mode})${transports(s.workers)}; listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
     `queued ${s.queued}; answered by the primary (503 or closed): ${s.rejectedTotal}${s.rejectedTotal > 0 ? ` (${Object.entries(s.rejected).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')})` : ''}`,
   ];
   const rows = s.workers.map((w) => [

@@ -37,6 +37,8 @@ export interface StartSettings {
   readonly passed: ReadonlyMap<number, PassedListen['socket']>;
   readonly user: string | number | undefined;
   readonly group: string | number | undefined;
+  /** `--transport`; undefined: the primary's default (`HANDOFF_TRANSPORT`, else `'auto'`). */
+  readonly transport: 'auto' | 'native' | 'ipc' | undefined;
 }
 
 /**
@@ -110,6 +112,7 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
     passed,
     user: v.user as string | number | undefined,
     group: v.group as string | number | undefined,
+    transport: v.transport as StartSettings['transport'],
   };
 }
 
@@ -152,6 +155,7 @@ export function primaryOptions(settings: StartSettings): PrimaryOptions {
     ...optional('reloadConcurrency', settings.reloadConcurrency),
     ...optional('user', settings.user),
     ...optional('group', settings.group),
+    ...optional('transport', settings.transport),
   };
 }
 

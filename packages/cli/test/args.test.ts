@@ -128,7 +128,7 @@ describe('the options table', () => {
       entry: true, args: true, workers: true, policy: true, port: true, host: true, name: true, nodeArgs: true, envFile: true, env: true,
       drainTimeout: true, readyTimeout: true, queueTimeout: true, maxPending: true, maxMemory: true, maxRequests: true, heartbeatTimeout: true,
       reloadConcurrency: true, logFormat: true, watch: true, metrics: true,
-      proxyProtocol: true, proxyTrusted: true, proxyTimeout: true, listen: true, user: true, group: true,
+      proxyProtocol: true, proxyTrusted: true, proxyTimeout: true, listen: true, user: true, group: true, transport: true,
     };
     expect(Object.keys(typed).sort()).toEqual(OPTIONS.filter((o) => o.inConfig).map((o) => o.key).sort());
   });

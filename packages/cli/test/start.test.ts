@@ -49,6 +49,17 @@ describe('handoff start', () => {
     expect((await sandbox.cli(['status', 'web'])).code).toBe(4);
   });
 
+  it('--transport ipc carries connections on the IPC channel (status says so); a transport that does not exist exits 2 naming the flag', async () => {
+    const run = await sandbox.start([fixture('express-app.cjs'), '-w', '2', '--port', '3000:0', '--name', 'viaipc', '--transport', 'ipc']);
+    expect((await pidsAnswering(run.port, 2)).size).toBe(2);
+    const status = JSON.parse((await sandbox.cli(['status', 'viaipc', '--json'])).stdout) as { workers: Array<{ transport: string | null }> };
+    expect(status.workers.map((w) => w.transport)).toEqual(['ipc', 'ipc']);
+    expect((await sandbox.cli(['status', 'viaipc'])).stdout).toMatch(/policy round-robin \(mode primary\), transport ipc;/);
+    const bad = await sandbox.cli(['start', fixture('express-app.cjs'), '--transport', 'fast']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--transport must be one of auto, native, ipc, got "fast"/);
+  });
+
   it('runs an ES module Express app and an app that calls serve() alike, with no flag', async () => {
     const esm = await sandbox.start([fixture('express-app.mjs'), '-w', '2', '--port', '3000:0']);
     expect((await pidsAnswering(esm.port, 2)).size).toBe(2);

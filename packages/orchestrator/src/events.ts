@@ -35,6 +35,12 @@ export interface WorkerInfo {
   readonly eventLoopDelayP50: number;
   /** V8 heap used in bytes, as last reported (0 before the first report). */
   readonly heapUsed: number;
+  /**
+   * Mode `primary`: what its connections cross on, `'native'` (`@handoff/fdpass`) or `'ipc'` (a
+   * worker whose addon did not load, or that ran out of descriptors, goes on over IPC alone);
+   * `null` in the kernel modes, where none cross.
+   */
+  readonly transport: 'native' | 'ipc' | null;
 }
 
 /** Typed events of a `Primary`. */

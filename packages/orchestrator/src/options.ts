@@ -206,15 +206,14 @@ export interface PrimaryOptions {
   /** The workers' group (a name from /etc/group or a numeric gid), with `user`. @default the user's primary group */
   readonly group?: string | number;
   /**
-   * Mode `primary`: how connections cross to the workers. `'ipc'`: Node's child_process channel,
-   * one handle per round trip. `'native'` (experimental: see the README for what it does not hold
-   * yet): `@handoff/fdpass`'s addon accepts and passes the fds in
-   * acknowledged batches over a socketpair per worker (Linux, where it built at install; elsewhere
-   * `start()` throws `HANDOFF_ERR_FDPASS_UNAVAILABLE`). `'auto'`: native where it loads, else IPC.
-   * The choice is published once on the `handoff:transport:selected` diagnostics channel. Left
-   * out: the `HANDOFF_TRANSPORT` environment variable if set, else `'ipc'`. The kernel modes pass
-   * no connections and ignore it.
-   * @default 'ipc'
+   * Mode `primary`: how connections cross to the workers. `'native'`: `@handoff/fdpass`'s addon
+   * accepts and passes the fds in numbered, acknowledged batches over a socketpair per worker
+   * (Linux, where it built at install; elsewhere `start()` throws `HANDOFF_ERR_FDPASS_UNAVAILABLE`).
+   * `'ipc'`: Node's child_process channel, one handle per round trip. `'auto'`: native where the
+   * addon loads, else IPC. The choice is published once on the `handoff:transport:selected`
+   * diagnostics channel. Left out: the `HANDOFF_TRANSPORT` environment variable if set, else
+   * `'auto'`. The kernel modes pass no connections and ignore it.
+   * @default 'auto'
    */
   readonly transport?: TransportOption;
 }
@@ -226,7 +225,7 @@ export type TransportOption = 'auto' | 'native' | 'ipc';
 export const TRANSPORT_ENV = 'HANDOFF_TRANSPORT';
 
 /** The `transport` where neither the option nor `HANDOFF_TRANSPORT` says one. */
-export const DEFAULT_TRANSPORT: TransportOption = 'ipc';
+export const DEFAULT_TRANSPORT: TransportOption = 'auto';
 
 /** Options after validation, with every default filled in. */
 export interface ResolvedOptions {

@@ -319,6 +319,7 @@ export class Supervisor {
       eventLoopDelay: worker.eventLoopDelay,
       eventLoopDelayP50: worker.eventLoopDelayP50,
       heapUsed: worker.heapUsed,
+      transport: worker.linkTransport ?? null,
     };
   }
 }

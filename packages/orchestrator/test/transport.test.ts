@@ -55,6 +55,20 @@ describe('option transport', () => {
     }
   });
 
+  it("left out (and no HANDOFF_TRANSPORT), it is 'auto': native where the addon loads, else IPC", async () => {
+    const before = process.env.HANDOFF_TRANSPORT;
+    delete process.env.HANDOFF_TRANSPORT;
+    const s = selections();
+    try {
+      current = await startTestPrimary({ worker: app, workers: 1 });
+      expect((await get(current.port)).status).toBe(200);
+      expect(s.seen).toEqual([expect.objectContaining({ requested: 'auto', transport: native ? 'native' : 'ipc' })]);
+    } finally {
+      s.stop();
+      if (before !== undefined) process.env.HANDOFF_TRANSPORT = before;
+    }
+  });
+
   it.skipIf(!native)('native: workers whose addon does not load are served over IPC', async () => {
     current = await startTestPrimary({ worker: app, workers: 2, transport: 'native', env: { HANDOFF_FDPASS_DISABLE: '1' } });
     const pids = new Set<number>();

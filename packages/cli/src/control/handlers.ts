@@ -35,6 +35,8 @@ export interface WorkerStatus {
   readonly rss: number;
   readonly cpu: number | null;
   readonly eventLoopDelay: number;
+  /** What its connections cross on: `'native'`, `'ipc'`, or null where none cross (mode shared). */
+  readonly transport: 'native' | 'ipc' | null;
 }
 
 /** What `status --json` prints. */
@@ -78,6 +80,7 @@ export function statusOf(run: RunningPrimary): PrimaryStatus {
       rss: w.rss,
       cpu: run.cpu.percent(w.pid),
       eventLoopDelay: w.eventLoopDelay,
+      transport: w.transport,
     })),
     queued: stats.queued,
     rejected: stats.rejected,
