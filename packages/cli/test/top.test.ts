@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderTop } from '../src/top.js';
 import type { PrimaryStatus, WorkerStatus } from '../src/control/handlers.js';
 
-const worker = (id: number, instance: number, requests: number): WorkerStatus => ({ id, instance, pid: 1000 + id, state: 'ready', uptimeMs: 5000, restarts: 0, connections: 3, requests, rss: 50 * 1024 * 1024, cpu: 12.5, eventLoopDelay: 1.25 });
+const worker = (id: number, instance: number, requests: number): WorkerStatus => ({ id, instance, pid: 1000 + id, state: 'ready', uptimeMs: 5000, restarts: 0, connections: 3, requests, rss: 50 * 1024 * 1024, cpu: 12.5, eventLoopDelay: 1.25, transport: 'native' });
 const status = (workers: WorkerStatus[], rejectedTotal: number): PrimaryStatus => ({
   name: 'app',
   pid: 1,

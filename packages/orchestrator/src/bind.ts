@@ -31,6 +31,27 @@ function bindError(option: AddressOption, code: string | number, cause?: unknown
   return new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, `could not listen on ${where}: ${String(code)}${hint}`, { cause });
 }
 
+/** What a listener is made of: its socket, and how to close that socket. */
+type ListenerParts = Pick<BoundListener, 'address' | 'mode' | 'server' | 'sharedHandle' | 'close'>;
+
+/** The listener record: `close()` closes what `closeWith()` tied to it, then `parts`' socket. */
+function listenerOf(index: number, option: ListenOption, parts: ListenerParts): BoundListener {
+  const tied: Array<{ close(): void }> = [];
+  return {
+    index,
+    option,
+    address: parts.address,
+    mode: parts.mode,
+    server: parts.server,
+    sharedHandle: parts.sharedHandle,
+    closeWith: (resource) => void tied.push(resource),
+    close: () => {
+      for (const resource of tied.splice(0)) resource.close();
+      parts.close();
+    },
+  };
+}
+
 /**
  * Mode `primary`: the primary listens and accepts. Resolves once listening; a taken port rejects
  * with `HANDOFF_ERR_PORT_IN_USE`.
@@ -42,7 +63,7 @@ function listenInPrimary(index: number, option: AddressOption): Promise<BoundLis
     const onListening = (): void => {
       const a = server.address();
       const address: ListenAddress = typeof a === 'string' || a === null ? { path: (option as { path: string }).path } : { port: a.port, host: a.address };
-      resolve({ index, option, address, mode: 'primary', server, sharedHandle: undefined, close: () => server.close() });
+      resolve(listenerOf(index, option, { address, mode: 'primary', server, sharedHandle: undefined, close: () => server.close() }));
     };
     if ('path' in option) server.listen({ path: option.path, backlog: option.backlog ?? 511 }, onListening);
     else server.listen({ port: option.port, host: option.host, backlog: option.backlog ?? 511 }, onListening);
@@ -71,7 +92,7 @@ function bindShared(index: number, option: AddressOption): BoundListener {
     throw bindError(option, err);
   }
   const address: ListenAddress = 'path' in option ? { path: option.path } : { port: out.port as number, host: out.address as string };
-  return { index, option, address, mode: 'shared', server: undefined, sharedHandle: handle, close: () => handle.close() };
+  return listenerOf(index, option, { address, mode: 'shared', server: undefined, sharedHandle: handle, close: () => handle.close() });
 }
 
 /** True when this Node has `reusePort` in `net.Server.listen` (22.12+ / 23.1+) on an OS that has SO_REUSEPORT. */
@@ -87,7 +108,7 @@ export function reusePortSupported(version = process.versions.node, platform = p
  */
 export async function bindListener(index: number, option: ListenOption, mode: PolicyMode): Promise<BoundListener> {
   // A socket systemd (or another manager) passed is bound and listening already: adopted, not bound.
-  if ('fd' in option) return adoptListener(option, mode).then((adopted) => ({ index, option, ...adopted, sharedHandle: adopted.sharedHandle as NativeHandle | undefined }));
+  if ('fd' in option) return adoptListener(option, mode).then((adopted) => listenerOf(index, option, { ...adopted, sharedHandle: adopted.sharedHandle as NativeHandle | undefined }));
   if (mode === 'primary') return listenInPrimary(index, option);
   if (mode === 'shared') return bindShared(index, option);
   // reuseport: each worker binds its own socket. The primary only checks and resolves the port.
@@ -129,7 +150,7 @@ function reserveReusePort(index: number, option: Extract<ListenOption, { port: n
     server.listen({ port: option.port, host: option.host, reusePort: true, backlog: option.backlog ?? 511 } as net.ListenOptions, () => {
       const a = server.address() as net.AddressInfo;
       const address: ListenAddress = { port: a.port, host: option.host ?? a.address };
-      resolve({ index, option, address, mode: 'reuseport', server, sharedHandle: undefined, close: () => server.close() });
+      resolve(listenerOf(index, option, { address, mode: 'reuseport', server, sharedHandle: undefined, close: () => server.close() }));
     });
   });
 }

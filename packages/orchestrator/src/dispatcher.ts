@@ -154,12 +154,8 @@ export class Dispatcher implements LinkListener {
       onConnection: this.acceptBound,
       onError: (error) => this.host.onAcceptFailed?.(index, errnoName(error.code)),
     });
-    // The native acceptor holds the listening socket now (a duplicate): closing the listener closes it.
-    const close = listener.close;
-    (listener as { close(): void }).close = () => {
-      acceptor.close();
-      close.call(listener);
-    };
+    // The native acceptor holds a duplicate of the listening socket: it closes with the listener.
+    listener.closeWith(acceptor);
   }
 
   private intake(): ProxyIntake {

@@ -25,5 +25,11 @@ export interface BoundListener {
   readonly server: net.Server | undefined;
   /** Mode `shared`: the bound (not listening) socket every worker listens and accepts on. */
   readonly sharedHandle: NativeHandle | undefined;
+  /**
+   * Ties `resource` to the listener: `close()` closes it first, then the socket. The native
+   * acceptor holds a duplicate of the listening socket, which must close with it.
+   */
+  closeWith(resource: { close(): void }): void;
+  /** Closes what was tied to it, then its socket. */
   close(): void;
 }
