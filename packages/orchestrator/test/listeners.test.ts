@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { roundRobin, sharedHandle } from '@handoff/policies';
 import { get, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { fileURLToPath } from 'node:url';
 import { app } from './helpers.js';
+
+const addressApp = fileURLToPath(new URL('./fixtures/address-app.mjs', import.meta.url));
 
 let current: TestPrimary | undefined;
 const dirs: string[] = [];
@@ -45,4 +48,18 @@ describe('listeners', () => {
       for (let i = 0; i < 3; i++) expect((await get(0, { socketPath: path })).body).toMatch(/handled by child/);
     });
   }
+
+  it("the app's server.address() is the pipe's path on a Unix socket, as a server listening on it answers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'handoff-sock-'));
+    dirs.push(dir);
+    const path = join(dir, 'app.sock');
+    current = await startTestPrimary({ worker: addressApp, workers: 1, policy: roundRobin(), listen: [{ path }] });
+    expect(JSON.parse((await get(0, { socketPath: path })).body)).toEqual({ address: path, listening: true });
+  });
+
+  it("the app's server.address() is the listener's real address and port on TCP", async () => {
+    current = await startTestPrimary({ worker: addressApp, workers: 1, policy: roundRobin(), listen: [{ port: 0, host: '127.0.0.1' }] });
+    const { port } = current.primary.addresses()[0] as { port: number };
+    expect(JSON.parse((await get(port)).body)).toEqual({ address: { address: '127.0.0.1', family: 'IPv4', port }, listening: true });
+  });
 });

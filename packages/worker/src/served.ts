@@ -26,12 +26,30 @@ const ZERO_MEANS_NONE = Number(process.versions.node.split('.')[0]) >= 21;
  * for a server that listens itself. `close()` is how the worker learns that the app closed it.
  */
 class StandInHandle {
+  constructor(private readonly onClose: () => void) {}
+
+  close(): void {
+    this.onClose();
+  }
+
+  // The worker's IPC channel keeps the process alive, as cluster's does for its workers.
+  ref(): void {}
+  unref(): void {}
+}
+
+/**
+ * The stand-in of a TCP listener. A Unix socket listener's has no `getsockname`, as a Pipe handle
+ * has none: Node's `address()` then answers the pipe's name (`_pipeName`).
+ */
+class TcpStandInHandle extends StandInHandle {
   constructor(
     private readonly served: ServedServer,
-    private readonly onClose: () => void,
-  ) {}
+    onClose: () => void,
+  ) {
+    super(onClose);
+  }
 
-  /** `server.address()` for a TCP listener: the first listener's real address. */
+  /** `server.address()`: the first listener's real address. */
   getsockname(out: Record<string, unknown>): number {
     const address = this.served.firstAddress();
     if (address === undefined || isPathAddress(address)) return 0;
@@ -41,14 +59,6 @@ class StandInHandle {
     out.port = address.port;
     return 0;
   }
-
-  close(): void {
-    this.onClose();
-  }
-
-  // The worker's IPC channel keeps the process alive, as cluster's does for its workers.
-  ref(): void {}
-  unref(): void {}
 }
 
 /**
@@ -107,13 +117,14 @@ export class ServedServer {
     this.addresses.set(listener, address);
     if (this.handle !== undefined || this.closed) return;
     const server = this.server as ServerInternals;
-    this.handle = new StandInHandle(this, () => this.closedBy(true));
-    server._handle = this.handle;
-    // Node's address() answers the pipe's name for a Unix socket listener (its handle has no getsockname).
+    const onClose = (): void => this.closedBy(true);
     if (isPathAddress(address)) {
+      this.handle = new StandInHandle(onClose);
       server._pipeName = address.path;
-      (this.handle as { getsockname?: unknown }).getsockname = undefined;
+    } else {
+      this.handle = new TcpStandInHandle(this, onClose);
     }
+    server._handle = this.handle;
     server.emit('listening');
   }
 
