@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './load.js';
-import { cpuMicros, processTree, rssBytes } from './proc.js';
-import { startServer, type ServerSpec } from './servers.js';
+import { cpuMicros, heldConnections, processState, processTree, rssBytes } from './proc.js';
+import { startServer, type RunningServer, type ServerSpec } from './servers.js';
 import { coefficientOfVariation, shares } from './stats.js';
-import type { Workload } from './workloads.js';
+import { hangTimeoutMs, type CrashPlan, type Workload } from './workloads.js';
 
 /** How one cell is run. */
 export interface CellOptions {
@@ -44,6 +44,23 @@ export interface CellResult {
   readonly primaryRss: number;
   /** Mean RSS of a worker, bytes. */
   readonly workerRss: number;
+  /** The crash workload: what happened to the worker it stopped and killed. */
+  readonly crash?: CrashResult;
+}
+
+/** What the crash workload saw: one worker SIGSTOPped, then SIGKILLed, under churn. */
+export interface CrashResult {
+  readonly victim: number;
+  /** Connections the worker held (had taken and not closed) once it was stopped: the most that may fail. */
+  readonly held: number;
+  /** Requests that ended without a 200: reset, closed unanswered, or a 503. */
+  readonly failed: number;
+  /** Requests unanswered after {@link hangTimeoutMs}, given up on by the client. */
+  readonly hung: number;
+  /** Connections the handoff primary gave back from the stopped worker and placed again (0 for the others: not reported). */
+  readonly returned: number;
+  /** Who ended it: the bench's SIGKILL, or it was gone already (the primary's heartbeat). */
+  readonly killedBy: 'bench' | 'gone';
 }
 
 const LOADER = fileURLToPath(new URL('./loader-entry.js', import.meta.url));
@@ -92,11 +109,68 @@ function runLoader(spec: LoadSpec & { warmupSeconds: number }, pin: boolean, bef
   });
 }
 
-/** Starts the server, warms it up, measures one load, stops it. */
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A crash in progress: stops `victim` at `plan.stopAt` of the window, kills it at `plan.killAt`. */
+class Crash {
+  held = 0;
+  killedBy: 'bench' | 'gone' = 'gone';
+  /** The victim's CPU once stopped (it uses none after), for the window's total. */
+  cpuAtStop: number | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopped: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly victim: number,
+    private readonly port: number,
+    plan: CrashPlan,
+    seconds: number,
+  ) {
+    this.timers.push(setTimeout(() => (this.stopped = this.stop()), plan.stopAt * seconds * 1000));
+    this.timers.push(setTimeout(() => void this.kill(), plan.killAt * seconds * 1000));
+  }
+
+  private async stop(): Promise<void> {
+    try {
+      process.kill(this.victim, 'SIGSTOP');
+    } catch {
+      return;
+    }
+    // Counted once the kernel says it is stopped: from then on its fd table cannot change.
+    for (let i = 0; i < 200 && processState(this.victim) !== 'T'; i++) await sleep(5);
+    this.held = heldConnections(this.victim, this.port);
+    this.cpuAtStop = cpuMicros(this.victim);
+  }
+
+  private async kill(): Promise<void> {
+    await this.stopped;
+    const state = processState(this.victim);
+    if (state === undefined || state === 'Z') return;
+    try {
+      process.kill(this.victim, 'SIGKILL');
+      this.killedBy = 'bench';
+    } catch {
+      // Gone between the two.
+    }
+  }
+
+  result(running: RunningServer, load: LoadResult): CrashResult {
+    return { victim: this.victim, held: this.held, failed: load.errors + load.non2xx, hung: load.timeouts ?? 0, returned: running.redispatched(this.victim), killedBy: this.killedBy };
+  }
+
+  cancel(): void {
+    for (const t of this.timers) clearTimeout(t);
+  }
+}
+
+/** Starts the server, warms it up, measures one load (crashing a worker inside it, for `crash`), stops it. */
 export async function runCell(server: ServerSpec, workload: Workload, round: number, workers: number, options: CellOptions): Promise<CellResult> {
+  if (workload.crash !== undefined && server.kind === 'single') throw new Error(`${workload.name}: ${server.name} has no worker to stop`);
   const running = await startServer(server, workers, options.node, options.pin ? 1 : undefined, options.execArgv ?? []);
+  let crash: Crash | undefined;
   try {
-    const base = { port: running.port, loader: options.loader, ...workload.load };
+    const plan = workload.crash;
+    const base = { port: running.port, loader: options.loader, ...workload.load, ...(plan === undefined ? {} : { timeoutMs: hangTimeoutMs(options.seconds, plan) }) };
     let tree: number[] = [];
     let before: number[] = [];
     let used: number[] = [];
@@ -107,9 +181,11 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
       () => {
         tree = processTree(running.pid);
         before = tree.map(cpuMicros);
+        // The victim: the first worker (the top process's first child).
+        if (plan !== undefined && tree[1] !== undefined) crash = new Crash(tree[1], running.port, plan, options.seconds);
       },
       () => {
-        used = tree.map((pid, i) => cpuMicros(pid) - before[i]!);
+        used = tree.map((pid, i) => (pid === crash?.victim && crash.cpuAtStop !== undefined ? crash.cpuAtStop : cpuMicros(pid)) - before[i]!);
         rss = tree.map(rssBytes);
       },
     );
@@ -138,8 +214,10 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
       cv: coefficientOfVariation(counts),
       primaryRss: single ? 0 : rss[0]!,
       workerRss: workerRss.length === 0 ? 0 : workerRss.reduce((a, b) => a + b, 0) / workerRss.length,
+      ...(crash === undefined ? {} : { crash: crash.result(running, load) }),
     };
   } finally {
+    crash?.cancel();
     await running.stop();
   }
 }

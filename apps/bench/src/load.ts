@@ -8,6 +8,8 @@ export interface LoadResult {
   readonly requests: number;
   readonly errors: number;
   readonly non2xx: number;
+  /** Churn with `timeoutMs`: requests unanswered that long, given up on (hung); not in `errors`. */
+  readonly timeouts?: number;
   readonly seconds: number;
   /** Latency percentiles in ms. */
   readonly p50: number;
@@ -31,6 +33,10 @@ export interface LoadSpec {
   /** Idle connections opened before the run and held through it. */
   readonly idle?: number;
   readonly loader?: 'autocannon' | 'wrk';
+  /** Churn: give a request up after this many ms (counted in `timeouts`); none when absent. */
+  readonly timeoutMs?: number;
+  /** Churn: once the time is up, wait for every request still open to end (or time out) and count it. */
+  readonly settle?: boolean;
 }
 
 function pidOf(body: string): string | undefined {
@@ -92,8 +98,11 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
     let count = 0;
     let errors = 0;
     let non2xx = 0;
+    let timeouts = 0;
+    let open = 0;
     let stopped = false;
     let sent = 0;
+    let finish: (() => void) | undefined;
     const burnEvery = spec.burnFraction !== undefined && spec.burnFraction > 0 ? Math.round(1 / spec.burnFraction) : 0;
     const started = performance.now();
     const one = (): void => {
@@ -102,6 +111,12 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
       const burn = burnEvery > 0 && ++sent % burnEvery === 0;
       const socket: Socket = connect(spec.port, '127.0.0.1');
       let response = '';
+      let hung = false;
+      open++;
+      const timer = spec.timeoutMs === undefined ? undefined : setTimeout(() => {
+        hung = true;
+        socket.destroy();
+      }, spec.timeoutMs);
       socket.setNoDelay(true);
       socket.once('connect', () => socket.write(burn ? BURN : REQUEST));
       socket.on('data', (chunk: Buffer) => {
@@ -110,7 +125,11 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
       // An error is followed by 'close', which counts it (as an error when no response came).
       socket.once('error', () => {});
       socket.once('close', () => {
-        if (response.startsWith('HTTP/1.1 200')) {
+        open--;
+        if (timer !== undefined) clearTimeout(timer);
+        if (hung) {
+          timeouts++;
+        } else if (response.startsWith('HTTP/1.1 200')) {
           if (count === latencies.length) {
             const grown = new Float64Array(latencies.length * 2);
             grown.set(latencies);
@@ -126,6 +145,7 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
         }
         // Closed loop: the next request when this one is done; open loop (a rate): on schedule.
         if (spec.rate === undefined) one();
+        if (stopped && open === 0) finish?.();
       });
     };
     let ticker: NodeJS.Timeout | undefined;
@@ -147,9 +167,14 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
     setTimeout(() => {
       stopped = true;
       if (ticker !== undefined) clearInterval(ticker);
+      // req/s over the window; with `settle`, what ends after it is counted too (each bounded by `timeoutMs`).
       const seconds = (performance.now() - started) / 1000;
-      const sorted = latencies.slice(0, count).sort();
-      resolve({ loader: 'handoff-churn', requests: count, errors, non2xx, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), byPid, connectionsByPid: {} });
+      finish = () => {
+        finish = undefined;
+        const sorted = latencies.slice(0, count).sort();
+        resolve({ loader: 'handoff-churn', requests: count, errors, non2xx, timeouts, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), byPid, connectionsByPid: {} });
+      };
+      if (spec.settle !== true || open === 0) finish();
     }, spec.seconds * 1000);
   });
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pnpm bench [--quick] [--rounds N] [--duration S] [--warmup S] [--workers N] [--workloads a,b]
 //            [--servers a,b] [--node PATH] [--pin | --no-pin] [--loader autocannon|wrk] [--json PATH]
-//            [--exec-argv="FLAGS"]
+//            [--exec-argv="FLAGS"] [--transports native,ipc]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -11,11 +11,15 @@ import { parseArgs } from 'node:util';
 import { runCell, type CellResult } from './cell.js';
 import { wrkInstalled } from './load.js';
 import { markdown, summarize, type Section } from './report.js';
-import { allServers, canPin, supportsReusePort } from './servers.js';
+import { allServers, canPin, selectServers, supportsReusePort } from './servers.js';
+import { parseTransports, probeNative, TRANSPORTS, type Transport } from './transports.js';
 import { WORKLOADS } from './workloads.js';
 
-/** `--quick`: the anchors and one policy of each kind, keep-alive unpinned and churn pinned, 1 round. */
-const QUICK_SERVERS = ['single', 'cluster-rr', 'cluster-none', 'reuseport', 'handoff:round-robin', 'handoff:least-connections', 'handoff:shared', 'handoff:balanced-shared'];
+/**
+ * `--quick`: the anchors and one policy of each kind, keep-alive unpinned and churn pinned, 1 round;
+ * round-robin on each transport, the rest of mode `primary` on the first (native where it loads).
+ */
+const quickServers = (first: Transport): string[] => ['single', 'cluster-rr', 'cluster-none', 'reuseport', 'handoff:round-robin', `handoff:least-connections@${first}`, 'handoff:shared', 'handoff:balanced-shared'];
 const QUICK_SECTIONS: readonly [string, boolean][] = [
   ['keep-alive', false],
   ['churn', true],
@@ -24,13 +28,16 @@ const QUICK_SECTIONS: readonly [string, boolean][] = [
 const PINNED_WORKLOADS = new Set(['churn', 'mixed']);
 
 const USAGE = `usage: pnpm bench [options]
-  --quick              keep-alive (unpinned) and churn (pinned), ${QUICK_SERVERS.length} servers, 1 round of 1 s after 1 s of warm-up: under a minute
+  --quick              keep-alive (unpinned) and churn (pinned), the anchors, round-robin on each transport, least-connections (native where it loads), shared and balanced-shared, 1 round of 1 s after 1 s of warm-up: under a minute
   --rounds N           rounds, interleaved (default 3)
   --duration S         measured seconds per cell (default 5)
   --warmup S           warm-up seconds per cell, not measured (default 1)
   --workers N          worker processes (default 2; the fairness workload always uses 8)
   --workloads a,b      of: ${WORKLOADS.map((w) => w.name).join(', ')}
   --servers a,b        of: ${allServers().map((s) => s.name).join(', ')}
+                       (handoff:<policy> without @: that policy on every transport of --transports)
+  --transports a,b     of: ${TRANSPORTS.join(', ')}: what every primary-mode handoff server runs on
+                       (default: both where @handoff/fdpass's addon loads on --node, else ipc)
   --node PATH          run every server process on this Node binary (the load generator stays on this one)
   --pin / --no-pin     only pinned (load on CPU 0, servers on CPU 1) / only unpinned runs
                        (default: churn and mixed both ways, the rest unpinned)
@@ -53,6 +60,7 @@ const { values } = parseArgs({
     loader: { type: 'string' },
     json: { type: 'string' },
     'exec-argv': { type: 'string' },
+    transports: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -88,12 +96,29 @@ if (loader !== 'autocannon' && loader !== 'wrk') fail('--loader must be autocann
 if (loader === 'wrk' && !wrkInstalled()) fail('--loader wrk: wrk is not installed');
 const execArgv = values['exec-argv']?.split(/\s+/).filter((a) => a !== '') ?? [];
 
+// The transports: both where the addon loads on the servers' Node, else IPC, said in the output.
+const native = probeNative(node);
+let transports: Transport[];
+try {
+  transports = values.transports === undefined ? TRANSPORTS.filter((t) => t !== 'native' || native.available) : parseTransports(values.transports);
+} catch (error) {
+  fail((error as Error).message);
+}
+if (transports.includes('native') && !native.available) fail(`--transports native: the native transport does not load on ${node}: ${native.reason}`);
+const transportText = native.available ? `Transports: ${transports.join(', ')}.` : `Transports: ipc only: the native transport does not load (${native.reason}).`;
+
 const reusePort = supportsReusePort(node);
-const wantedServers = values.servers?.split(',') ?? (quick ? QUICK_SERVERS : undefined);
-const unknownServer = wantedServers?.find((n) => !allServers().some((s) => s.name === n));
-if (unknownServer !== undefined) fail(`unknown server ${unknownServer}`);
-// The +metrics variants run only when named: they measure what metrics cost, not a policy.
-const servers = allServers().filter((s) => (wantedServers === undefined ? s.metrics !== true : wantedServers.includes(s.name)) && (reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport')));
+const wantedServers = values.servers?.split(',') ?? (quick ? quickServers(transports[0]!) : undefined);
+let selected: ReturnType<typeof selectServers>;
+try {
+  // The +metrics variants run only when named: they measure what metrics cost, not a policy.
+  selected = selectServers(wantedServers, transports);
+} catch (error) {
+  fail((error as Error).message);
+}
+const servers = selected.filter((s) => reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport'));
+const nativeNamed = servers.find((s) => s.transport === 'native' && !native.available);
+if (nativeNamed !== undefined) fail(`${nativeNamed.name}: the native transport does not load on ${node}: ${native.reason}`);
 const wantedWorkloads = values.workloads?.split(',');
 const unknownWorkload = wantedWorkloads?.find((n) => !WORKLOADS.some((w) => w.name === n));
 if (unknownWorkload !== undefined) fail(`unknown workload ${unknownWorkload}`);
@@ -108,6 +133,8 @@ for (const workload of WORKLOADS) {
   else if (values['no-pin']) modes = [false];
   else if (quick && wantedWorkloads === undefined) modes = QUICK_SECTIONS.filter(([n]) => n === workload.name).map(([, p]) => p);
   else modes = PINNED_WORKLOADS.has(workload.name) && pinnable ? [false, true] : [false];
+  // A crash is about what fails, not CPU: unpinned, unless --pin asks.
+  if (workload.crash !== undefined && !values.pin) modes = [false];
   for (const pinned of modes) sections.push({ name: workload.name, description: workload.description, pinned, workload });
 }
 if (sections.length === 0) fail('no workload to run (see --workloads)');
@@ -116,13 +143,15 @@ const started = new Date();
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
 const loaderText = loader === 'wrk' ? 'wrk (keep-alive, idle; churn with Connection: close), autocannon (fairness: fixed rate) and the bench\'s new-connection loop (mixed: two paths)' : 'autocannon (keep-alive, fairness, idle; programmatic) and the bench\'s new-connection-per-request loop (churn, mixed)';
 console.log(`# handoff bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n`);
-console.log(`Node ${nodeVersion} (servers; load generator on ${process.versions.node}) on ${machine}. Load generator: ${loaderText}. ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, interleaved; medians over rounds.${reusePort ? '' : ' reusePort: not available on this Node.'}${execArgv.length > 0 ? ` Server flags: ${execArgv.join(' ')}.` : ''}\n`);
+console.log(`Node ${nodeVersion} (servers; load generator on ${process.versions.node}) on ${machine}. Load generator: ${loaderText}. ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, interleaved; medians over rounds.${reusePort ? '' : ' reusePort: not available on this Node.'}${execArgv.length > 0 ? ` Server flags: ${execArgv.join(' ')}.` : ''} ${transportText}\n`);
 
 const cells: CellResult[] = [];
-const total = sections.length * rounds * servers.length;
+// The crash workload stops a worker: a single process has none.
+const serversOf = (section: (typeof sections)[number]): typeof servers => (section.workload.crash === undefined ? servers : servers.filter((s) => s.kind !== 'single'));
+const total = sections.reduce((n, section) => n + rounds * serversOf(section).length, 0);
 for (const section of sections) {
   for (let round = 1; round <= rounds; round++) {
-    for (const server of servers) {
+    for (const server of serversOf(section)) {
       process.stderr.write(`[${cells.length + 1}/${total}] ${section.name}${section.pinned ? ' pinned' : ''} round ${round}: ${server.name}\n`);
       try {
         cells.push(await runCell(server, section.workload, round, section.workload.workers ?? workers, { seconds, warmupSeconds, node, pin: section.pinned, loader, execArgv }));
@@ -140,5 +169,5 @@ console.log(markdown(summaries, sections));
 const here = dirname(fileURLToPath(import.meta.url));
 const jsonPath = resolve(values.json ?? resolve(here, '..', 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`));
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, `${JSON.stringify({ date: started.toISOString(), node: nodeVersion, machine, loader, rounds, seconds, warmupSeconds, workers, execArgv, cells, summaries }, null, 2)}\n`);
+writeFileSync(jsonPath, `${JSON.stringify({ date: started.toISOString(), node: nodeVersion, machine, loader, rounds, seconds, warmupSeconds, workers, execArgv, transports, native, cells, summaries }, null, 2)}\n`);
 console.log(`Full result: ${jsonPath} (${Math.round((Date.now() - started.getTime()) / 1000)} s)`);

@@ -16,12 +16,12 @@ function isPolicy(value: unknown): value is Policy {
   return typeof name === 'string' && (mode === 'primary' || mode === 'shared' || mode === 'reuseport');
 }
 
-/** Calls `factory` once to learn the policy's name; undefined when it is not a policy factory. */
-function probe(factory: (options?: unknown) => unknown): string | undefined {
+/** Calls `factory` once to learn the policy's name and mode; undefined when it is not a policy factory. */
+function probe(factory: (options?: unknown) => unknown): Policy | undefined {
   for (const args of [[], [OPTIONS.weighted!(2)]]) {
     try {
       const policy = factory(...(args as [unknown?]));
-      if (isPolicy(policy)) return policy.name;
+      if (isPolicy(policy)) return policy;
     } catch {
       // Needs options; try the next shape.
     }
@@ -29,14 +29,18 @@ function probe(factory: (options?: unknown) => unknown): string | undefined {
   return undefined;
 }
 
+const modes: Record<string, Policy['mode']> = {};
+
 function discover(): Record<string, (workers: number) => Policy> {
   const found: Record<string, (workers: number) => Policy> = {};
   for (const [key, value] of Object.entries(exported)) {
     // Factories are camelCase functions; classes (errors) and enums start with a capital.
     if (typeof value !== 'function' || !/^[a-z]/.test(key)) continue;
     const factory = value as (options?: unknown) => unknown;
-    const name = probe(factory);
-    if (name === undefined) continue;
+    const probed = probe(factory);
+    if (probed === undefined) continue;
+    const name = probed.name;
+    modes[name] = probed.mode;
     found[name] = (workers) => {
       const options = OPTIONS[name];
       return factory(options === undefined ? undefined : options(workers)) as Policy;
@@ -51,3 +55,11 @@ function discover(): Record<string, (workers: number) => Policy> {
  * bench without a change here (add an entry to `OPTIONS` if it cannot be called bare).
  */
 export const POLICIES: Readonly<Record<string, (workers: number) => Policy>> = discover();
+
+/**
+ * The distribution mode of a policy `POLICIES` knows (`primary`: the primary passes each connection,
+ * on a transport; `shared`, `reuseport`: the kernel modes, which pass none); undefined for another name.
+ */
+export function policyMode(name: string): Policy['mode'] | undefined {
+  return modes[name];
+}

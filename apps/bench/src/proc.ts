@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
 export const CLOCK_TICKS = 100;
@@ -37,4 +37,59 @@ export function rssBytes(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** The process's state letter from /proc (`R`, `S`, `T` stopped, `Z`…); undefined when it is gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * TCP connections to local `port` that the process `pid` holds a descriptor of, the listening
+ * socket left out: what a worker has taken (accepted, or received and read off its channel) and not
+ * yet closed. Read from its fd table and the kernel's socket list, so it is true of a stopped
+ * process too; a descriptor still in flight to it (in a socket's queue) is not counted: it has not
+ * taken it.
+ */
+export function heldConnections(pid: number, port: number): number {
+  let inodes: Set<string>;
+  try {
+    inodes = new Set(
+      readdirSync(`/proc/${pid}/fd`)
+        .map((fd) => {
+          try {
+            return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((i): i is string => i !== undefined),
+    );
+  } catch {
+    return 0;
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let held = 0;
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const local = f[1]!;
+      // 0A is LISTEN: the worker's copy of a listening socket is not a connection.
+      if (local.slice(local.lastIndexOf(':') + 1) === hexPort && f[3] !== '0A' && inodes.has(f[9]!)) held++;
+    }
+  }
+  return held;
 }

@@ -37,6 +37,21 @@ export interface Summary {
   readonly vsBestAnchor: Ratios;
   /** Server CPU per request as a multiple of the single process's. */
   readonly cpuVsSingle: number;
+  /** The crash workload, over its rounds. */
+  readonly crash?: CrashSummary;
+}
+
+/** The crash workload's figures of one server, summed over rounds. */
+export interface CrashSummary {
+  readonly failed: number;
+  readonly hung: number;
+  /** Connections the stopped worker held, summed over rounds. */
+  readonly held: number;
+  readonly returned: number;
+  /** Rounds where the primary's heartbeat (not the bench) had killed the stopped worker. */
+  readonly goneFirst: number;
+  /** Every round: failed <= held, and none hung (issue 18's target). */
+  readonly met: boolean;
 }
 
 /** Ratios of one summary's figures to another's. */
@@ -50,6 +65,20 @@ export interface Ratios {
 }
 
 type Partial = Omit<Summary, 'vsClusterRr' | 'vsBestAnchor' | 'cpuVsSingle' | 'bestAnchor'>;
+
+function crashSummary(g: readonly CellResult[]): CrashSummary | undefined {
+  const crashes = g.flatMap((c) => (c.crash === undefined ? [] : [c.crash]));
+  if (crashes.length === 0) return undefined;
+  const sum = (f: (c: (typeof crashes)[number]) => number): number => crashes.reduce((a, c) => a + f(c), 0);
+  return {
+    failed: sum((c) => c.failed),
+    hung: sum((c) => c.hung),
+    held: sum((c) => c.held),
+    returned: sum((c) => c.returned),
+    goneFirst: crashes.filter((c) => c.killedBy === 'gone').length,
+    met: crashes.every((c) => c.failed <= c.held && c.hung === 0),
+  };
+}
 
 function ratios(s: Partial, to: Partial | undefined): Ratios {
   const r = (a: number, b: number | undefined): number => (b === undefined || b === 0 ? Number.NaN : a / b);
@@ -94,6 +123,7 @@ export function summarize(cells: readonly CellResult[], anchors: ReadonlySet<str
       cv: m((c) => c.cv),
       primaryRss: m((c) => c.primaryRss),
       workerRss: m((c) => c.workerRss),
+      ...(g[0]!.crash === undefined ? {} : { crash: crashSummary(g) }),
     };
   });
   return partial.map((s) => {
@@ -126,12 +156,31 @@ export interface Section {
   readonly pinned: boolean;
 }
 
+/** The crash workload's table: what failed and hung against what the stopped worker held. */
+function crashTable(rows: readonly Summary[], out: string[]): void {
+  out.push('Failed, hung, held and given back are summed over rounds; **met**: in every round failed ≤ held and none hung.', '');
+  out.push('| server | req/s | p99 ms | failed | hung | held by the stopped worker | given back by the primary | met |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |');
+  for (const s of rows) {
+    const c = s.crash;
+    if (c === undefined) continue;
+    const gone = c.goneFirst > 0 ? ` (heartbeat first in ${c.goneFirst})` : '';
+    out.push(`| ${s.anchor ? s.server : `**${s.server}**`} | ${f0(s.rps)} | ${f1(s.p99)} | ${c.failed} | ${c.hung} | ${c.held}${gone} | ${s.server.startsWith('handoff:') ? c.returned : '–'} | ${c.met ? 'yes' : 'no'} |`);
+  }
+  out.push('');
+}
+
 /** One Markdown table per workload and pinning. */
 export function markdown(summaries: readonly Summary[], sections: readonly Section[]): string {
   const out: string[] = [];
   for (const w of sections) {
     const rows = summaries.filter((s) => s.workload === w.name && s.pinned === w.pinned);
     if (rows.length === 0) continue;
+    if (rows.some((s) => s.crash !== undefined)) {
+      out.push(`### ${w.name}, ${w.pinned ? 'pinned (load on CPU 0, server on CPU 1)' : 'unpinned'}: ${w.description}`, '');
+      crashTable(rows, out);
+      continue;
+    }
     out.push(`### ${w.name}, ${w.pinned ? 'pinned (load on CPU 0, server on CPU 1)' : 'unpinned'}: ${w.description}`, '');
     out.push(`Small figures: × cluster-rr · × best anchor (${rows[0]!.bestAnchor}).`, '');
     out.push('| server | req/s | min–max | p50 ms | p99 ms | errors | CPU µs/req | primary + workers | × single CPU | busiest: conns / reqs | CV | RSS MB primary | RSS MB worker |');

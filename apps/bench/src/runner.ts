@@ -1,6 +1,10 @@
-// The server under test, in its own process: `node runner.js <kind> <workers> [policy] [metrics]`.
-// Prints one line `READY <port>` once every process serves; SIGTERM stops it and its children.
+// The server under test, in its own process: `node runner.js <kind> <workers> [policy] [metrics] [transport]`.
+// Prints one line `READY <port> [transport]` once every process serves (a handoff server names the
+// transport its primary chose); SIGTERM stops it and its children. A handoff primary also prints
+// `REDISPATCH <worker pid> <reason>` for each connection it gave back from a worker and placed again
+// (the crash workload counts them).
 import cluster from 'node:cluster';
+import { subscribe } from 'node:diagnostics_channel';
 import { fork } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -9,12 +13,12 @@ import { serveMetrics } from '@handoff/metrics';
 import { handle } from './app.js';
 import { POLICIES } from './policies.js';
 
-const [kind = 'single', workersArg = '2', policyName = 'round-robin', extra = ''] = process.argv.slice(2);
+const [kind = 'single', workersArg = '2', policyName = 'round-robin', extra = '', transportArg = 'ipc'] = process.argv.slice(2);
 const workers = Number(workersArg);
 const HOST = '127.0.0.1';
 
-function ready(port: number): void {
-  process.stdout.write(`READY ${port}\n`);
+function ready(port: number, transport?: string): void {
+  process.stdout.write(`READY ${port}${transport === undefined ? '' : ` ${transport}`}\n`);
 }
 
 function listen(server: Server, options: object): Promise<number> {
@@ -70,19 +74,34 @@ async function main(): Promise<void> {
     case 'handoff': {
       const policy = POLICIES[policyName];
       if (policy === undefined) throw new Error(`unknown policy ${policyName}`);
+      if (transportArg !== 'ipc' && transportArg !== 'native') throw new Error(`unknown transport ${transportArg}`);
+      // What start() chose, from fdpass's own channel: the row's label must be what ran.
+      let selected: string | undefined;
+      subscribe('handoff:transport:selected', (message) => {
+        selected = (message as { transport?: string }).transport;
+      });
+      const pids = new Map<number, number>();
+      // Published only when a connection is given back (a worker died or refused it): free otherwise.
+      subscribe('handoff:connection:redispatch', (message) => {
+        const { from, reason } = message as { from: number; reason: string };
+        process.stdout.write(`REDISPATCH ${pids.get(from) ?? 0} ${reason}\n`);
+      });
       const primary = createPrimary({
         worker: new URL('./worker-entry.js', import.meta.url),
         workers,
         listen: { port: 0, host: HOST },
         policy: policy(workers),
         handleSignals: false,
+        // Explicit, so neither the default nor HANDOFF_TRANSPORT decides (the kernel modes ignore it).
+        transport: transportArg,
       });
+      primary.on('worker:spawn', (w) => pids.set(w.id, w.pid));
       // `+metrics`: the endpoint on its own port, counting from the start, as the command does.
       if (extra === 'metrics') await serveMetrics(primary, { port: 0, host: HOST });
       await primary.start();
       process.on('SIGTERM', () => void primary.close({ timeout: 1000 }).finally(() => process.exit(0)));
       const address = primary.addresses()[0];
-      ready(address !== undefined && 'port' in address ? address.port : 0);
+      ready(address !== undefined && 'port' in address ? address.port : 0, selected ?? 'none');
       return;
     }
     default:

@@ -1,14 +1,20 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { POLICIES } from './policies.js';
+import { POLICIES, policyMode } from './policies.js';
 import { processTree } from './proc.js';
+import { TRANSPORTS, type Transport } from './transports.js';
 
 /** A server under test. */
 export interface ServerSpec {
-  /** Name in the report: `single`, `cluster-rr`, `cluster-none`, `reuseport`, `handoff:<policy>`. */
+  /**
+   * Name in the report: `single`, `cluster-rr`, `cluster-none`, `reuseport`, `handoff:<policy>` for
+   * a kernel-mode policy, `handoff:<policy>@<transport>` for a `primary`-mode one.
+   */
   readonly name: string;
   readonly kind: 'single' | 'cluster-rr' | 'cluster-none' | 'reuseport' | 'handoff';
   readonly policy?: string;
+  /** A `primary`-mode policy's transport, passed to `createPrimary` explicitly (the default does not decide). */
+  readonly transport?: Transport;
   /** `handoff:<policy>+metrics`: with `@handoff/metrics` serving its `/metrics` beside (what it costs). */
   readonly metrics?: boolean;
   /** The references handoff is compared with. */
@@ -19,8 +25,19 @@ export interface ServerSpec {
 const ORDER = ['round-robin', 'least-connections', 'power-of-two-choices', 'weighted', 'random', 'ip-hash', 'shared', 'balanced-shared', 'reuseport'];
 const rank = (policy: string): number => (ORDER.includes(policy) ? ORDER.indexOf(policy) : ORDER.length);
 
-/** Every server the bench knows, anchors first. */
-export function allServers(): ServerSpec[] {
+/** A handoff server of `policy`: one per transport in mode `primary`, one alone in the kernel modes. */
+function handoff(policy: string, metrics: boolean, transports: readonly Transport[]): ServerSpec[] {
+  const base = `handoff:${policy}${metrics ? '+metrics' : ''}`;
+  const extra = metrics ? { metrics: true } : {};
+  if (policyMode(policy) !== 'primary') return [{ name: base, kind: 'handoff', policy, ...extra, anchor: false }];
+  return transports.map((transport): ServerSpec => ({ name: `${base}@${transport}`, kind: 'handoff', policy, transport, ...extra, anchor: false }));
+}
+
+/**
+ * Every server the bench knows, anchors first; each `primary`-mode policy once per transport of
+ * `transports` (default: both), rows of one policy side by side.
+ */
+export function allServers(transports: readonly Transport[] = TRANSPORTS): ServerSpec[] {
   return [
     { name: 'single', kind: 'single', anchor: true },
     { name: 'cluster-rr', kind: 'cluster-rr', anchor: true },
@@ -28,10 +45,27 @@ export function allServers(): ServerSpec[] {
     { name: 'reuseport', kind: 'reuseport', anchor: true },
     ...Object.keys(POLICIES)
       .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-      .map((policy): ServerSpec => ({ name: `handoff:${policy}`, kind: 'handoff', policy, anchor: false })),
+      .flatMap((policy) => handoff(policy, false, transports)),
     // The cost of metrics, measured against the same policy without them (only when asked for by name).
-    ...['round-robin', 'shared'].map((policy): ServerSpec => ({ name: `handoff:${policy}+metrics`, kind: 'handoff', policy, metrics: true, anchor: false })),
+    ...['round-robin', 'shared'].flatMap((policy) => handoff(policy, true, transports)),
   ];
+}
+
+/**
+ * The servers `--servers` names, in report order, each `primary`-mode policy on every transport of
+ * `transports` unless the name says one (`handoff:round-robin@ipc`); undefined: every server but the
+ * `+metrics` ones. Throws naming a server it does not know.
+ */
+export function selectServers(wanted: readonly string[] | undefined, transports: readonly Transport[]): ServerSpec[] {
+  const every = allServers(TRANSPORTS);
+  const known = (name: string): boolean => every.some((s) => s.name === name || s.name.replace(/@[a-z]+$/, '') === name);
+  const unknown = wanted?.find((n) => !known(n));
+  if (unknown !== undefined) throw new Error(`unknown server ${unknown}`);
+  return every.filter((s) => {
+    const bare = s.name.replace(/@[a-z]+$/, '');
+    if (wanted === undefined) return s.metrics !== true && (s.transport === undefined || transports.includes(s.transport));
+    return wanted.includes(s.name) || (wanted.includes(bare) && s.transport !== undefined && transports.includes(s.transport)) || (wanted.includes(bare) && s.transport === undefined);
+  });
 }
 
 /** True when the Node binary `node` has `reusePort` (22.12+ / 23.1+) on Linux. */
@@ -50,6 +84,10 @@ export function canPin(): boolean {
 export interface RunningServer {
   readonly port: number;
   readonly pid: number;
+  /** The transport a handoff primary said it chose (`none` in the kernel modes); undefined for the others. */
+  readonly transport: string | undefined;
+  /** Connections a handoff primary gave back from the worker of pid `from` and placed again, so far. */
+  redispatched(from: number): number;
   stop(): Promise<void>;
 }
 
@@ -58,7 +96,7 @@ const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
 /** Starts `spec` with `workers` processes on the Node binary `node`, pinned to `cpu` when given. */
 export function startServer(spec: ServerSpec, workers: number, node: string, cpu: number | undefined, execArgv: readonly string[] = []): Promise<RunningServer> {
   // Worker processes inherit the runner's Node flags (cluster, fork and handoff all default to process.execArgv).
-  const args = [...execArgv, RUNNER, spec.kind, String(workers), spec.policy ?? '', spec.metrics === true ? 'metrics' : ''];
+  const args = [...execArgv, RUNNER, spec.kind, String(workers), spec.policy ?? '', spec.metrics === true ? 'metrics' : '', spec.transport ?? 'ipc'];
   const child: ChildProcess = cpu === undefined ? spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('taskset', ['-c', String(cpu), node, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -70,16 +108,37 @@ export function startServer(spec: ServerSpec, workers: number, node: string, cpu
       clearTimeout(timer);
       reject(new Error(`${spec.name} exited with code ${code} before it was ready`));
     });
+    const given = new Map<number, number>();
+    let started = false;
+    // After READY: `REDISPATCH <pid> <reason>` lines, counted per worker pid.
+    const countLines = (): void => {
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        const m = /^REDISPATCH (\d+)/.exec(out.slice(0, nl));
+        if (m !== null) given.set(Number(m[1]), (given.get(Number(m[1])) ?? 0) + 1);
+        out = out.slice(nl + 1);
+      }
+    };
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      const match = /READY (\d+)/.exec(out);
+      if (started) return countLines();
+      const match = /READY (\d+)(?: (\S+))?\n/.exec(out);
       if (match === null) return;
+      started = true;
+      out = out.slice(match.index + match[0].length);
+      countLines();
       clearTimeout(timer);
       child.removeAllListeners('exit');
       const pid = child.pid!;
+      if (spec.transport !== undefined && match[2] !== spec.transport) {
+        child.kill('SIGKILL');
+        reject(new Error(`${spec.name}: the primary ran on transport ${match[2] ?? '?'}`));
+        return;
+      }
       resolve({
         port: Number(match[1]),
         pid,
+        transport: match[2],
+        redispatched: (from) => given.get(from) ?? 0,
         stop: () =>
           new Promise<void>((done) => {
             // Every process of the server, by pid: none may outlive the cell.

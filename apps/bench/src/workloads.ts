@@ -7,6 +7,25 @@ export interface Workload {
   readonly load: Omit<LoadSpec, 'port' | 'seconds' | 'loader'>;
   /** Workers for this workload, when it needs a fixed count (fairness: 8). */
   readonly workers?: number;
+  /** A worker is SIGSTOPped, then SIGKILLed, inside the measured window (servers with workers only). */
+  readonly crash?: CrashPlan;
+}
+
+/** When, as fractions of the measured window, the crash workload stops one worker and kills it. */
+export interface CrashPlan {
+  readonly stopAt: number;
+  readonly killAt: number;
+}
+
+/** The crash workload's plan: stopped at 30% of the window, killed at 60%. */
+export const CRASH: CrashPlan = { stopAt: 0.3, killAt: 0.6 };
+
+/**
+ * How long a crash-workload request may stay unanswered before it counts as hung: the time the
+ * worker stays stopped, plus 2 s for the connections it never took to be placed again and answered.
+ */
+export function hangTimeoutMs(seconds: number, plan: CrashPlan = CRASH): number {
+  return Math.round((plan.killAt - plan.stopAt) * seconds * 1000) + 2000;
 }
 
 /** Every workload, in report order. */
@@ -16,5 +35,6 @@ export const WORKLOADS: readonly Workload[] = [
   { name: 'mixed', description: 'churn where 10% of requests burn 10 ms of CPU', load: { kind: 'churn', connections: 64, burnFraction: 0.1 } },
   { name: 'mixed-rate', description: 'the same mix arriving at a fixed 1,000 req/s (about three quarters of what 2 workers can burn): where picking a free worker shows in p99', load: { kind: 'churn', connections: 64, burnFraction: 0.1, rate: 1000 } },
   { name: 'fairness', description: '8 workers, 64 keep-alive connections at a fixed 2,000 req/s', load: { kind: 'keep-alive', connections: 64, rate: 2000 }, workers: 8 },
+  { name: 'crash', description: 'churn; one worker SIGSTOPped at 30% of the window, SIGKILLed at 60%: failed requests against what it had taken, and hung ones', load: { kind: 'churn', connections: 64, settle: true }, crash: CRASH },
   { name: 'idle', description: '5,000 idle connections held open, 64 active keep-alive', load: { kind: 'keep-alive', connections: 64, idle: 5000 } },
 ];
