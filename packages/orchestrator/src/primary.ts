@@ -47,6 +47,9 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       recycle: (w, reason) => primary.emit('worker:recycle', w, { reason }),
       crashLoop: (loop) => primary.emit('worker:crash-loop', loop),
       output: (w, stream, chunk) => primary.emit('worker:output', w, { stream, chunk }),
+      proxyRefused: (counts) => {
+        for (const [code, n] of Object.entries(counts)) primary.proxyRefused[code] = (primary.proxyRefused[code] ?? 0) + n;
+      },
       error: (error) => primary.reportError(error),
     };
   }

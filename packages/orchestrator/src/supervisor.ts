@@ -27,6 +27,8 @@ export interface SupervisorHost {
   unresponsive(worker: WorkerInfo, stuckMs: number): void;
   recycle(worker: WorkerInfo, reason: RecycleReason): void;
   output(worker: WorkerInfo, stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** Kernel modes: connections a worker closed for want of a valid PROXY header, by code. */
+  proxyRefused(counts: Readonly<Record<string, number>>): void;
   error(error: HandoffError): void;
 }
 
@@ -152,6 +154,7 @@ export class Supervisor {
     reportWorkerErrors(worker, (error) => this.host.error(error));
     worker.on('hello', () => this.introduce(worker));
     worker.on('output', (stream, chunk) => this.host.output(this.info(worker), stream, chunk));
+    worker.on('proxy-refused', (counts) => this.host.proxyRefused(counts));
     worker.on('draining', (phase, open) => {
       // A drain the primary did not ask for: the worker was signalled on its own (SIGTERM to its
       // pid). It takes no more connections; replace it.

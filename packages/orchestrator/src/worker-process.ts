@@ -72,6 +72,8 @@ export interface WorkerProcessEvents {
   return: [message: ReturnMessage, handle: NativeHandle];
   /** The answer to a `metrics-request`: the app's own metrics (see `app-metrics.ts`). */
   metrics: [message: MetricsMessage];
+  /** Kernel modes: connections it closed for want of a valid PROXY header since its last report, by code. */
+  'proxy-refused': [counts: Readonly<Record<string, number>>];
   'protocol-error': [error: HandoffProtocolError];
   'worker-error': [code: string, message: string];
   /** With `output: 'pipe'`: bytes the worker wrote to its stdout or stderr, as they came. */
@@ -103,6 +105,7 @@ const HANDLERS: Handlers = {
   load: (w, m) => {
     w.applyLoad(m);
     w.emit('load');
+    if (m.proxyRefused !== undefined) w.emit('proxy-refused', m.proxyRefused);
   },
   draining: (w, m) => w.emit('draining', m.phase, m.open),
   bind: (w, m) => w.emit('bind', m),

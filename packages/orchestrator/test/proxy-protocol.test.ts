@@ -126,10 +126,15 @@ describe.each(modes)('PROXY protocol, mode %s', (_mode, policy) => {
     const codes = ['HANDOFF_ERR_PROXY_SIGNATURE', 'HANDOFF_ERR_PROXY_V1_MALFORMED', 'HANDOFF_ERR_PROXY_TOO_LARGE', 'HANDOFF_ERR_PROXY_CHECKSUM', 'HANDOFF_ERR_PROXY_TIMEOUT', 'HANDOFF_ERR_PROXY_UNTRUSTED'];
     // Kernel modes: the worker read the headers, and published each refusal in its own process.
     expect(good.refused).toEqual(_mode === 'primary' ? [] : codes);
+    const counts = Object.fromEntries(codes.map((c) => [c, 1]));
     if (_mode === 'primary') {
       expect(refused.map((r) => r.code)).toEqual(codes);
       expect(refused.at(-1)).toMatchObject({ listener: 0, remoteAddress: '127.0.0.2' });
-      expect(p.primary.stats().proxyRefused).toEqual(Object.fromEntries(codes.map((c) => [c, 1])));
+      expect(p.primary.stats().proxyRefused).toEqual(counts);
+    } else {
+      // ...and its load reports brought the counts to the primary, whose stats (and /metrics) count them.
+      await waitFor(() => Object.keys(p.primary.stats().proxyRefused).length === codes.length, 3000, 20, 'the worker to report its refusals');
+      expect(p.primary.stats().proxyRefused).toEqual(counts);
     }
   });
 });

@@ -41,6 +41,18 @@ function checkCodeAndMessage(m: Fields): Problem {
   return checkStr(m, 'code', 128) ?? checkStr(m, 'message', MAX_STRING);
 }
 
+/** `load.proxyRefused`: counts by error code; a few codes exist, so more than 32 is no honest report. */
+function checkProxyRefused(value: unknown): Problem {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'proxyRefused must be an object of counts';
+  const entries = Object.entries(value);
+  if (entries.length > 32) return { oversized: 'proxyRefused holds more than 32 codes' };
+  for (const [code, n] of entries) {
+    if (code.length > 128) return { oversized: 'proxyRefused codes must be at most 128 characters' };
+    if (!isInt(n)) return 'proxyRefused counts must be non-negative integers';
+  }
+  return undefined;
+}
+
 function checkHead(m: Fields): Problem {
   if (m.head === undefined) return undefined;
   if (typeof m.head !== 'string') return 'head must be a base64 string';
@@ -114,6 +126,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       if (!isNum(m.eventLoopDelay)) return 'eventLoopDelay must be a non-negative number';
       if (m.eventLoopDelayP50 !== undefined && !isNum(m.eventLoopDelayP50)) return 'eventLoopDelayP50 must be a non-negative number';
       if (m.paused !== undefined && typeof m.paused !== 'boolean') return 'paused must be a boolean';
+      if (m.proxyRefused !== undefined) return checkProxyRefused(m.proxyRefused);
       return undefined;
     },
   },

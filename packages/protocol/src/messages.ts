@@ -55,6 +55,12 @@ export interface LoadMessage extends Envelope {
    * its copies of the listening sockets; it waits to be re-armed with `listen`.
    */
   readonly paused?: boolean;
+  /**
+   * Kernel modes, a `proxyProtocol` listener: connections the worker closed for want of a valid
+   * PROXY header since the previous report, by error code (`HANDOFF_ERR_PROXY_TIMEOUT`, …), so the
+   * primary counts them as it counts its own in mode primary. Absent when there were none.
+   */
+  readonly proxyRefused?: Readonly<Record<string, number>>;
 }
 
 /** Answer to a {@link PingMessage}. */

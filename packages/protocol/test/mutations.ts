@@ -41,6 +41,8 @@ function wrongKind(field: Field): fc.Arbitrary<unknown> {
       return fc.oneof(fc.integer(), fc.boolean(), objects, fc.constant(new String('primary')));
     case 'caps':
       return fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.constant(null), fc.object({ maxDepth: 1 }), fc.constant([1]), fc.constant([null]));
+    case 'counts':
+      return fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant([1, 2]));
     case 'address':
       return fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), fc.boolean(), fc.constant(null), fc.constant([]));
     case 'proxy':
@@ -65,6 +67,8 @@ function outOfRange(field: Field, m: Fields, negative: number): readonly unknown
       return ['', 'other', `${field.values[0]!} `, field.values[0]!.toUpperCase(), 'constructor'];
     case 'head':
       return ['@@@@', 'abc!', '====', 'A B', '\u00fc'];
+    case 'counts':
+      return [{ HANDOFF_ERR_PROXY_TIMEOUT: -1 }, { a: 1.5 }, { a: Number.NaN }, { a: '1' }, { a: null }, { a: 2 ** 53 }];
     case 'address':
       return [{ port: 65536 }, { port: -1 }, { port: 1.5 }, { path: '' }, { port: 80, ipv6Only: 'yes' }, {}, { host: '::1' }];
     case 'proxy':
@@ -93,6 +97,8 @@ function oversized(field: Field): fc.Arbitrary<unknown> | undefined {
       return fc.integer({ min: 1, max: 400 }).map((extra) => 'A'.repeat(MAX_HEAD_CHARS + 4 * extra));
     case 'caps':
       return fc.constantFrom(Array.from({ length: 65 }, () => 'c'), ['c'.repeat(65)], ['ok', 'x'.repeat(1000)]);
+    case 'counts':
+      return fc.constantFrom(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`C${i}`, 1])), { ['c'.repeat(129)]: 1 });
     case 'address':
       return fc.constantFrom({ path: 'p'.repeat(4097) }, { port: 80, host: 'h'.repeat(256) });
     case 'proxy':
@@ -107,6 +113,7 @@ function atLimit(field: Field): unknown {
   if (field.kind === 'str') return 'x'.repeat(field.max);
   if (field.kind === 'head') return 'A'.repeat(MAX_HEAD_CHARS);
   if (field.kind === 'caps') return Array.from({ length: 64 }, () => 'c'.repeat(64));
+  if (field.kind === 'counts') return Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`${'c'.repeat(126)}${String(i).padStart(2, '0')}`, MAX_INT]));
   if (field.kind === 'proxy') return { timeout: 2_147_483_647, maxHeaderBytes: MAX_HEAD_BYTES, trusted: Array.from({ length: 1024 }, () => 'f'.repeat(64)) };
   return undefined;
 }

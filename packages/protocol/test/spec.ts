@@ -25,6 +25,7 @@ export type Field =
   | { kind: 'head'; optional: true }
   | { kind: 'proxy'; optional: true }
   | { kind: 'caps'; optional?: false }
+  | { kind: 'counts'; optional: true }
   | { kind: 'address'; optional?: false };
 
 /** When a handle must come with a message. */
@@ -60,7 +61,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
   load: {
     direction: 'worker->primary',
     handle: 'forbidden',
-    fields: { open: int(0), closed: int(0), requests: int(0), eventLoopDelay: { kind: 'num' }, eventLoopDelayP50: { kind: 'num', optional: true }, rss: int(0), heapUsed: int(0), paused: { kind: 'bool', optional: true } },
+    fields: { open: int(0), closed: int(0), requests: int(0), eventLoopDelay: { kind: 'num' }, eventLoopDelayP50: { kind: 'num', optional: true }, rss: int(0), heapUsed: int(0), paused: { kind: 'bool', optional: true }, proxyRefused: { kind: 'counts', optional: true } },
   },
   pong: { direction: 'worker->primary', handle: 'forbidden', fields: { seq: int(0) } },
   error: { direction: 'worker->primary', handle: 'forbidden', fields: { code: str(128), message: str(4096) } },
@@ -146,6 +147,8 @@ export function fieldArb(field: Field): fc.Arbitrary<unknown> {
       return fc.uint8Array({ maxLength: 48 }).map((bytes) => Buffer.from(bytes).toString('base64'));
     case 'caps':
       return fc.array(fc.string({ maxLength: 16 }), { maxLength: 6 });
+    case 'counts':
+      return fc.dictionary(fc.string({ minLength: 1, maxLength: 32 }).filter((k) => k !== '__proto__'), fc.nat(), { maxKeys: 6, noNullPrototype: true });
     case 'proxy':
       return fc.record(
         { timeout: fc.integer({ min: 1, max: 2_147_483_647 }), maxHeaderBytes: fc.integer({ min: 107, max: MAX_HEAD_BYTES }), trusted: fc.array(fc.string({ maxLength: 64 }), { maxLength: 4 }) },

@@ -75,10 +75,15 @@ const trustCache = new WeakMap<ListenProxy, TrustCheck | undefined>();
 /**
  * Kernel modes: wraps a listener's socket callback, when its `listen` message has `proxy`, so that
  * each socket first has its PROXY header read (bounded by `config.timeout` and `config.maxHeaderBytes`, refused outside `config.trusted`);
- * a socket that fails is destroyed and published on `handoff:connection:proxy-refused`, and never
- * reaches the app. What followed the header is put back in front of the socket's stream.
+ * a socket that fails is destroyed, published on `handoff:connection:proxy-refused` and passed to
+ * `onRefused` (the worker counts it for its primary), and never reaches the app. What followed the
+ * header is put back in front of the socket's stream.
  */
-export function readingProxyHeader<A extends unknown[]>(message: { readonly listener: number; readonly proxy?: ListenProxy }, next: (socket: Socket, ...rest: A) => void): (socket: Socket, ...rest: A) => void {
+export function readingProxyHeader<A extends unknown[]>(
+  message: { readonly listener: number; readonly proxy?: ListenProxy },
+  next: (socket: Socket, ...rest: A) => void,
+  onRefused: (code: string) => void = () => {},
+): (socket: Socket, ...rest: A) => void {
   const { listener, proxy: config } = message;
   if (config === undefined) return next;
   if (!trustCache.has(config)) trustCache.set(config, config.trusted === undefined ? undefined : createTrustCheck(config.trusted));
@@ -94,6 +99,7 @@ export function readingProxyHeader<A extends unknown[]>(message: { readonly list
         socket.on('error', () => {});
         socket.destroy();
         if (refusedChannel.hasSubscribers) refusedChannel.publish(refusal);
+        onRefused(refusal.code);
         return;
       }
       if (result.rest.length > 0) socket.unshift(result.rest);

@@ -47,6 +47,17 @@ export class Reporter {
   }
 
   private changed = false;
+  /** Kernel modes: PROXY header refusals since the last report, by code. */
+  private refusedSinceReport: Record<string, number> | undefined;
+
+  /** Kernel modes: a connection was closed for want of a valid PROXY header; reported within {@link LOAD_COALESCE_MS}. */
+  proxyRefused(code: string): void {
+    this.refusedSinceReport ??= {};
+    this.refusedSinceReport[code] = (this.refusedSinceReport[code] ?? 0) + 1;
+    this.changed = true;
+    this.coalesce();
+  }
+
   /** Whether the acceptors are closed (balanced shared mode); read when a report is built. */
   isPaused: () => boolean = () => false;
 
@@ -131,6 +142,10 @@ export class Reporter {
       heapUsed: this.heapUsed,
     });
     if (this.isPaused()) (load as { paused?: boolean }).paused = true;
+    if (this.refusedSinceReport !== undefined) {
+      (load as { proxyRefused?: Record<string, number> }).proxyRefused = this.refusedSinceReport;
+      this.refusedSinceReport = undefined;
+    }
     this.send(load);
   }
 

@@ -253,7 +253,7 @@ export class WorkerRuntime {
     if (bind === undefined) this.listenersExpected = message.listeners;
     try {
       if (message.mode !== 'primary') {
-        const onSocket = readingProxyHeader(message, (socket: Socket, from: Server) => this.onSocket(socket, this.servedFor(message.listener), from));
+        const onSocket = readingProxyHeader(message, (socket: Socket, from: Server) => this.onSocket(socket, this.servedFor(message.listener), from), (code) => this.reporter.proxyRefused(code));
         await this.gate.arm(
           message.listener,
           () => attachListener(message, handle, served.server, onSocket),
