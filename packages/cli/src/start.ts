@@ -112,7 +112,10 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   }
   run.target = primary.workers().length;
   const addresses = primary.addresses();
-  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}); control: handoff status ${settings.name}`, { workers: run.target, addresses, control: path });
+  // What connections cross on (mode primary): a worker whose addon did not load says 'ipc'.
+  const transports = [...new Set(primary.workers().map((w) => w.transport).filter((t) => t !== null))].sort();
+  const via = transports.length === 0 ? '' : `, transport ${transports.join(' and ')}`;
+  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}); control: handoff status ${settings.name}`, { workers: run.target, addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports });
   if (addresses.length === 0) sink.event('warning', 'the app listens on nothing yet: does it call listen() or serve()?');
   const unwatch = settings.watch ? reloadOnChange(primary, appFolder(settings), run.log) : undefined;
   const code = await done;

@@ -51,6 +51,7 @@ describe('handoff start', () => {
 
   it('--transport ipc carries connections on the IPC channel (status says so); a transport that does not exist exits 2 naming the flag', async () => {
     const run = await sandbox.start([fixture('express-app.cjs'), '-w', '2', '--port', '3000:0', '--name', 'viaipc', '--transport', 'ipc']);
+    expect(run.lines.find((l) => l.event === 'ready')).toMatchObject({ transport: 'ipc', msg: expect.stringContaining('(policy round-robin, transport ipc)') });
     expect((await pidsAnswering(run.port, 2)).size).toBe(2);
     const status = JSON.parse((await sandbox.cli(['status', 'viaipc', '--json'])).stdout) as { workers: Array<{ transport: string | null }> };
     expect(status.workers.map((w) => w.transport)).toEqual(['ipc', 'ipc']);
