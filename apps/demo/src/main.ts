@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const address = primary.addresses()[0]!;
   const port = 'port' in address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  console.log(`listening on http://${host}:${port} (${config.workers} workers, policy ${config.policy})`);
+  // Mode primary: what the connections cross on (native where @handoff/fdpass built at install).
+  const transport = primary.workers().find((w) => w.transport !== null)?.transport;
+  console.log(`listening on http://${host}:${port} (${config.workers} workers, policy ${config.policy}${transport === undefined ? '' : `, transport ${transport}`})`);
 }
 
 main().catch((error: unknown) => {

@@ -33,7 +33,7 @@ function startDemo(env: Record<string, string>, args: string[] = []): Promise<{ 
 describe('the demo CLI', () => {
   it('prints one line once ready, answers curl-style requests from two pids, and stops cleanly on SIGINT', async () => {
     const { child, line } = await startDemo({ PORT: '0', WORKERS: '2' });
-    const match = /^listening on http:\/\/127\.0\.0\.1:(\d+) \(2 workers, policy round-robin\)$/.exec(line);
+    const match = /^listening on http:\/\/127\.0\.0\.1:(\d+) \(2 workers, policy round-robin, transport (native|ipc)\)$/.exec(line);
     expect(match, line).not.toBeNull();
     const port = Number(match![1]);
     const a = await get(port, { close: true });

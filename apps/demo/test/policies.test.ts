@@ -94,7 +94,7 @@ describe('the demo serves with every policy name', () => {
         expect(run.stderr()).toMatch(/reusePort\(\) needs Node\.js >= 22\.12/);
         return;
       }
-      const match = /^listening on http:\/\/127\.0\.0\.1:(\d+) \(2 workers, policy (\S+)\)$/.exec(run.line ?? '');
+      const match = /^listening on http:\/\/127\.0\.0\.1:(\d+) \(2 workers, policy ([^,\s]+)(?:, transport (?:native|ipc))?\)$/.exec(run.line ?? '');
       expect(match, `${run.line} ${run.stderr()}`).not.toBeNull();
       expect(match![2]).toBe(name);
       const pids = await serve(Number(match![1]));
