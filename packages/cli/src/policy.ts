@@ -13,7 +13,7 @@ export const POLICIES: Readonly<Record<string, { readonly options: readonly stri
   weighted: { options: ['weights'], create: (o) => weighted({ weights: [o.weights].flat() as number[] }) },
   'ip-hash': { options: ['vnodes'], create: (o) => ipHash(o as { vnodes?: number }) },
   shared: { options: [], create: () => sharedHandle() },
-  'balanced-shared': { options: ['tolerance', 'slack'], create: (o) => balancedShared(o as { tolerance?: number; slack?: number }) },
+  'balanced-shared': { options: ['tolerance', 'slack', 'busyAfter'], create: (o) => balancedShared(o as { tolerance?: number; slack?: number; busyAfter?: number }) },
   reuseport: { options: [], create: () => reusePort() },
 };
 

@@ -58,6 +58,9 @@ export class Supervisor {
   private readonly workers = new Map<number, WorkerProcess>();
   /** Balanced shared mode only: who accepts on the shared sockets. */
   private readonly steering: AcceptSteering<WorkerProcess> | undefined;
+  /** Balanced shared mode: the steering's next tick (it probes and lends while a worker is paused). */
+  private steeringTimer: NodeJS.Timeout | undefined;
+  private steeringDue = 0;
   private readonly ready: ReadySet;
 
   constructor(
@@ -75,6 +78,8 @@ export class Supervisor {
       this.steering = new AcceptSteering(policy.balance, {
         rearm: (worker, limit) => this.sendListeners(worker, limit),
         tighten: (worker, limit) => worker.post(createMessage('limit', { open: limit })),
+        probe: (worker, seq) => worker.post(createMessage('ping', { seq })),
+        wake: (ms) => this.wakeSteering(ms),
       });
     }
   }
@@ -202,11 +207,32 @@ export class Supervisor {
       };
       worker.on('load', steer);
       worker.on('ready', steer);
+      worker.on('pong', (seq) => {
+        if (worker.state === 'ready') steering.pong(worker, seq, this.ready.all);
+      });
     }
     worker.once('exit', (code, signal) => {
       cancelReadyTimeout();
       this.onExit(worker, code, signal);
     });
+  }
+
+  /** Balanced shared mode: runs the steering's tick in `ms` (one timer; `undefined` cancels it). */
+  private wakeSteering(ms: number | undefined): void {
+    const due = ms === undefined ? Number.POSITIVE_INFINITY : Date.now() + ms;
+    // Asked on every report: a timer already due as soon is kept (its tick asks again).
+    if (this.steeringTimer !== undefined && this.steeringDue <= due && due !== Number.POSITIVE_INFINITY) return;
+    if (this.steeringTimer !== undefined) clearTimeout(this.steeringTimer);
+    this.steeringTimer = undefined;
+    if (ms === undefined || this.steering === undefined) return;
+    const steering = this.steering;
+    this.steeringDue = due;
+    this.steeringTimer = setTimeout(() => {
+      this.steeringTimer = undefined;
+      steering.tick(this.ready.all);
+    }, ms);
+    // Never what keeps the primary alive: it only matters while workers serve.
+    this.steeringTimer.unref();
   }
 
   /** Answers `hello`: tells the worker about every listener. */

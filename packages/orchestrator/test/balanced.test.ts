@@ -32,6 +32,58 @@ async function burst(port: number, count: number): Promise<number[]> {
   );
 }
 
+/**
+ * Asks a worker to block its event loop for `ms` on a connection of its own: `started` resolves once
+ * it has begun (the fixture sends its headers just before it blocks), `done` with the pid that blocked.
+ */
+function block(port: number, ms: number): { started: Promise<void>; done: Promise<number> } {
+  let onStarted!: () => void;
+  let onFailed!: (error: Error) => void;
+  const started = new Promise<void>((resolve, reject) => {
+    onStarted = resolve;
+    onFailed = reject;
+  });
+  const done = new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: `/block?ms=${ms}&early=1`, agent: false, headers: { connection: 'close' }, timeout: 20_000 }, (res) => {
+      onStarted();
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(Number(/pid: (\d+)/.exec(body)?.[1])));
+    });
+    req.on('timeout', () => req.destroy(new Error('block timed out')));
+    req.on('error', (error) => {
+      onFailed(error);
+      reject(error);
+    });
+    req.end();
+  });
+  return { started, done };
+}
+
+/**
+ * While one of 2 workers blocks its loop, opens `count` keep-alive connections one after the other
+ * (each held open, so the other worker's count climbs past its share). Returns who served each, and
+ * for each whether it was answered before the blocked worker was done.
+ */
+async function whileOneBlocks(port: number, count: number): Promise<{ blocked: number; served: Array<{ pid: number; early: boolean }> }> {
+  // Two held connections on each worker to start from.
+  await burst(port, 4);
+  const busy = block(port, 4000);
+  let blockDone = false;
+  const done = busy.done.then((pid) => {
+    blockDone = true;
+    return pid;
+  });
+  await busy.started;
+  const served: Array<{ pid: number; early: boolean }> = [];
+  for (let i = 0; i < count; i++) {
+    const [pid] = await burst(port, 1);
+    served.push({ pid: pid!, early: !blockDone });
+  }
+  return { blocked: await done, served };
+}
+
 function busiest(pids: number[]): number {
   const counts = new Map<number, number>();
   for (const p of pids) counts.set(p, (counts.get(p) ?? 0) + 1);
@@ -48,6 +100,21 @@ describe('balancedShared()', () => {
     // Once those close, the limits come down, and a second burst spreads as well.
     const second = await burst(current.port, 64);
     expect(busiest(second)).toBeLessThanOrEqual(35);
+  });
+
+  it('is work-conserving: a worker over its share accepts again while the other blocks its loop', async () => {
+    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared() });
+    const { blocked, served } = await whileOneBlocks(current.port, 12);
+    // Every one served by the other worker, none left waiting for the blocked one.
+    expect(served.map((s) => s.early)).toEqual(served.map(() => true));
+    expect(served.filter((s) => s.pid === blocked)).toEqual([]);
+  });
+
+  it('with busyAfter 0, a worker over its share waits, however busy the other (the strict spread)', async () => {
+    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared({ busyAfter: 0 }) });
+    const { served } = await whileOneBlocks(current.port, 12);
+    // The other worker stops at its share: some connection waited for the blocked one.
+    expect(served.some((s) => !s.early)).toBe(true);
   });
 
   it('holds each of 4 workers within 1.2x its fair share, and serves churn with no failure', async () => {

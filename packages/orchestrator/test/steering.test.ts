@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AcceptSteering, MAX_EXCESS, MIN_PAUSE_MS } from '../src/steering.js';
+import { AcceptSteering, decide, DEFAULT_BUSY_AFTER_MS, fairLimit, MAX_EXCESS, MIN_PAUSE_MS, PRESSURE_MS, QUIET_PROBE_MS, type Move, type Standing } from '../src/steering.js';
 
 interface W {
   id: number;
@@ -92,5 +92,220 @@ describe('AcceptSteering', () => {
     expect(rearmed).toEqual([1]);
     expect(steering.isPaused(a)).toBe(false);
     expect(tightened).toEqual([[2, 21]]);
+  });
+});
+
+/** A pool for `decide`: each worker paused (since `pausedAt`), lent, busy, as fast-check draws it. */
+const standing = fc.record({
+  connections: fc.nat({ max: 200 }),
+  pausedAt: fc.option(fc.nat({ max: 1000 }), { nil: undefined }),
+  lent: fc.boolean(),
+  busy: fc.boolean(),
+  idle: fc.boolean(),
+  told: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
+});
+/** A paused worker is not lent (the steering forgets a loan when it pauses); busy and idle exclude each other. */
+const pool = fc.array(standing, { minLength: 1, maxLength: 12 }).map((ws) => ws.map((w) => ({ ...w, lent: w.pausedAt === undefined && w.lent, idle: w.idle && !w.busy })));
+const settings = { tolerance: 0.05, slack: 0, busyAfter: DEFAULT_BUSY_AFTER_MS };
+const NOW = 1000;
+
+/** Who accepts after `moves`: the armed, and the paused ones re-armed. */
+function accepting(ws: readonly Standing[], moves: readonly Move[]): Set<number> {
+  const set = new Set<number>();
+  ws.forEach((w, i) => w.pausedAt === undefined && set.add(i));
+  for (const m of moves) if (m.kind === 'rearm') set.add(m.index);
+  return set;
+}
+
+describe('decide (work conservation)', () => {
+  it('lends to every paused worker free to accept when every armed one not on a loan is busy, a bounded loan (property)', () => {
+    fc.assert(
+      fc.property(pool, (ws) => {
+        const steady = ws.filter((w) => w.pausedAt === undefined && !w.lent);
+        fc.pre(steady.length > 0 && steady.every((w) => w.busy) && ws.some((w) => w.pausedAt !== undefined));
+        const limit = fairLimit(ws.map((w) => w.connections), settings);
+        const moves = decide(ws, limit, NOW, settings);
+        ws.forEach((w, i) => {
+          if (w.pausedAt === undefined) return;
+          const m = moves.find((x): x is Extract<Move, { kind: 'rearm' }> => x.kind === 'rearm' && x.index === i);
+          if (w.connections >= limit && !w.idle) {
+            // At its limit and slow too: a loan would not help it, and would cost the spread.
+            if (m !== undefined) expect(m.lent).toBe(false);
+            return;
+          }
+          expect(m).toMatchObject({ kind: 'rearm', lent: true });
+          // Over what it holds, so it can take connections now; by at most MAX_EXCESS.
+          expect(m!.limit).toBeGreaterThan(w.connections);
+          expect(m!.limit).toBeLessThanOrEqual(Math.max(limit, w.connections) + MAX_EXCESS);
+        });
+      }),
+    );
+  });
+
+  it('lends nothing while an armed worker answers, and calls every loan back (property)', () => {
+    fc.assert(
+      fc.property(pool, (ws) => {
+        fc.pre(ws.some((w) => w.pausedAt === undefined && !w.lent && !w.busy));
+        const limit = fairLimit(ws.map((w) => w.connections), settings);
+        const moves = decide(ws, limit, NOW, settings);
+        for (const m of moves) {
+          if (m.kind === 'rearm') expect(m).toEqual({ kind: 'rearm', index: m.index, limit, lent: false });
+          // A paused worker over the limit is re-armed only to keep someone accepting: never here.
+          if (m.kind === 'rearm') expect(ws[m.index]!.connections).toBeLessThan(limit);
+        }
+        ws.forEach((w, i) => {
+          if (w.lent) expect(moves).toContainEqual({ kind: 'tighten', index: i, limit });
+        });
+      }),
+    );
+  });
+
+  it('always leaves someone accepting, and only positive whole limits (property)', () => {
+    fc.assert(
+      fc.property(pool, fc.constantFrom(0, 1, 4, 50), (ws, busyAfter) => {
+        const s = { ...settings, busyAfter };
+        const limit = fairLimit(ws.map((w) => w.connections), s);
+        const moves = decide(ws, limit, NOW, s);
+        expect(accepting(ws, moves).size).toBeGreaterThan(0);
+        for (const m of moves) expect(Number.isInteger(m.limit) && m.limit >= 1).toBe(true);
+        // At most one move per worker.
+        expect(new Set(moves.map((m) => m.index)).size).toBe(moves.length);
+      }),
+    );
+  });
+
+  it('never lends with busyAfter 0 (the strict spread) (property)', () => {
+    fc.assert(
+      fc.property(pool, (ws) => {
+        const s = { ...settings, busyAfter: 0 };
+        const limit = fairLimit(ws.map((w) => w.connections), s);
+        for (const m of decide(ws, limit, NOW, s)) if (m.kind === 'rearm') expect(m.lent).toBe(false);
+      }),
+    );
+  });
+});
+
+describe('AcceptSteering (probes and loans)', () => {
+  interface P {
+    id: number;
+    connections: number;
+  }
+  function rig(busyAfter = DEFAULT_BUSY_AFTER_MS) {
+    const log: string[] = [];
+    const probes = new Map<number, number>();
+    let wake: number | undefined;
+    const steering = new AcceptSteering<P>(
+      { tolerance: 0.05, slack: 0, busyAfter },
+      {
+        rearm: (w, limit) => log.push(`rearm ${w.id} ${limit}`),
+        tighten: (w, limit) => log.push(`tighten ${w.id} ${limit}`),
+        probe: (w, seq) => probes.set(w.id, seq),
+        wake: (ms) => (wake = ms),
+      },
+    );
+    return { steering, log, probes, wake: () => wake };
+  }
+
+  it('lends to a paused worker over its share once the other leaves a probe unanswered, and calls it back on the answer', () => {
+    const { steering, log, probes, wake } = rig();
+    const a = { id: 1, connections: 0 };
+    const b = { id: 2, connections: 0 };
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    a.connections = 3;
+    b.connections = 2;
+    const t0 = 10_000;
+    // a holds 3 of 5 (limit 3): at its share, it pauses; both are probed (b may be busy, a must be idle).
+    steering.report(a, true, [a, b], t0);
+    expect(log).toEqual([]);
+    expect(probes.has(2)).toBe(true);
+    expect(probes.has(1)).toBe(true);
+    expect(wake()).toBe(DEFAULT_BUSY_AFTER_MS + 1);
+    // a, idle, answers every probe at once.
+    const tick = (t: number): void => {
+      steering.tick([a, b], t);
+      steering.pong(a, probes.get(1)!, [a, b], t);
+    };
+    // b answers at once too: not busy; a stays paused (it is not below the limit).
+    steering.pong(a, probes.get(1)!, [a, b], t0);
+    steering.pong(b, probes.get(2)!, [a, b], t0 + 1);
+    tick(t0 + DEFAULT_BUSY_AFTER_MS + 1);
+    expect(log).toEqual([]);
+    expect(steering.isPaused(a)).toBe(true);
+    // The next probe b leaves unanswered: its loop is blocked. a, idle, is lent one tolerance (at least 1).
+    const t1 = t0 + DEFAULT_BUSY_AFTER_MS + 1;
+    tick(t1 + DEFAULT_BUSY_AFTER_MS - 1);
+    expect(log).toEqual([]);
+    tick(t1 + DEFAULT_BUSY_AFTER_MS);
+    expect(log).toEqual(['rearm 1 4']);
+    expect(steering.isLent(a)).toBe(true);
+    // It takes one and reaches the loan: paused again; lent again while b stays busy, once it
+    // answered a probe after that pause (until then it may be busy with what it took).
+    a.connections = 4;
+    steering.report(a, true, [a, b], t1 + 6);
+    expect(log).toEqual(['rearm 1 4']);
+    steering.pong(a, probes.get(1)!, [a, b], t1 + 7);
+    expect(log).toEqual(['rearm 1 4', 'rearm 1 5']);
+    // b answers: the loan is called back (the fair limit told again; a pauses at once if over it).
+    steering.pong(b, probes.get(2)!, [a, b], t1 + 50);
+    expect(log).toEqual(['rearm 1 4', 'rearm 1 5', 'tighten 1 4']);
+    expect(steering.isLent(a)).toBe(false);
+  });
+
+  it('re-arms a rested worker below the limit on its tick, with no report to wait for', () => {
+    const { steering, log, probes, wake } = rig();
+    const a = { id: 1, connections: 4 };
+    const b = { id: 2, connections: 4 };
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    steering.report(a, true, [a, b], 0);
+    steering.pong(b, probes.get(2)!, [a, b], 1);
+    a.connections = 1;
+    steering.report(a, true, [a, b], 5);
+    // b's limit fell from 5 to 3: told; a rests.
+    expect(log).toEqual(['tighten 2 3']);
+    expect(wake()).toBeLessThanOrEqual(MIN_PAUSE_MS);
+    steering.pong(b, 0, [a, b], 6); // not its probe: ignored
+    steering.pong(b, probes.get(2)!, [a, b], 6);
+    steering.tick([a, b], MIN_PAUSE_MS);
+    expect(log).toEqual(['tighten 2 3', 'rearm 1 3']);
+  });
+
+  it('never probes nor lends with busyAfter 0, and asks for no tick while every worker accepts', () => {
+    const { steering, log, probes, wake } = rig(0);
+    const a = { id: 1, connections: 3 };
+    const b = { id: 2, connections: 2 };
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    steering.report(b, false, [a, b], 0);
+    expect(wake()).toBeUndefined();
+    steering.report(a, true, [a, b], 0);
+    for (let t = 1; t < 1000; t += 7) steering.tick([a, b], t);
+    expect(probes.size).toBe(0);
+    expect(log).toEqual([]);
+  });
+
+  it('probes seldom once nothing paused for a while (a steady pool of keep-alive connections)', () => {
+    const { steering, probes } = rig();
+    const a = { id: 1, connections: 34 };
+    const b = { id: 2, connections: 30 };
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    steering.report(a, true, [a, b], 0);
+    let sent = 0;
+    let last = -1;
+    for (let t = 1; t <= 10_000; t++) {
+      // b answers every probe at once.
+      const seq = probes.get(2);
+      if (seq !== undefined && seq !== last) {
+        sent++;
+        last = seq;
+        steering.pong(b, seq, [a, b], t);
+      }
+      steering.tick([a, b], t);
+    }
+    // Frequent for PRESSURE_MS after the pause, then every QUIET_PROBE_MS: about 160 in 10 s, not 2,500.
+    expect(sent).toBeLessThanOrEqual(PRESSURE_MS / DEFAULT_BUSY_AFTER_MS + 10_000 / QUIET_PROBE_MS + 2);
+    expect(steering.isPaused(a)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { invalidOption } from './errors.js';
+import { checkOptionNames, invalidOption } from './errors.js';
 import type { SharedPolicy } from './types.js';
 
 /** Options of {@link balancedShared}. */
@@ -7,24 +7,38 @@ export interface BalancedSharedOptions {
   readonly tolerance?: number;
   /** Connections a worker may hold above its share besides the tolerance (default 0). */
   readonly slack?: number;
+  /**
+   * Work conservation: how long, in ms, every worker that accepts must have been busy (its event
+   * loop leaving the primary's probe unanswered) before a worker at its share may accept again, over
+   * its limit, until one of them answers (default 4, at most 1000). 0 turns it off: a worker at its
+   * share then waits however busy the others are (the strictest spread, and under CPU-heavy requests
+   * on short connections about half the throughput of `sharedHandle()`).
+   */
+  readonly busyAfter?: number;
 }
+
+const OPTIONS = ['tolerance', 'slack', 'busyAfter'];
 
 /**
  * Every worker accepts on the shared listening socket, as with `sharedHandle()`, so no connection
  * costs an IPC message; but the primary keeps the spread fair: a worker that reaches the fair share
  * of open connections (plus `tolerance`) closes its copy of the socket, so the kernel wakes only the
- * others, and is re-armed as soon as it is below it again. Choose it for long-lived connections
- * (keep-alive, WebSockets) where `sharedHandle()` piles them on one worker, when you want no
- * per-connection dispatch cost. It balances open connections, not requests or CPU: a worker with
- * few but busy connections is not relieved (use `leastConnections()` or `powerOfTwoChoices()`), and
- * with CPU-heavy requests on short connections it costs throughput: a worker at its share pauses
- * while another is busy burning CPU, so for a moment nobody accepts (measured: 0.48x
- * `sharedHandle()`'s req/s when 10 % of requests burn 10 ms).
+ * others, and is re-armed as soon as it is below it again. It is work-conserving: while a worker is
+ * paused the primary probes the ones that accept, and when all of them have been busy for
+ * `busyAfter` ms (running a CPU-heavy request, not accepting), the paused worker accepts again until
+ * one of them answers; so connections do not wait while a worker could take them. Choose it for
+ * long-lived connections (keep-alive, WebSockets) where `sharedHandle()` piles them on one worker,
+ * when you want no per-connection dispatch cost. It balances open connections, not requests or CPU:
+ * a worker with few but busy connections is not relieved (use `leastConnections()` or
+ * `powerOfTwoChoices()`).
  */
 export function balancedShared(options: BalancedSharedOptions = {}): SharedPolicy {
+  checkOptionNames('balancedShared', options, OPTIONS);
   const tolerance = options.tolerance ?? 0.05;
   const slack = options.slack ?? 0;
+  const busyAfter = options.busyAfter ?? 4;
   if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance <= 10)) throw invalidOption('balancedShared', 'tolerance', 'a number in (0, 10]', tolerance);
   if (!(Number.isInteger(slack) && slack >= 0)) throw invalidOption('balancedShared', 'slack', 'an integer >= 0', slack);
-  return { mode: 'shared', name: 'balanced-shared', balance: { tolerance, slack } };
+  if (!(Number.isInteger(busyAfter) && busyAfter >= 0 && busyAfter <= 1000)) throw invalidOption('balancedShared', 'busyAfter', 'an integer number of ms in [0, 1000]', busyAfter);
+  return { mode: 'shared', name: 'balanced-shared', balance: { tolerance, slack, busyAfter } };
 }

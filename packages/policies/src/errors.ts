@@ -34,6 +34,13 @@ export function invalidOption(factory: string, name: string, expected: string, g
   return new HandoffPolicyError(PolicyErrorCode.INVALID_OPTION, `${factory}(): ${name} must be ${expected}, got ${shown}`);
 }
 
+/** Internal: throws for the first key of `options` that is not one of `known` (a typo must not pass as a default). */
+export function checkOptionNames(factory: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new HandoffPolicyError(PolicyErrorCode.INVALID_OPTION, `${factory}(): ${key} is not an option (use ${known.join(', ')})`);
+  }
+}
+
 /** Internal: validates the `random` option every randomized policy takes. */
 export function randomOption(factory: string, random: unknown): () => number {
   if (random === undefined) return Math.random;

@@ -64,6 +64,10 @@ describe('options are validated with a typed error', () => {
     ['random, random not a function', () => random({ random: 'x' as never })],
     ['balancedShared, tolerance 0', () => balancedShared({ tolerance: 0 })],
     ['balancedShared, slack -1', () => balancedShared({ slack: -1 })],
+    ['balancedShared, busyAfter -1', () => balancedShared({ busyAfter: -1 })],
+    ['balancedShared, busyAfter 2.5', () => balancedShared({ busyAfter: 2.5 })],
+    ['balancedShared, busyAfter 1001', () => balancedShared({ busyAfter: 1001 })],
+    ['balancedShared, an unknown option', () => balancedShared({ busyafter: 4 } as never)],
   ];
   for (const [name, make] of bad) {
     it(name, () => {
@@ -286,6 +290,11 @@ describe('the kernel modes', () => {
   it('name their mode', () => {
     expect(sharedHandle()).toEqual({ mode: 'shared', name: 'shared' });
     expect(reusePort()).toEqual({ mode: 'reuseport', name: 'reuseport' });
-    expect(balancedShared()).toMatchObject({ mode: 'shared', name: 'balanced-shared', balance: { tolerance: 0.05, slack: 0 } });
+    expect(balancedShared()).toMatchObject({ mode: 'shared', name: 'balanced-shared', balance: { tolerance: 0.05, slack: 0, busyAfter: 4 } });
+    expect(balancedShared({ busyAfter: 0 }).balance).toMatchObject({ busyAfter: 0 });
+  });
+
+  it('names an unknown option of balancedShared() and the ones it takes', () => {
+    expect(() => balancedShared({ busyafter: 4 } as never)).toThrow('balancedShared(): busyafter is not an option (use tolerance, slack, busyAfter)');
   });
 });
