@@ -59,6 +59,8 @@ export interface CrashResult {
   readonly hung: number;
   /** Connections the handoff primary gave back from the stopped worker and placed again (0 for the others: not reported). */
   readonly returned: number;
+  /** `returned` by the primary's reason (`worker-exit`: its link closed; `not-received`: Node's NACK). */
+  readonly returnedBy: Readonly<Record<string, number>>;
   /** Who ended it: the bench's SIGKILL, or it was gone already (the primary's heartbeat). */
   readonly killedBy: 'bench' | 'gone';
 }
@@ -155,7 +157,9 @@ class Crash {
   }
 
   result(running: RunningServer, load: LoadResult): CrashResult {
-    return { victim: this.victim, held: this.held, failed: load.errors + load.non2xx, hung: load.timeouts ?? 0, returned: running.redispatched(this.victim), killedBy: this.killedBy };
+    const returnedBy = running.redispatched(this.victim);
+    const returned = Object.values(returnedBy).reduce((a, b) => a + b, 0);
+    return { victim: this.victim, held: this.held, failed: load.errors + load.non2xx, hung: load.timeouts ?? 0, returned, returnedBy, killedBy: this.killedBy };
   }
 
   cancel(): void {

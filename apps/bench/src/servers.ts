@@ -86,8 +86,8 @@ export interface RunningServer {
   readonly pid: number;
   /** The transport a handoff primary said it chose (`none` in the kernel modes); undefined for the others. */
   readonly transport: string | undefined;
-  /** Connections a handoff primary gave back from the worker of pid `from` and placed again, so far. */
-  redispatched(from: number): number;
+  /** Connections a handoff primary gave back from the worker of pid `from` and placed again, so far, by reason. */
+  redispatched(from: number): Readonly<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -108,13 +108,17 @@ export function startServer(spec: ServerSpec, workers: number, node: string, cpu
       clearTimeout(timer);
       reject(new Error(`${spec.name} exited with code ${code} before it was ready`));
     });
-    const given = new Map<number, number>();
+    const given = new Map<number, Record<string, number>>();
     let started = false;
     // After READY: `REDISPATCH <pid> <reason>` lines, counted per worker pid.
     const countLines = (): void => {
       for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-        const m = /^REDISPATCH (\d+)/.exec(out.slice(0, nl));
-        if (m !== null) given.set(Number(m[1]), (given.get(Number(m[1])) ?? 0) + 1);
+        const m = /^REDISPATCH (\d+) (\S+)/.exec(out.slice(0, nl));
+        if (m !== null) {
+          const byReason = given.get(Number(m[1])) ?? {};
+          byReason[m[2]!] = (byReason[m[2]!] ?? 0) + 1;
+          given.set(Number(m[1]), byReason);
+        }
         out = out.slice(nl + 1);
       }
     };
@@ -138,7 +142,7 @@ export function startServer(spec: ServerSpec, workers: number, node: string, cpu
         port: Number(match[1]),
         pid,
         transport: match[2],
-        redispatched: (from) => given.get(from) ?? 0,
+        redispatched: (from) => ({ ...given.get(from) }),
         stop: () =>
           new Promise<void>((done) => {
             // Every process of the server, by pid: none may outlive the cell.
