@@ -49,15 +49,22 @@ export const MAX_EXCESS = 8;
  * The default of {@link BalanceSettings.busyAfter}: longer than a turn of a loaded event loop that
  * serves keep-alive requests (well under a millisecond here), shorter than most CPU-heavy requests.
  */
-export const DEFAULT_BUSY_AFTER_MS = 4;
+export const DEFAULT_BUSY_AFTER_MS = 3;
 
 /**
- * How long after a worker paused the probes stay frequent (every `busyAfter` ms), in ms. A pause
- * means connections are arriving; later, with the counts steady (a pool of keep-alive connections
- * where one worker sits at its limit), probing every {@link QUIET_PROBE_MS} is enough and costs a
- * few messages a second.
+ * How long after a worker paused the probes stay frequent (every {@link PRESSURE_PROBE_MS}), in ms.
+ * A pause means connections are arriving; later, with the counts steady (a pool of keep-alive
+ * connections where one worker sits at its limit), probing every {@link QUIET_PROBE_MS} is enough
+ * and costs a few messages a second.
  */
 export const PRESSURE_MS = 250;
+
+/**
+ * The probe interval while connections arrive, in ms. Each pause also probes every worker at once
+ * (the moment a loan may be needed), so this only catches a worker that turns busy while another is
+ * already paused; more often would cost the primary a message per worker per interval.
+ */
+export const PRESSURE_PROBE_MS = 10;
 
 /** The probe interval while no worker paused for {@link PRESSURE_MS}, in ms. */
 export const QUIET_PROBE_MS = 100;
@@ -251,6 +258,8 @@ export class AcceptSteering<W extends SteeredWorker> {
       this.told.delete(worker);
       this.lent.delete(worker);
       this.lastPause = now;
+      // Now is when a loan may be needed: probe every worker without a probe in flight at once.
+      this.probedAt.clear();
     }
     this.rebalance(workers, now);
   }
@@ -310,9 +319,9 @@ export class AcceptSteering<W extends SteeredWorker> {
 
   /**
    * While a worker is paused or on a loan, probes every worker not on a loan (one probe in flight
-   * each, and at most one per interval) and asks for the next tick: probes every `busyAfter` ms while
-   * connections arrive (a pause in the last PRESSURE_MS, or a loan out), every QUIET_PROBE_MS
-   * otherwise; ticks in time to see a probe go unanswered and a paused worker's rest end. While every
+   * each, and at most one per interval) and asks for the next tick: probes at each pause, every
+   * PRESSURE_PROBE_MS while connections arrive (a pause in the last PRESSURE_MS, or a loan out), every
+   * QUIET_PROBE_MS otherwise; ticks in time to see a probe go unanswered and a paused worker's rest end. While every
    * worker accepts, nothing: then the steering costs the primary no work at all.
    */
   private schedule(workers: readonly W[], now: number): void {
@@ -351,9 +360,9 @@ export class AcceptSteering<W extends SteeredWorker> {
     this.actions.wake?.(next === Number.POSITIVE_INFINITY ? undefined : Math.max(1, Math.ceil(next)));
   }
 
-  /** How often a worker is probed: every `busyAfter` ms while connections arrive, else QUIET_PROBE_MS. */
+  /** How often a worker is probed: every PRESSURE_PROBE_MS while connections arrive (or a loan is out), else QUIET_PROBE_MS. */
   private interval(now: number): number {
-    return this.lent.size > 0 || now - this.lastPause < PRESSURE_MS ? this.busyAfter : QUIET_PROBE_MS;
+    return this.lent.size > 0 || now - this.lastPause < PRESSURE_MS ? Math.max(this.busyAfter, PRESSURE_PROBE_MS) : QUIET_PROBE_MS;
   }
 
   /** `worker` is no longer in the pool (draining, exited). */

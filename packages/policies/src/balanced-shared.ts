@@ -10,7 +10,7 @@ export interface BalancedSharedOptions {
   /**
    * Work conservation: how long, in ms, every worker that accepts must have been busy (its event
    * loop leaving the primary's probe unanswered) before a worker at its share may accept again, over
-   * its limit, until one of them answers (default 4, at most 1000). 0 turns it off: a worker at its
+   * its limit, until one of them answers (default 3, at most 1000). 0 turns it off: a worker at its
    * share then waits however busy the others are (the strictest spread, and under CPU-heavy requests
    * on short connections about half the throughput of `sharedHandle()`).
    */
@@ -36,7 +36,7 @@ export function balancedShared(options: BalancedSharedOptions = {}): SharedPolic
   checkOptionNames('balancedShared', options, OPTIONS);
   const tolerance = options.tolerance ?? 0.05;
   const slack = options.slack ?? 0;
-  const busyAfter = options.busyAfter ?? 4;
+  const busyAfter = options.busyAfter ?? 3;
   if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance <= 10)) throw invalidOption('balancedShared', 'tolerance', 'a number in (0, 10]', tolerance);
   if (!(Number.isInteger(slack) && slack >= 0)) throw invalidOption('balancedShared', 'slack', 'an integer >= 0', slack);
   if (!(Number.isInteger(busyAfter) && busyAfter >= 0 && busyAfter <= 1000)) throw invalidOption('balancedShared', 'busyAfter', 'an integer number of ms in [0, 1000]', busyAfter);
