@@ -341,8 +341,10 @@ export class AcceptSteering<W extends SteeredWorker> {
         if (this.lent.has(w)) continue;
         const probe = this.probes.get(w);
         if (probe !== undefined) {
-          // In flight: tick when it would count as busy (+1: Date.now() has whole milliseconds).
-          next = Math.min(next, probe.sentAt + this.busyAfter + 1 - now);
+          // In flight: tick when it would count as busy (+1: Date.now() has whole milliseconds);
+          // once it does, its pong is what changes anything: no tick for it meanwhile.
+          const due = probe.sentAt + this.busyAfter + 1 - now;
+          if (due > 0) next = Math.min(next, due);
           continue;
         }
         const last = this.probedAt.get(w) ?? Number.NEGATIVE_INFINITY;
