@@ -3,7 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Connection, PrimaryTransport, WorkerLink } from '@handoff/fdpass';
-import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
+import { createMessage, HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import { forkWorker } from './fork.js';
 import { writeStderr } from './stdio.js';
@@ -95,6 +95,12 @@ export interface WorkerProcessSettings {
 
 type Handlers = { readonly [T in WorkerMessage['type']]: (worker: WorkerProcess, message: MessageOf<T>, handle: unknown) => void };
 
+/**
+ * The `seq` of the ping that asks a worker whose native link ended whether it still lives: far above
+ * the heartbeat's (from 0) and the balanced steering's probes (from 2^40), so no one mistakes it.
+ */
+const LINK_PROBE_SEQ = 2 ** 50;
+
 /** One handler per message a worker sends, as Node's cluster primary maps its `act`s. */
 const HANDLERS: Handlers = {
   hello: (w, m) => {
@@ -109,7 +115,9 @@ const HANDLERS: Handlers = {
   },
   draining: (w, m) => w.emit('draining', m.phase, m.open),
   bind: (w, m) => w.emit('bind', m),
-  pong: (w, m) => w.emit('pong', m.seq),
+  pong: (w, m) => {
+    if (!w.answeredLinkProbe(m.seq)) w.emit('pong', m.seq);
+  },
   unlisten: (w, m) => w.emit('unlisten', m.listener),
   return: (w, m, handle) => w.emit('return', m, handle as NativeHandle),
   error: (w, m) => w.emit('worker-error', m.code, m.message),
@@ -422,16 +430,33 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     if (!link.closed) link.close();
   }
 
+  /** Set while a worker whose native link ended is asked whether it lives (see afterNativeLinkEnded). */
+  private linkProbe = false;
+
   /**
-   * The native link ended while the worker lives: it could not read it (its addon does not load),
-   * or it ran out of descriptors for a batch and gave back what it could not take. It goes on over
-   * IPC, where Node's NODE_HANDLE_NACK gives back each handle it cannot take.
+   * The native link ended while the worker seems to live: it ran out of descriptors for a batch and
+   * gave back what it could not take, or it is dying. A SIGKILLed worker's link ends before its exit
+   * is seen (the kernel closes its fds first), and connections sent to it over IPC then would only
+   * come back when its channel closes: so it is asked first (a ping), and goes on over IPC only
+   * once it answers, where Node's NODE_HANDLE_NACK gives back each handle it cannot take.
    */
   private afterNativeLinkEnded(): void {
     const link = this.link;
     if (link === undefined || link.transport !== 'native' || !link.closed || this.transport === undefined) return;
     if (this.child.exitCode !== null || this.child.signalCode !== null || !this.child.connected) return;
+    this.linkProbe = true;
+    this.post(createMessage('ping', { seq: LINK_PROBE_SEQ }));
+  }
+
+  /** A `pong`: true when it answers the link probe (and is no one else's); the worker then goes on over IPC. */
+  answeredLinkProbe(seq: number): boolean {
+    if (seq !== LINK_PROBE_SEQ) return false;
+    if (!this.linkProbe || this.transport === undefined || this.current === 'exited' || this.link?.transport !== 'native' || !this.link.closed) return true;
+    this.linkProbe = false;
     this.link = this.transport.linkOverIpc(this.child, this.hooksFor());
+    // Connections that waited in the primary's queue while it had no link may go to it now.
+    this.links?.acknowledged(this, 0);
+    return true;
   }
 
   private hooksFor(): import('@handoff/fdpass').LinkHooks {
