@@ -210,6 +210,10 @@ export class AcceptSteering<W extends SteeredWorker> {
   private readonly probedAt = new Map<W, number>();
   /** When each worker last answered a probe within `busyAfter` ms. */
   private readonly prompt = new Map<W, number>();
+  /** What each lent worker held when it was lent. */
+  private readonly lentAt = new Map<W, number>();
+  /** When a worker's loan was called back having taken nothing (see `idle` in rebalance). */
+  private readonly unused = new Map<W, number>();
   private readonly busyAfter: number;
   private nextSeq = PROBE_SEQ_BASE;
   /** When a worker last paused (ms): probes are frequent for PRESSURE_MS after. */
@@ -296,7 +300,9 @@ export class AcceptSteering<W extends SteeredWorker> {
         pausedAt,
         lent: this.lent.has(w),
         busy,
-        idle: !busy && now - prompt <= fresh && (pausedAt === undefined || prompt > pausedAt),
+        // A loan that took nothing is not offered again until connections arrive (someone pauses
+        // by accepting): where none arrive, lending would only cost re-arms.
+        idle: !busy && now - prompt <= fresh && (pausedAt === undefined || prompt > pausedAt) && !((this.unused.get(w) ?? Number.NEGATIVE_INFINITY) >= this.lastPause),
         told: this.told.get(w),
       };
     });
@@ -305,10 +311,24 @@ export class AcceptSteering<W extends SteeredWorker> {
       if (move.kind === 'rearm') {
         this.paused.delete(w);
         this.told.set(w, move.limit);
-        if (move.lent) this.lent.add(w);
-        else this.lent.delete(w);
+        if (move.lent) {
+          this.lent.add(w);
+          this.lentAt.set(w, w.connections);
+        } else this.lent.delete(w);
         this.actions.rearm(w, move.limit);
       } else {
+        if (this.lent.has(w)) {
+          if (w.connections <= (this.lentAt.get(w) ?? 0)) this.unused.set(w, now);
+          // At or over the fair limit it pauses on this message: known now, and no sign that
+          // connections arrive (so not a pause that probes everyone or counts as pressure).
+          if (w.connections >= move.limit) {
+            this.paused.set(w, now);
+            this.lent.delete(w);
+            this.told.delete(w);
+            this.actions.tighten(w, move.limit);
+            continue;
+          }
+        }
         this.told.set(w, move.limit);
         this.lent.delete(w);
         this.actions.tighten(w, move.limit);
@@ -375,5 +395,7 @@ export class AcceptSteering<W extends SteeredWorker> {
     this.probes.delete(worker);
     this.probedAt.delete(worker);
     this.prompt.delete(worker);
+    this.lentAt.delete(worker);
+    this.unused.delete(worker);
   }
 }
