@@ -253,6 +253,34 @@ describe('AcceptSteering (probes and loans)', () => {
     expect(steering.isLent(a)).toBe(false);
   });
 
+  it('offers no loan again to a worker whose loan took nothing, until connections arrive', () => {
+    const { steering, log, probes } = rig();
+    const a = { id: 1, connections: 3 };
+    const b = { id: 2, connections: 2 };
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    const answer = (w: { id: number; connections: number }, t: number): void => steering.pong(w, probes.get(w.id)!, [a, b], t);
+    steering.report(a, true, [a, b], 0);
+    answer(a, 1);
+    // b is slow (a loop turn past busyAfter, no connection arriving): a is lent, takes nothing, is called back.
+    steering.tick([a, b], DEFAULT_BUSY_AFTER_MS + 1);
+    expect(log).toEqual(['rearm 1 4']);
+    answer(b, DEFAULT_BUSY_AFTER_MS + 2);
+    expect(log).toEqual(['rearm 1 4', 'tighten 1 3']);
+    // It pauses on that call-back (the steering knows), and b is slow again: no loan this time.
+    expect(steering.isPaused(a)).toBe(true);
+    for (let t = 20; t < 60; t++) {
+      steering.tick([a, b], t);
+      if (probes.get(1) !== undefined) answer(a, t);
+    }
+    expect(log).toEqual(['rearm 1 4', 'tighten 1 3']);
+    // Connections arrive (b pauses by accepting): a goes back to work.
+    b.connections = 3;
+    steering.report(b, true, [a, b], 60);
+    answer(a, 61);
+    expect(log.slice(2)).toContainEqual(expect.stringMatching(/^rearm 1 /));
+  });
+
   it('re-arms a rested worker below the limit on its tick, with no report to wait for', () => {
     const { steering, log, probes, wake } = rig();
     const a = { id: 1, connections: 4 };
