@@ -29,8 +29,8 @@ export interface BalanceSettings {
   readonly slack: number;
   /**
    * How long, in ms, an armed worker may leave a probe unanswered before it counts as busy and the
-   * paused ones may accept over their limit ({@link DEFAULT_BUSY_AFTER_MS} when absent); 0: never
-   * (a worker over its share waits, however busy the others are).
+   * paused ones may accept over their limit; 0 or absent: never (a worker over its share waits,
+   * however busy the others are). See {@link SUGGESTED_BUSY_AFTER_MS}.
    */
   readonly busyAfter?: number;
 }
@@ -46,10 +46,13 @@ export const MIN_PAUSE_MS = 20;
 export const MAX_EXCESS = 8;
 
 /**
- * The default of {@link BalanceSettings.busyAfter}: longer than a turn of a loaded event loop that
- * serves keep-alive requests (well under a millisecond here), shorter than most CPU-heavy requests.
+ * A `busyAfter` for apps with CPU-heavy requests on short connections: longer than a turn of a
+ * loaded event loop that serves keep-alive requests (well under a millisecond here), shorter than
+ * most CPU-heavy requests. Not the default (0, off): on a loaded machine every worker answers a
+ * probe late in a burst of new connections, and the loans then spread it past the tolerance
+ * (measured: 36-38 of 64 on one of 2 workers, with the CPU saturated by other work).
  */
-export const DEFAULT_BUSY_AFTER_MS = 3;
+export const SUGGESTED_BUSY_AFTER_MS = 3;
 
 /**
  * How long after a worker paused the probes stay frequent (every {@link PRESSURE_PROBE_MS}), in ms.
@@ -153,7 +156,7 @@ export function loanLimit(connections: number, limit: number, settings: BalanceS
 export function decide(pool: readonly Standing[], limit: number, now: number, settings: BalanceSettings): Move[] {
   const moves: Move[] = [];
   let accepting = 0;
-  let othersBusy = (settings.busyAfter ?? DEFAULT_BUSY_AFTER_MS) > 0;
+  let othersBusy = (settings.busyAfter ?? 0) > 0;
   let steady = 0;
   for (const w of pool) {
     if (w.pausedAt !== undefined || w.lent) continue;
@@ -223,7 +226,7 @@ export class AcceptSteering<W extends SteeredWorker> {
     private readonly settings: BalanceSettings,
     private readonly actions: SteeringActions<W>,
   ) {
-    this.busyAfter = settings.busyAfter ?? DEFAULT_BUSY_AFTER_MS;
+    this.busyAfter = settings.busyAfter ?? 0;
   }
 
   /** The limit for a pool: the fair share of what is open now, plus the tolerance and the slack. */

@@ -102,16 +102,16 @@ describe('balancedShared()', () => {
     expect(busiest(second)).toBeLessThanOrEqual(35);
   });
 
-  it('is work-conserving: a worker over its share accepts again while the other blocks its loop', async () => {
-    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared() });
+  it('with busyAfter, is work-conserving: a worker over its share accepts again while the other blocks its loop', async () => {
+    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared({ busyAfter: 20 }) });
     const { blocked, served } = await whileOneBlocks(current.port, 12);
     // Every one served by the other worker, none left waiting for the blocked one.
     expect(served.map((s) => s.early)).toEqual(served.map(() => true));
     expect(served.filter((s) => s.pid === blocked)).toEqual([]);
   });
 
-  it('with busyAfter 0, a worker over its share waits, however busy the other (the strict spread)', async () => {
-    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared({ busyAfter: 0 }) });
+  it('by default (busyAfter 0), a worker over its share waits, however busy the other (the strict spread)', async () => {
+    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared() });
     const { served } = await whileOneBlocks(current.port, 12);
     // The other worker stops at its share: some connection waited for the blocked one.
     expect(served.some((s) => !s.early)).toBe(true);

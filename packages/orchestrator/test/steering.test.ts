@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AcceptSteering, decide, DEFAULT_BUSY_AFTER_MS, fairLimit, MAX_EXCESS, MIN_PAUSE_MS, PRESSURE_MS, PRESSURE_PROBE_MS, QUIET_PROBE_MS, type Move, type Standing } from '../src/steering.js';
+import { AcceptSteering, decide, SUGGESTED_BUSY_AFTER_MS, fairLimit, MAX_EXCESS, MIN_PAUSE_MS, PRESSURE_MS, PRESSURE_PROBE_MS, QUIET_PROBE_MS, type Move, type Standing } from '../src/steering.js';
 
 interface W {
   id: number;
@@ -106,7 +106,7 @@ const standing = fc.record({
 });
 /** A paused worker is not lent (the steering forgets a loan when it pauses); busy and idle exclude each other. */
 const pool = fc.array(standing, { minLength: 1, maxLength: 12 }).map((ws) => ws.map((w) => ({ ...w, lent: w.pausedAt === undefined && w.lent, idle: w.idle && !w.busy })));
-const settings = { tolerance: 0.05, slack: 0, busyAfter: DEFAULT_BUSY_AFTER_MS };
+const settings = { tolerance: 0.05, slack: 0, busyAfter: SUGGESTED_BUSY_AFTER_MS };
 const NOW = 1000;
 
 /** Who accepts after `moves`: the armed, and the paused ones re-armed. */
@@ -190,7 +190,7 @@ describe('AcceptSteering (probes and loans)', () => {
     id: number;
     connections: number;
   }
-  function rig(busyAfter = DEFAULT_BUSY_AFTER_MS) {
+  function rig(busyAfter = SUGGESTED_BUSY_AFTER_MS) {
     const log: string[] = [];
     const probes = new Map<number, number>();
     let wake: number | undefined;
@@ -237,7 +237,7 @@ describe('AcceptSteering (probes and loans)', () => {
     // idle, is lent one tolerance (at least 1).
     bBlocked = true;
     let t = 30;
-    while (log.length === 0 && t < 30 + PRESSURE_PROBE_MS + DEFAULT_BUSY_AFTER_MS + 2) step(t++);
+    while (log.length === 0 && t < 30 + PRESSURE_PROBE_MS + SUGGESTED_BUSY_AFTER_MS + 2) step(t++);
     expect(log).toEqual(['rearm 1 4']);
     expect(steering.isLent(a)).toBe(true);
     // It takes one and reaches the loan: paused again; lent again while b stays busy, once it
@@ -263,9 +263,9 @@ describe('AcceptSteering (probes and loans)', () => {
     steering.report(a, true, [a, b], 0);
     answer(a, 1);
     // b is slow (a loop turn past busyAfter, no connection arriving): a is lent, takes nothing, is called back.
-    steering.tick([a, b], DEFAULT_BUSY_AFTER_MS + 1);
+    steering.tick([a, b], SUGGESTED_BUSY_AFTER_MS + 1);
     expect(log).toEqual(['rearm 1 4']);
-    answer(b, DEFAULT_BUSY_AFTER_MS + 2);
+    answer(b, SUGGESTED_BUSY_AFTER_MS + 2);
     expect(log).toEqual(['rearm 1 4', 'tighten 1 3']);
     // It pauses on that call-back (the steering knows), and b is slow again: no loan this time.
     expect(steering.isPaused(a)).toBe(true);

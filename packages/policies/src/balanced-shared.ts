@@ -8,11 +8,14 @@ export interface BalancedSharedOptions {
   /** Connections a worker may hold above its share besides the tolerance (default 0). */
   readonly slack?: number;
   /**
-   * Work conservation: how long, in ms, every worker that accepts must have been busy (its event
-   * loop leaving the primary's probe unanswered) before a worker at its share may accept again, over
-   * its limit, until one of them answers (default 3, at most 1000). 0 turns it off: a worker at its
-   * share then waits however busy the others are (the strictest spread, and under CPU-heavy requests
-   * on short connections about half the throughput of `sharedHandle()`).
+   * Work conservation, off by default (0; at most 1000): how long, in ms, every worker that accepts
+   * must have been busy (its event loop leaving the primary's probe unanswered) before a worker at
+   * its share may accept again, over its limit, until one of them answers. Off, a worker at its share
+   * waits however busy the others are: the strictest spread, and under CPU-heavy requests on short
+   * connections about 0.4-0.45x the throughput of `sharedHandle()`; 3 (for CPU-heavy apps) measured
+   * 0.48-0.54x, and 20 keeps connections from waiting out a long request (a blocked loop). On, a burst
+   * of new connections on a machine whose CPU is saturated may spread past the tolerance (every
+   * worker answers late then, and looks busy): 36-38 of 64 on one of 2 workers.
    */
   readonly busyAfter?: number;
 }
@@ -23,10 +26,10 @@ const OPTIONS = ['tolerance', 'slack', 'busyAfter'];
  * Every worker accepts on the shared listening socket, as with `sharedHandle()`, so no connection
  * costs an IPC message; but the primary keeps the spread fair: a worker that reaches the fair share
  * of open connections (plus `tolerance`) closes its copy of the socket, so the kernel wakes only the
- * others, and is re-armed as soon as it is below it again. It is work-conserving: while a worker is
- * paused the primary probes the ones that accept, and when all of them have been busy for
- * `busyAfter` ms (running a CPU-heavy request, not accepting), the paused worker accepts again until
- * one of them answers; so connections do not wait while a worker could take them. Choose it for
+ * others, and is re-armed as soon as it is below it again. With `busyAfter` it is work-conserving:
+ * while a worker is paused the primary probes the ones that accept, and when all of them have been
+ * busy for `busyAfter` ms (running a CPU-heavy request, not accepting), the paused worker accepts
+ * again until one of them answers; so connections do not wait while a worker could take them. Choose it for
  * long-lived connections (keep-alive, WebSockets) where `sharedHandle()` piles them on one worker,
  * when you want no per-connection dispatch cost. It balances open connections, not requests or CPU:
  * a worker with few but busy connections is not relieved (use `leastConnections()` or
@@ -36,7 +39,7 @@ export function balancedShared(options: BalancedSharedOptions = {}): SharedPolic
   checkOptionNames('balancedShared', options, OPTIONS);
   const tolerance = options.tolerance ?? 0.05;
   const slack = options.slack ?? 0;
-  const busyAfter = options.busyAfter ?? 3;
+  const busyAfter = options.busyAfter ?? 0;
   if (!(Number.isFinite(tolerance) && tolerance > 0 && tolerance <= 10)) throw invalidOption('balancedShared', 'tolerance', 'a number in (0, 10]', tolerance);
   if (!(Number.isInteger(slack) && slack >= 0)) throw invalidOption('balancedShared', 'slack', 'an integer >= 0', slack);
   if (!(Number.isInteger(busyAfter) && busyAfter >= 0 && busyAfter <= 1000)) throw invalidOption('balancedShared', 'busyAfter', 'an integer number of ms in [0, 1000]', busyAfter);

@@ -97,8 +97,8 @@ export interface SharedPolicy {
   /**
    * When set, the primary steers which workers accept: a worker that holds more than its fair share
    * of open connections (plus `tolerance`, plus `slack` connections) stops accepting until it is
-   * below it again, unless every worker that accepts has been busy for `busyAfter` ms (default 3;
-   * 0: never). No per-connection IPC. See `balancedShared()`.
+   * below it again, unless every worker that accepts has been busy for `busyAfter` ms (0 or absent:
+   * never). No per-connection IPC. See `balancedShared()`.
    */
   readonly balance?: { readonly tolerance: number; readonly slack: number; readonly busyAfter?: number };
 }

@@ -290,7 +290,7 @@ describe('the kernel modes', () => {
   it('name their mode', () => {
     expect(sharedHandle()).toEqual({ mode: 'shared', name: 'shared' });
     expect(reusePort()).toEqual({ mode: 'reuseport', name: 'reuseport' });
-    expect(balancedShared()).toMatchObject({ mode: 'shared', name: 'balanced-shared', balance: { tolerance: 0.05, slack: 0, busyAfter: 3 } });
+    expect(balancedShared()).toMatchObject({ mode: 'shared', name: 'balanced-shared', balance: { tolerance: 0.05, slack: 0, busyAfter: 0 } });
     expect(balancedShared({ busyAfter: 0 }).balance).toMatchObject({ busyAfter: 0 });
   });
 
