@@ -1,8 +1,8 @@
 import { Agent, request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { balancedShared } from '@handoff/policies';
-import { runLoad, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
-import { app } from './helpers.js';
+import { pidOf, runLoad, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { app, block } from './helpers.js';
 
 let current: TestPrimary | undefined;
 const agents: Agent[] = [];
@@ -33,35 +33,6 @@ async function burst(port: number, count: number): Promise<number[]> {
 }
 
 /**
- * Asks a worker to block its event loop for `ms` on a connection of its own: `started` resolves once
- * it has begun (the fixture sends its headers just before it blocks), `done` with the pid that blocked.
- */
-function block(port: number, ms: number): { started: Promise<void>; done: Promise<number> } {
-  let onStarted!: () => void;
-  let onFailed!: (error: Error) => void;
-  const started = new Promise<void>((resolve, reject) => {
-    onStarted = resolve;
-    onFailed = reject;
-  });
-  const done = new Promise<number>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: `/block?ms=${ms}&early=1`, agent: false, headers: { connection: 'close' }, timeout: 20_000 }, (res) => {
-      onStarted();
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(Number(/pid: (\d+)/.exec(body)?.[1])));
-    });
-    req.on('timeout', () => req.destroy(new Error('block timed out')));
-    req.on('error', (error) => {
-      onFailed(error);
-      reject(error);
-    });
-    req.end();
-  });
-  return { started, done };
-}
-
-/**
  * While one of 2 workers blocks its loop, opens `count` keep-alive connections one after the other
  * (each held open, so the other worker's count climbs past its share). Returns who served each, and
  * for each whether it was answered before the blocked worker was done.
@@ -71,9 +42,9 @@ async function whileOneBlocks(port: number, count: number): Promise<{ blocked: n
   await burst(port, 4);
   const busy = block(port, 4000);
   let blockDone = false;
-  const done = busy.done.then((pid) => {
+  const done = busy.done.then((res) => {
     blockDone = true;
-    return pid;
+    return pidOf(res.body);
   });
   await busy.started;
   const served: Array<{ pid: number; early: boolean }> = [];

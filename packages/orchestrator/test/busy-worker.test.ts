@@ -2,46 +2,16 @@
 // policy with `oneInFlight` (least-connections, power-of-two-choices) the primary sends such a worker
 // at most the one connection it cannot know is stuck, and keeps the rest for a worker that takes
 // them: they are served, or answered 503 past `queueTimeout`, never left behind the busy one.
-import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leastConnections, powerOfTwoChoices, roundRobin, type Policy, type PrimaryPolicy } from '@handoff/policies';
 import { get, pidOf, startTestPrimary, type TestPrimary, type TestResponse } from '../../../tools/testing/src/index.js';
-import { app } from './helpers.js';
+import { app, block } from './helpers.js';
 
 let current: TestPrimary | undefined;
 afterEach(async () => {
   await current?.[Symbol.asyncDispose]();
   current = undefined;
 });
-
-/**
- * Asks a worker to block its event loop for `ms`: `started` resolves once it has begun (the fixture
- * sends its headers just before it blocks), `done` with the whole response.
- */
-function block(port: number, ms: number): { started: Promise<void>; done: Promise<TestResponse> } {
-  let onStarted!: () => void;
-  let onFailed!: (error: Error) => void;
-  const started = new Promise<void>((resolve, reject) => {
-    onStarted = resolve;
-    onFailed = reject;
-  });
-  const done = new Promise<TestResponse>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: `/block?ms=${ms}&early=1`, agent: false, headers: { connection: 'close' }, timeout: 10_000 }, (res) => {
-      onStarted();
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('block timed out')));
-    req.on('error', (error) => {
-      onFailed(error); // a test waiting for the block to start fails now, not at its timeout
-      reject(error);
-    });
-    req.end();
-  });
-  return { started, done };
-}
 
 async function start(policy: Policy, workers: number, queueTimeout?: number): Promise<TestPrimary> {
   current = await startTestPrimary({ worker: app, workers, policy, ...(queueTimeout === undefined ? {} : { queueTimeout }) });
