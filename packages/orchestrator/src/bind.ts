@@ -8,6 +8,8 @@ import type { BoundListener, NativeHandle } from './types.js';
 
 const UV_EADDRINUSE = -98;
 const UV_EACCES = -13;
+/** libuv's `UV_TCP_IPV6ONLY` bind flag (what Node's `listen({ ipv6Only: true })` passes). */
+const UV_TCP_IPV6ONLY = 1;
 
 /** A listener the primary binds itself (not a passed socket: see activation.ts). */
 type AddressOption = Exclude<ListenOption, FdListenOption>;
@@ -37,6 +39,7 @@ type ListenerParts = Pick<BoundListener, 'address' | 'mode' | 'server' | 'shared
 /** The listener record: `close()` closes what `closeWith()` tied to it, then `parts`' socket. */
 function listenerOf(index: number, option: ListenOption, parts: ListenerParts): BoundListener {
   const tied: Array<{ close(): void }> = [];
+  let closed = false;
   return {
     index,
     option,
@@ -45,7 +48,10 @@ function listenerOf(index: number, option: ListenOption, parts: ListenerParts): 
     server: parts.server,
     sharedHandle: parts.sharedHandle,
     closeWith: (resource) => void tied.push(resource),
+    // Once: a drop-in listener no worker holds any more is closed before the primary closes the rest.
     close: () => {
+      if (closed) return;
+      closed = true;
       for (const resource of tied.splice(0)) resource.close();
       parts.close();
     },
@@ -66,7 +72,7 @@ function listenInPrimary(index: number, option: AddressOption): Promise<BoundLis
       resolve(listenerOf(index, option, { address, mode: 'primary', server, sharedHandle: undefined, close: () => server.close() }));
     };
     if ('path' in option) server.listen({ path: option.path, backlog: option.backlog ?? 511 }, onListening);
-    else server.listen({ port: option.port, host: option.host, backlog: option.backlog ?? 511 }, onListening);
+    else server.listen({ port: option.port, host: option.host, backlog: option.backlog ?? 511, ipv6Only: option.ipv6Only === true }, onListening);
   });
 }
 
@@ -82,7 +88,7 @@ function bindShared(index: number, option: AddressOption): BoundListener {
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
   if (typeof create !== 'function') throw new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, 'this Node.js runtime lacks net._createServerHandle, needed by mode shared');
   const handle =
-    'path' in option ? create(option.path, -1, -1, undefined, 0) : create(option.host ?? null, option.port, option.host === undefined ? 0 : net.isIP(option.host), undefined, 0);
+    'path' in option ? create(option.path, -1, -1, undefined, 0) : create(option.host ?? null, option.port, option.host === undefined ? 0 : net.isIP(option.host), undefined, option.ipv6Only === true ? UV_TCP_IPV6ONLY : 0);
   if (typeof handle === 'number') throw bindError(option, handle);
   // libuv reports EADDRINUSE of a TCP bind late (at listen); getsockname surfaces it now.
   const out: Record<string, unknown> = {};

@@ -28,9 +28,22 @@ function keyOf(address: ListenAddress): string {
  * same modes, same errors); every later one, from any worker, shares that listener. The answer is a
  * `listen` message carrying the request's number (with the shared socket in mode `shared`), or a
  * `bind-error` with the errno-style code the app would have got from its own `listen()`.
+ *
+ * An address is keyed as `node:cluster`'s primary keys it (lib/internal/cluster/primary.js,
+ * `queryServer`): with the worker's count of its open servers on it (`index`), so the n-th
+ * `listen(0)` of every worker shares one port, distinct from the (n+1)-th; and by the worker too when
+ * it asked `exclusive`. A listener is closed, its port free again, when the last worker whose app
+ * held it closed that server (`unlisten`); a worker's exit lets go of what it held without closing
+ * it (its replacement asks again), except its exclusive listeners.
  */
 export class DropInBinder {
   private readonly byAddress = new Map<string, Promise<BoundListener>>();
+  /** How many of each worker's servers hold the listener of each key (asked, answered or not). */
+  private readonly holders = new Map<string, Map<WorkerProcess, number>>();
+  /** The key of each listener index bound here. */
+  private readonly keys = new Map<number, string>();
+  /** Workers whose `unlisten` and exit the binder follows. */
+  private readonly followed = new WeakSet<WorkerProcess>();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -63,7 +76,7 @@ export class DropInBinder {
   /** Answers one worker's `bind`. Never throws: a failure becomes a `bind-error` to that worker. */
   bind(worker: WorkerProcess, message: BindMessage): void {
     const refused = this.refusal(message.address);
-    if (refused === undefined && this.byAddress.size >= MAX_DROP_IN_LISTENERS && !this.byAddress.has(this.keyFor(message))) {
+    if (refused === undefined && this.byAddress.size >= MAX_DROP_IN_LISTENERS && !this.byAddress.has(this.keyFor(message, worker))) {
       // Untrusted app code asking for address after address: the primary holds no more sockets for it.
       debug('drop-in: refused to bind %o for worker %d: %d addresses bound already', message.address, worker.id, MAX_DROP_IN_LISTENERS);
       worker.post(createMessage('bind-error', { request: message.request, code: PrimaryErrorCode.TOO_MANY_LISTENERS, message: `the primary binds at most ${MAX_DROP_IN_LISTENERS} addresses for the apps; this one is refused` }));
@@ -74,14 +87,17 @@ export class DropInBinder {
       worker.post(createMessage('bind-error', { request: message.request, code: 'EACCES', message: refused }));
       return;
     }
-    const option = this.optionFor(message.address, message.backlog);
-    const key = this.keyOf(option);
+    const option = this.optionFor(message.address, message.backlog, message.ipv6Only);
+    const key = this.keyFor(message, worker);
+    this.follow(worker);
+    this.hold(key, worker, 1);
     let listener = this.byAddress.get(key);
     if (listener === undefined) {
       // One bind at a time, so listener indexes stay dense (a failed bind takes none).
       listener = this.queue.then(() =>
         bindListener(this.host.listeners.length, option, this.mode).then((bound) => {
           this.host.listeners.push(bound);
+          this.keys.set(bound.index, key);
           this.host.attach(bound);
           debug('drop-in: bound listener %d at %o for worker %d', bound.index, bound.address, worker.id);
           return bound;
@@ -112,6 +128,7 @@ export class DropInBinder {
         worker.emit('bound', bound.index);
       },
       (error: unknown) => {
+        this.hold(key, worker, -1);
         const cause = (error as { cause?: { code?: unknown } }).cause;
         const code = typeof cause?.code === 'string' ? cause.code : error instanceof HandoffPrimaryError ? error.code : 'EINVAL';
         worker.post(createMessage('bind-error', { request: message.request, code, message: (error as Error).message.slice(0, MAX_STRING) }));
@@ -119,24 +136,91 @@ export class DropInBinder {
     );
   }
 
+  /** Counts `worker`'s servers on `key` up or down; `undefined`: the worker holds none of it any more. */
+  private hold(key: string, worker: WorkerProcess, by: 1 | -1): number | undefined {
+    let workers = this.holders.get(key);
+    if (workers === undefined) {
+      workers = new Map();
+      this.holders.set(key, workers);
+    }
+    const count = (workers.get(worker) ?? 0) + by;
+    if (count > 0) workers.set(worker, count);
+    else workers.delete(worker);
+    return count > 0 ? count : undefined;
+  }
+
+  /** Follows `worker`'s `unlisten`s and its exit (once per worker). */
+  private follow(worker: WorkerProcess): void {
+    if (this.followed.has(worker)) return;
+    this.followed.add(worker);
+    worker.on('unlisten', (listener) => this.unlisten(worker, listener));
+    worker.once('exit', () => {
+      for (const [key, workers] of this.holders) {
+        if (!workers.delete(worker)) continue;
+        // A worker's exclusive listener serves no one else: it closes with the worker.
+        if (key.endsWith(`@${worker.id}`)) this.release(key);
+      }
+    });
+  }
+
+  /**
+   * `worker`'s app closed a server of `listener` (the supervisor has taken the listener from the
+   * worker's set already). It may still hold it through another server (closed and listening again
+   * on the same address before the primary answered): then the worker keeps it. Else, when no
+   * worker holds it, the listener closes.
+   */
+  private unlisten(worker: WorkerProcess, listener: number): void {
+    const key = this.keys.get(listener);
+    if (key === undefined) return;
+    if (this.hold(key, worker, -1) !== undefined) {
+      worker.dropInListeners.add(listener);
+      worker.emit('bound', listener);
+      return;
+    }
+    if (this.holders.get(key)?.size === 0) this.release(key);
+  }
+
+  /** No worker's app holds `key`'s listener any more: it closes, and the next request binds anew. */
+  private release(key: string): void {
+    const listener = this.byAddress.get(key);
+    if (listener === undefined) return;
+    this.byAddress.delete(key);
+    this.holders.delete(key);
+    void listener.then(
+      (bound) => {
+        // A socket systemd passed outlives the primary's use of it: never closed here.
+        if ('fd' in bound.option) return;
+        this.keys.delete(bound.index);
+        bound.close();
+        debug('drop-in: closed listener %d at %o: no worker holds it', bound.index, bound.address);
+      },
+      () => undefined,
+    );
+  }
+
   private keyOf(option: ListenOption): string {
     return 'fd' in option ? `fd:${option.fd}` : keyOf(option as ListenAddress);
   }
 
-  private keyFor(message: BindMessage): string {
-    return this.keyOf(this.optionFor(message.address, message.backlog));
+  /** `node:cluster`'s key: the address, the worker's count of its servers on it, and the worker when exclusive. */
+  private keyFor(message: BindMessage, worker: WorkerProcess): string {
+    const option = this.optionFor(message.address, message.backlog, message.ipv6Only);
+    // A passed socket is one listener, whatever the count.
+    if ('fd' in option) return this.keyOf(option);
+    return `${this.keyOf(option)}#${message.index ?? 0}${message.ipv6Only === true ? '/v6' : ''}${message.exclusive === true ? `@${worker.id}` : ''}`;
   }
 
-  private optionFor(address: ListenAddress, backlog: number | undefined): ListenOption {
+  private optionFor(address: ListenAddress, backlog: number | undefined, ipv6Only?: boolean): ListenOption {
     const proxy = this.proxyProtocol === undefined ? {} : { proxyProtocol: this.proxyProtocol };
     if (isPathAddress(address)) return backlog === undefined ? { path: address.path, ...proxy } : { path: address.path, backlog, ...proxy };
     const mapped = this.ports.get(address.port) ?? address.port;
     // A passed socket (systemd's) serves this port: adopted, whatever host the app named.
     if (typeof mapped === 'object') return { ...mapped, ...proxy };
-    const option: { port: number; host?: string; backlog?: number } = { port: mapped, ...proxy };
+    const option: { port: number; host?: string; backlog?: number; ipv6Only?: boolean } = { port: mapped, ...proxy };
     const host = address.host ?? this.defaultHost;
     if (host !== undefined) option.host = host;
     if (backlog !== undefined) option.backlog = backlog;
+    if (ipv6Only === true) option.ipv6Only = true;
     return option;
   }
 }

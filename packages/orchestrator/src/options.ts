@@ -18,6 +18,8 @@ export type ListenOption =
       readonly host?: string;
       /** Listen backlog. @default 511 */
       readonly backlog?: number;
+      /** With an IPv6 `host` (`'::'`), take no IPv4 connection, as Node's `listen({ ipv6Only })`. @default false */
+      readonly ipv6Only?: boolean;
       /**
        * What the primary speaks when it must refuse a connection itself (no worker in time):
        * `'http'` answers `503 Service Unavailable`, `'tcp'` just closes.

@@ -277,12 +277,17 @@ export class Supervisor {
     if (!expected) this.slots.refill(worker, 'crashed', (slot) => this.spawn(slot));
   }
 
-  /** The worker's app closed the server of `listener`: it gets none of its connections from now on. */
+  /**
+   * The worker's app closed the server of `listener`: it gets none of its connections from now on.
+   * Drop-in mode: the worker lives on, as a Node process whose last server closed does (it ends once
+   * it has nothing left to do) and may listen again (a config reload); the binder closes a listener
+   * no worker holds (see drop-in.ts).
+   */
   private onUnlisten(worker: WorkerProcess, listener: number): void {
     if (this.options.dropIn !== undefined) {
       worker.dropInListeners.delete(listener);
       this.ready.listenersChanged();
-      if (worker.dropInListeners.size > 0) return;
+      return;
     }
     // serve() mode has one server for every listener: closing it closes them all.
     this.retire(worker, 'server-closed');

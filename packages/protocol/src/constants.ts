@@ -21,6 +21,9 @@ export const PROTOCOL_CMD = 'NODE_HANDOFF';
  */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
+/** The highest `bind.index`: how many servers of one worker may listen on one address at once, less one. */
+export const MAX_LISTEN_INDEX = 65535;
+
 /** Longest string field (error messages, capabilities, paths) the decoder accepts. */
 export const MAX_STRING = 4096;
 

@@ -1,4 +1,4 @@
-import { MAX_HEAD_BYTES, MAX_METRICS_CHARS, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
+import { MAX_HEAD_BYTES, MAX_LISTEN_INDEX, MAX_METRICS_CHARS, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
 import { HandoffProtocolError, ProtocolErrorCode } from './errors.js';
 import type { HandoffMessage, HandoffMessageType, ListenAddress } from './messages.js';
 
@@ -144,6 +144,9 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     check: (m) => {
       if (!isInt(m.request, 1)) return 'request must be a positive integer';
       if (m.backlog !== undefined && !isInt(m.backlog, 1, 1 << 20)) return 'backlog must be an integer in 1..1048576';
+      if (m.index !== undefined && !isInt(m.index, 0, MAX_LISTEN_INDEX)) return `index must be an integer in 0..${MAX_LISTEN_INDEX}`;
+      if (m.exclusive !== undefined && typeof m.exclusive !== 'boolean') return 'exclusive must be a boolean';
+      if (m.ipv6Only !== undefined && typeof m.ipv6Only !== 'boolean') return 'ipv6Only must be a boolean';
       return checkAddress(m.address);
     },
   },

@@ -1,4 +1,4 @@
-export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_HEAD_BYTES, MAX_METRICS_CHARS, MAX_STRING, WorkerEnv } from './constants.js';
+export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_HEAD_BYTES, MAX_LISTEN_INDEX, MAX_METRICS_CHARS, MAX_STRING, WorkerEnv } from './constants.js';
 export { HandoffError, HandoffProtocolError, isProtocolErrorCode, ProtocolErrorCode, toHandoffError } from './errors.js';
 export type {
   BindErrorMessage,

@@ -95,12 +95,25 @@ export interface BindMessage extends Envelope {
   readonly request: number;
   readonly address: ListenAddress;
   readonly backlog?: number;
+  /**
+   * How many times this worker's app had already asked for this address among its open servers (as
+   * `node:cluster`'s workers count them): the n-th `listen(0)` of every worker shares one listener,
+   * distinct from the (n+1)-th, and two servers on one port in one worker meet `EADDRINUSE` as alone.
+   * @default 0
+   */
+  readonly index?: number;
+  /** `listen({ exclusive: true })`: a listener for this worker alone, shared with no other worker. */
+  readonly exclusive?: boolean;
+  /** `listen({ ipv6Only: true })`: an IPv6 listener that takes no IPv4 connection. */
+  readonly ipv6Only?: boolean;
 }
 
 /**
  * The app closed the server that takes this listener's connections (`server.close()`): the primary
- * sends this worker none of them from now on. A worker left with no listener is replaced (unless
- * the primary is closing) and drains.
+ * sends this worker none of them from now on. In `serve()` mode a worker left with no listener is
+ * replaced (unless the primary is closing) and drains; in drop-in mode it lives on, as a Node process
+ * whose last server closed does (it exits once it has nothing left to do), and may listen again. A
+ * listener that no worker's app holds any more is closed: its port is free again.
  */
 export interface UnlistenMessage extends Envelope {
   readonly type: 'unlisten';

@@ -27,6 +27,7 @@ import { attachListener } from './listeners.js';
 import { openLink } from './link.js';
 import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
+import { ListenIndexes } from './indexes.js';
 import { PendingRequests } from './requests.js';
 import { ServedServer } from './served.js';
 import { drainOnSignals } from './signals.js';
@@ -42,8 +43,20 @@ export const ORPHAN_GRACE_MS = 500;
 type Handlers = { readonly [T in PrimaryMessage['type']]: (message: MessageOf<T>, handle: unknown) => void };
 interface Bind {
   readonly served: ServedServer;
-  resolve(address: ListenAddress): void;
+  /** The stand-in the server held when it asked: another one (or none) by the answer means it closed meanwhile. */
+  readonly handle: object;
+  resolve(address: ListenAddress | undefined): void;
   reject(error: Error): void;
+}
+
+/** What a drop-in `listen()` asks the primary for (see {@link WorkerRuntime.bind}). */
+export interface BindAsk {
+  readonly address: ListenAddress;
+  readonly backlog?: number;
+  /** `node:cluster`'s key of the address (`address:port:addressType:fd`), under which `listen()`s are counted. */
+  readonly key: string;
+  readonly exclusive?: boolean;
+  readonly ipv6Only?: boolean;
 }
 
 /**
@@ -65,6 +78,10 @@ export class WorkerRuntime {
   private readonly routes = new Map<number, ServedServer>();
   /** Drop-in mode: `bind` requests waiting for the primary's answer. */
   private readonly binds = new PendingRequests<Bind>();
+  /** Drop-in mode: how many open servers asked for each address, as cluster's workers count them. */
+  private readonly indexes = new ListenIndexes();
+  /** Drop-in mode: whether the IPC channel holds the process open (see `updateLive`). */
+  private live = true;
   private listenersSeen = 0;
   private listenersExpected = Number.POSITIVE_INFINITY;
   private appReady: boolean;
@@ -78,7 +95,11 @@ export class WorkerRuntime {
     'bind-error': (message) => {
       const bind = this.binds.settle(message.request);
       if (bind === undefined) return;
-      bind.reject(Object.assign(new Error(message.message), { code: message.code }));
+      if (bind.served.holds(bind.handle)) {
+        this.indexes.free(bind.served);
+        bind.served.failed();
+        bind.reject(Object.assign(new Error(message.message), { code: message.code }));
+      } else bind.resolve(undefined);
       this.maybeSendReady();
     },
     limit: (message) => {
@@ -127,13 +148,15 @@ export class WorkerRuntime {
       giveBack: (fields, handle) => this.reporter.send(createMessage('return', fields), handle),
     });
     this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: this.link.transport === 'native' ? ['drain', 'load', 'fdpass'] : ['drain', 'load'] }));
+    // Drop-in mode: no server of the app listens yet.
+    this.updateLive();
   }
 
   /** The app's `server` as served here (made on first use): counted, drained, closed as Node would. */
   private serve(server: Server): ServedServer {
     let served = this.served.get(server);
     if (served !== undefined) return served;
-    served = new ServedServer(server, (s) => this.onAppClose(s), (socket) => this.tracker.track(socket));
+    served = new ServedServer(server, (s) => this.onAppClose(s), (socket) => this.tracker.track(socket), () => this.updateLive());
     this.served.set(server, served);
     this.tracker.watch(server);
     server.on('session', (session: { close(): void; destroyed: boolean; once(e: 'close', f: () => void): void }) => {
@@ -149,19 +172,42 @@ export class WorkerRuntime {
   }
 
   /**
-   * Drop-in mode: the app called `server.listen(address)`. Asks the primary to bind `address` (or to
-   * share the listener it already has for it) and resolves with where it is bound, once the server
-   * takes that listener's connections (it is then listening). Rejects with the primary's error
-   * (e.g. `EADDRINUSE`).
+   * Drop-in mode: the app's `server.listen()` asks the primary to bind `ask.address` (or to share
+   * the listener it has for it). Returns the stand-in handle the server holds from now on, and the
+   * answer: where it is bound once the server takes that listener's connections, `undefined` when
+   * the app closed the server first (or the worker is on its way out), or the primary's error
+   * (`EADDRINUSE`…).
    */
-  bind(server: Server, address: ListenAddress, backlog: number | undefined): Promise<ListenAddress> {
+  bind(server: Server, ask: BindAsk): { readonly handle: object; readonly answer: Promise<ListenAddress | undefined> } {
     const served = this.serve(server);
-    return new Promise((resolve, reject) => {
-      const request = this.binds.open({ served, resolve, reject });
-      const message = createMessage('bind', { request, address });
-      if (backlog !== undefined) (message as { backlog?: number }).backlog = backlog;
-      this.reporter.send(message);
+    const handle = served.open(ask.address);
+    const index = this.indexes.take(served, ask.key);
+    const answer = new Promise<ListenAddress | undefined>((resolve, reject) => {
+      const request = this.binds.open({ served, handle, resolve, reject });
+      const fields: Record<string, unknown> = { request, address: ask.address };
+      if (ask.backlog !== undefined) fields.backlog = ask.backlog;
+      if (index > 0) fields.index = index;
+      if (ask.exclusive === true) fields.exclusive = true;
+      if (ask.ipv6Only === true) fields.ipv6Only = true;
+      this.reporter.send(createMessage('bind', fields as { request: number; address: ListenAddress }));
     });
+    return { handle, answer };
+  }
+
+  /**
+   * Drop-in mode: the IPC channel holds the worker's process open only while one of the app's
+   * servers listens and is not unref()ed, as a listening handle would: an app whose last server
+   * closed, or that unref()ed its servers, ends when it has nothing else to do, as it would alone.
+   */
+  private updateLive(): void {
+    if (this.main !== undefined) return;
+    let live = false;
+    for (const served of this.served.values()) if (served.live) live = true;
+    if (live === this.live) return;
+    this.live = live;
+    const channel = (process as { channel?: { ref?(): void; unref?(): void } }).channel;
+    if (live) channel?.ref?.();
+    else channel?.unref?.();
   }
 
   /** Drop-in mode: the app called `serve(server, { ready: false })`; readiness waits for `markReady()`. */
@@ -240,13 +286,21 @@ export class WorkerRuntime {
   private async onListen(message: ListenMessage, handle: unknown): Promise<void> {
     if (message.limit !== undefined) this.gate.limit = message.limit;
     const bind = this.binds.settle(message.request);
+    if (bind !== undefined && (this.shutdown.started || !bind.served.holds(bind.handle))) {
+      // The app closed the server (or listened anew) while its listen() was on its way, or the
+      // worker is on its way out: the primary counts this worker as holding the listener, so say not.
+      (handle as { close?: () => void } | undefined)?.close?.();
+      if (!this.shutdown.started) this.reporter.send(createMessage('unlisten', { listener: message.listener }));
+      bind.resolve(undefined);
+      this.maybeSendReady();
+      return;
+    }
     // The answer to a drop-in `bind`: this listener's connections go to that server.
     if (bind !== undefined) this.routes.set(message.listener, bind.served);
     const served = this.servedFor(message.listener);
     if (this.shutdown.started || served === undefined || served.closed || this.gate.holds(message.listener)) {
       // A re-arm that crossed a drain or the app's close(), or a duplicate re-arm: this copy is not needed.
       (handle as { close?: () => void } | undefined)?.close?.();
-      bind?.reject(Object.assign(new Error('the server closed while its listen() was on its way'), { code: 'ERR_SERVER_NOT_RUNNING' }));
       return;
     }
     const again = this.gate.begin(message.listener);
@@ -264,12 +318,20 @@ export class WorkerRuntime {
         this.reporter.loadChanged(true);
         return;
       }
-      served.attach(message.listener, message.address);
-      if (bind !== undefined) bind.resolve(message.address);
-      else this.listenersSeen++;
+      if (bind !== undefined) {
+        served.bound(message.listener, message.address);
+        bind.resolve(message.address);
+      } else {
+        served.attach(message.listener, message.address);
+        this.listenersSeen++;
+      }
       this.maybeSendReady();
     } catch (error) {
       if (bind !== undefined) {
+        this.routes.delete(message.listener);
+        if (!this.shutdown.started) this.reporter.send(createMessage('unlisten', { listener: message.listener }));
+        this.indexes.free(bind.served);
+        bind.served.failed();
         bind.reject(error as Error);
         this.maybeSendReady();
         return;
@@ -288,8 +350,10 @@ export class WorkerRuntime {
   private onAppClose(served: ServedServer): void {
     for (const listener of served.listeners()) {
       this.gate.disarm(listener);
+      if (this.main === undefined) this.routes.delete(listener);
       if (!this.shutdown.started) this.reporter.send(createMessage('unlisten', { listener }));
     }
+    this.indexes.free(served);
   }
 
   private onProtocolError(error: HandoffProtocolError, handle: unknown): void {

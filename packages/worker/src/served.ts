@@ -22,19 +22,42 @@ const ZERO_MEANS_NONE = Number(process.versions.node.split('.')[0]) >= 21;
 /**
  * The stand-in for a listening handle that a served server holds as its `_handle`, as
  * `node:cluster`'s workers give theirs (lib/internal/cluster/child.js, `rr()`): with it, Node's own
- * `listening`, `address()`, `close()`, `getConnections()` and the `'close'` once drained work as
- * for a server that listens itself. `close()` is how the worker learns that the app closed it.
+ * `listening`, `address()`, `close()`, `getConnections()`, `ref()`/`unref()` and the `'close'` once
+ * drained work as for a server that listens itself, and Node's `setupListenHandle` (`_listen2`)
+ * takes it as a handle already bound. `close()` is how the worker learns that the app closed it.
  */
 class StandInHandle {
-  constructor(private readonly onClose: () => void) {}
+  /** False after `server.unref()`: the server does not keep its process alive (see `ServedServer.live`). */
+  refed = true;
+
+  constructor(
+    protected readonly served: ServedServer,
+    private readonly onClose: () => void,
+  ) {}
 
   close(): void {
     this.onClose();
   }
 
-  // The worker's IPC channel keeps the process alive, as cluster's does for its workers.
-  ref(): void {}
-  unref(): void {}
+  /** The primary (or an internal acceptor) listens: nothing to do here, as for cluster's handle. */
+  listen(): number {
+    return 0;
+  }
+
+  /** `listen({ path, readableAll, writableAll })`: the primary made the socket file; its mode is the primary's. */
+  fchmod(): number {
+    return 0;
+  }
+
+  ref(): void {
+    this.refed = true;
+    this.served.refChanged();
+  }
+
+  unref(): void {
+    this.refed = false;
+    this.served.refChanged();
+  }
 }
 
 /**
@@ -42,14 +65,10 @@ class StandInHandle {
  * has none: Node's `address()` then answers the pipe's name (`_pipeName`).
  */
 class TcpStandInHandle extends StandInHandle {
-  constructor(
-    private readonly served: ServedServer,
-    onClose: () => void,
-  ) {
-    super(onClose);
-  }
-
-  /** `server.address()`: the first listener's real address. */
+  /**
+   * `server.address()`: the first listener's real address; before the primary answers a drop-in
+   * `listen()`, the address asked for (port 0 until `'listening'` for `listen(0)`).
+   */
   getsockname(out: Record<string, unknown>): number {
     const address = this.served.firstAddress();
     if (address === undefined || isPathAddress(address)) return 0;
@@ -79,6 +98,8 @@ export class ServedServer {
   closedByApp = false;
   /** Connections refused at `maxConnections`, as Node refuses them. */
   dropped = 0;
+  /** Drop-in mode: where the app's pending `listen()` asked to be bound, until the primary answers. */
+  private asked: ListenAddress | undefined;
 
   /**
    * @param onAppClose called when the app itself closes the server (`server.close()`), not when the
@@ -90,11 +111,57 @@ export class ServedServer {
     readonly server: Server,
     private readonly onAppClose: (served: ServedServer) => void,
     private readonly onAccepted: (socket: Socket) => void,
+    /** Called when whether the server keeps its process alive may have changed (see `live`). */
+    private readonly onLiveChanged: () => void = () => {},
   ) {}
 
   /** True once a listener was attached: the server is (or was) listening. */
   get attached(): boolean {
     return this.handle !== undefined;
+  }
+
+  /** True while the server listens (or its drop-in `listen()` waits for the primary) and is not unref()ed: it keeps its process alive, as a listening handle does. */
+  get live(): boolean {
+    return this.handle !== undefined && !this.closed && this.handle.refed;
+  }
+
+  /** The stand-in was ref()ed or unref()ed. */
+  refChanged(): void {
+    this.onLiveChanged();
+  }
+
+  /**
+   * Drop-in mode: the app's `listen()` asked for `address` (again, after a `close()`, or for the
+   * first time). Returns the stand-in the server holds as its `_handle` from now on: it is listening,
+   * as a Node server is once `listen()` returned, while the primary binds.
+   */
+  open(address: ListenAddress): object {
+    this.addresses.clear();
+    this.closed = false;
+    this.closedByApp = false;
+    this.asked = address;
+    const onClose = (): void => this.closedBy(true);
+    this.handle = isPathAddress(address) ? new StandInHandle(this, onClose) : new TcpStandInHandle(this, onClose);
+    this.onLiveChanged();
+    return this.handle;
+  }
+
+  /** True while `handle` (from `open()`) is the server's open stand-in: not closed, nor replaced by a later `listen()`. */
+  holds(handle: object): boolean {
+    return this.handle === handle && !this.closed;
+  }
+
+  /** Drop-in mode: the primary bound what `open()` asked for; this server takes `listener`'s connections. */
+  bound(listener: number, address: ListenAddress): void {
+    this.asked = undefined;
+    this.addresses.set(listener, address);
+  }
+
+  /** Drop-in mode: the primary could not bind what `open()` asked for: the server is not listening. */
+  failed(): void {
+    this.asked = undefined;
+    this.closed = true;
+    this.onLiveChanged();
   }
 
   /** Listener ids this server takes connections of. */
@@ -106,7 +173,7 @@ export class ServedServer {
   firstAddress(): ListenAddress | undefined {
     let first: number | undefined;
     for (const id of this.addresses.keys()) if (first === undefined || id < first) first = id;
-    return first === undefined ? undefined : this.addresses.get(first);
+    return first === undefined ? this.asked : this.addresses.get(first);
   }
 
   /**
@@ -119,7 +186,7 @@ export class ServedServer {
     const server = this.server as ServerInternals;
     const onClose = (): void => this.closedBy(true);
     if (isPathAddress(address)) {
-      this.handle = new StandInHandle(onClose);
+      this.handle = new StandInHandle(this, onClose);
       server._pipeName = address.path;
     } else {
       this.handle = new TcpStandInHandle(this, onClose);
@@ -180,6 +247,10 @@ export class ServedServer {
     this.closed = true;
     this.closedByApp = app;
     if (app) this.onAppClose(this);
+    // A drop-in server may listen again: on new listeners, which the primary says.
+    if (app) this.addresses.clear();
+    this.asked = undefined;
+    this.onLiveChanged();
   }
 }
 
