@@ -170,23 +170,26 @@ export class DropInBinder {
    * worker holds it, the listener closes.
    */
   private unlisten(worker: WorkerProcess, listener: number): void {
+    // Answered once the listener is let go of: the app's server emits 'close' then (see runtime.ts).
+    const answer = (): void => worker.post(createMessage('unlistened', { listener }));
     const key = this.keys.get(listener);
-    if (key === undefined) return;
+    if (key === undefined) return answer();
     if (this.hold(key, worker, -1) !== undefined) {
       worker.dropInListeners.add(listener);
       worker.emit('bound', listener);
-      return;
+      return answer();
     }
-    if (this.holders.get(key)?.size === 0) this.release(key);
+    if (this.holders.get(key)?.size === 0) void this.release(key).then(answer);
+    else answer();
   }
 
   /** No worker's app holds `key`'s listener any more: it closes, and the next request binds anew. */
-  private release(key: string): void {
+  private release(key: string): Promise<void> {
     const listener = this.byAddress.get(key);
-    if (listener === undefined) return;
+    if (listener === undefined) return Promise.resolve();
     this.byAddress.delete(key);
     this.holders.delete(key);
-    void listener.then(
+    return listener.then(
       (bound) => {
         // A socket systemd passed outlives the primary's use of it: never closed here.
         if ('fd' in bound.option) return;

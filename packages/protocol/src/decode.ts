@@ -151,6 +151,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     },
   },
   unlisten: { handle: 'forbidden', check: (m) => (isInt(m.listener) ? undefined : 'listener must be a non-negative integer') },
+  unlistened: { handle: 'forbidden', check: (m) => (isInt(m.listener) ? undefined : 'listener must be a non-negative integer') },
   return: {
     handle: 'required',
     check: (m) => {

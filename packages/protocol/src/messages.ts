@@ -121,6 +121,16 @@ export interface UnlistenMessage extends Envelope {
 }
 
 /**
+ * Drop-in mode: the answer to each `unlisten`, in order: the primary has let go of the listener
+ * (closed it when no worker holds it any more). The app's server emits `'close'` only then, so a
+ * port its `close()` released is free by the time the app hears it closed, as alone.
+ */
+export interface UnlistenedMessage extends Envelope {
+  readonly type: 'unlistened';
+  readonly listener: number;
+}
+
+/**
  * A connection that reached the worker after the app closed its server: its handle comes back, and
  * the primary places it on another worker (or queues or refuses it), as for one never received.
  */
@@ -270,7 +280,7 @@ export type WorkerMessage =
   | MetricsMessage;
 
 /** Every message the primary sends to a worker. */
-export type PrimaryMessage = ListenMessage | BindErrorMessage | LimitMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage | MetricsRequestMessage;
+export type PrimaryMessage = ListenMessage | BindErrorMessage | UnlistenedMessage | LimitMessage | ConnectionMessage | PingMessage | DrainMessage | ShutdownMessage | MetricsRequestMessage;
 
 /** Every handoff message, discriminated by `type`. */
 export type HandoffMessage = WorkerMessage | PrimaryMessage;
@@ -288,4 +298,4 @@ export type BodyOf<T extends HandoffMessageType> = Omit<MessageOf<T>, 'cmd' | 'v
 export const WORKER_MESSAGE_TYPES = ['hello', 'ready', 'load', 'pong', 'error', 'draining', 'bind', 'unlisten', 'return', 'metrics'] as const;
 
 /** Message types that the primary sends. */
-export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'limit', 'connection', 'ping', 'drain', 'shutdown', 'metrics-request'] as const;
+export const PRIMARY_MESSAGE_TYPES = ['listen', 'bind-error', 'unlistened', 'limit', 'connection', 'ping', 'drain', 'shutdown', 'metrics-request'] as const;

@@ -18,6 +18,7 @@ export const VALID: Array<{ message: HandoffMessage; handle?: object }> = [
   { message: createMessage('connection', { listener: 1, id: 11, family: 'unix' }), handle: FAKE_HANDLE },
   { message: createMessage('bind', { request: 1, address: { port: 3000 } }) },
   { message: createMessage('unlisten', { listener: 1 }) },
+  { message: createMessage('unlistened', { listener: 1 }) },
   { message: createMessage('return', { listener: 0, id: 9, head: 'R0VUIC8=' }), handle: FAKE_HANDLE },
   { message: createMessage('bind-error', { request: 1, code: 'EADDRINUSE', message: 'address in use' }) },
   { message: createMessage('listen', { listener: 1, listeners: 2, mode: 'primary', address: { port: 3000 }, request: 1 }) },

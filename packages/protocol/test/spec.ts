@@ -66,7 +66,11 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
   pong: { direction: 'worker->primary', handle: 'forbidden', fields: { seq: int(0) } },
   error: { direction: 'worker->primary', handle: 'forbidden', fields: { code: str(128), message: str(4096) } },
   draining: { direction: 'worker->primary', handle: 'forbidden', fields: { phase: enm(['started', 'idle']), open: int(0) } },
-  bind: { direction: 'worker->primary', handle: 'forbidden', fields: { request: int(1), address: { kind: 'address' }, backlog: int(1, 1 << 20, true) } },
+  bind: {
+    direction: 'worker->primary',
+    handle: 'forbidden',
+    fields: { request: int(1), address: { kind: 'address' }, backlog: int(1, 1 << 20, true), index: int(0, 65535, true), exclusive: { kind: 'bool', optional: true }, ipv6Only: { kind: 'bool', optional: true } },
+  },
   unlisten: { direction: 'worker->primary', handle: 'forbidden', fields: { listener: int(0) } },
   return: {
     direction: 'worker->primary',
@@ -104,6 +108,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
     ),
   },
   'bind-error': { direction: 'primary->worker', handle: 'forbidden', fields: { request: int(1), code: str(128), message: str(4096) } },
+  unlistened: { direction: 'primary->worker', handle: 'forbidden', fields: { listener: int(0) } },
   limit: { direction: 'primary->worker', handle: 'forbidden', fields: { open: int(1) } },
   connection: {
     direction: 'primary->worker',

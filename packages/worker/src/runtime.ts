@@ -28,7 +28,7 @@ import { openLink } from './link.js';
 import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
 import { ListenIndexes } from './indexes.js';
-import { PendingRequests } from './requests.js';
+import { PendingRequests, Releasing } from './requests.js';
 import { ServedServer } from './served.js';
 import { drainOnSignals } from './signals.js';
 import { survivePipeErrors } from './stdio.js';
@@ -47,6 +47,8 @@ interface Bind {
   readonly handle: object;
   resolve(address: ListenAddress | undefined): void;
   reject(error: Error): void;
+  /** Set when the app closed the server while this was on its way: its 'close' waits for the answer (see onAppClose). */
+  closing?: () => void;
 }
 
 /** What a drop-in `listen()` asks the primary for (see {@link WorkerRuntime.bind}). */
@@ -80,6 +82,15 @@ export class WorkerRuntime {
   private readonly binds = new PendingRequests<Bind>();
   /** Drop-in mode: how many open servers asked for each address, as cluster's workers count them. */
   private readonly indexes = new ListenIndexes();
+  /**
+   * Drop-in mode: `unlisten`s the primary is to answer, by listener, in order. Alone, a server's
+   * close() frees its port at once; here the primary frees it, so the app's server emits `'close'`
+   * (and its close() callback runs) once the primary has answered, and another process, or another
+   * server of the app, finds the port free when the app hears it closed.
+   */
+  private readonly releasing = new Releasing();
+  /** Drop-in mode: each server's `bind` still on its way, if any. */
+  private readonly asking = new Map<ServedServer, Bind>();
   /** Drop-in mode: whether the IPC channel holds the process open (see `updateLive`). */
   private live = true;
   private listenersSeen = 0;
@@ -95,6 +106,8 @@ export class WorkerRuntime {
     'bind-error': (message) => {
       const bind = this.binds.settle(message.request);
       if (bind === undefined) return;
+      this.asking.delete(bind.served);
+      bind.closing?.();
       if (bind.served.holds(bind.handle)) {
         this.indexes.free(bind.served);
         bind.served.failed();
@@ -102,6 +115,7 @@ export class WorkerRuntime {
       } else bind.resolve(undefined);
       this.maybeSendReady();
     },
+    unlistened: (message) => this.releasing.settle(message.listener),
     limit: (message) => {
       this.gate.limit = message.open;
       if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged(true);
@@ -183,7 +197,9 @@ export class WorkerRuntime {
     const handle = served.open(ask.address);
     const index = this.indexes.take(served, ask.key);
     const answer = new Promise<ListenAddress | undefined>((resolve, reject) => {
-      const request = this.binds.open({ served, handle, resolve, reject });
+      const bind: Bind = { served, handle, resolve, reject };
+      this.asking.set(served, bind);
+      const request = this.binds.open(bind);
       const fields: Record<string, unknown> = { request, address: ask.address };
       if (ask.backlog !== undefined) fields.backlog = ask.backlog;
       if (index > 0) fields.index = index;
@@ -286,11 +302,17 @@ export class WorkerRuntime {
   private async onListen(message: ListenMessage, handle: unknown): Promise<void> {
     if (message.limit !== undefined) this.gate.limit = message.limit;
     const bind = this.binds.settle(message.request);
+    if (bind !== undefined && this.asking.get(bind.served) === bind) this.asking.delete(bind.served);
     if (bind !== undefined && (this.shutdown.started || !bind.served.holds(bind.handle))) {
       // The app closed the server (or listened anew) while its listen() was on its way, or the
-      // worker is on its way out: the primary counts this worker as holding the listener, so say not.
+      // worker is on its way out: the primary counts this worker as holding the listener, so say
+      // not; the closed server's 'close' waits until the primary let go of it.
       (handle as { close?: () => void } | undefined)?.close?.();
-      if (!this.shutdown.started) this.reporter.send(createMessage('unlisten', { listener: message.listener }));
+      if (this.shutdown.started) bind.closing?.();
+      else {
+        this.reporter.send(createMessage('unlisten', { listener: message.listener }));
+        if (bind.closing !== undefined) this.releasing.wait(message.listener, bind.closing);
+      }
       bind.resolve(undefined);
       this.maybeSendReady();
       return;
@@ -321,10 +343,13 @@ export class WorkerRuntime {
       if (bind !== undefined) {
         served.bound(message.listener, message.address);
         bind.resolve(message.address);
-      } else {
-        served.attach(message.listener, message.address);
-        this.listenersSeen++;
+        // Ready once the app has heard 'listening' (Node emits it a tick after the set-up that
+        // this answer lets run, see dropin.ts), as its own log says when alone.
+        setImmediate(() => this.maybeSendReady());
+        return;
       }
+      served.attach(message.listener, message.address);
+      this.listenersSeen++;
       this.maybeSendReady();
     } catch (error) {
       if (bind !== undefined) {
@@ -350,9 +375,17 @@ export class WorkerRuntime {
   private onAppClose(served: ServedServer): void {
     for (const listener of served.listeners()) {
       this.gate.disarm(listener);
-      if (this.main === undefined) this.routes.delete(listener);
-      if (!this.shutdown.started) this.reporter.send(createMessage('unlisten', { listener }));
+      if (this.shutdown.started) continue;
+      this.reporter.send(createMessage('unlisten', { listener }));
+      // Drop-in: 'close' waits until the primary let go of the port (see releasing).
+      if (this.main === undefined) {
+        this.routes.delete(listener);
+        this.releasing.wait(listener, served.holdClose());
+      }
     }
+    // Its listen() is still on its way: the primary may bind for it meanwhile (see onListen).
+    const pending = this.asking.get(served);
+    if (pending !== undefined && this.main === undefined && !this.shutdown.started) pending.closing = served.holdClose();
     this.indexes.free(served);
   }
 

@@ -98,6 +98,8 @@ export class ServedServer {
   closedByApp = false;
   /** Connections refused at `maxConnections`, as Node refuses them. */
   dropped = 0;
+  /** Drop-in mode: answers of the primary that the server's `'close'` waits for (see `holdClose`). */
+  private releases = 0;
   /** Drop-in mode: where the app's pending `listen()` asked to be bound, until the primary answers. */
   private asked: ListenAddress | undefined;
 
@@ -122,7 +124,8 @@ export class ServedServer {
 
   /** True while the server listens (or its drop-in `listen()` waits for the primary) and is not unref()ed: it keeps its process alive, as a listening handle does. */
   get live(): boolean {
-    return this.handle !== undefined && !this.closed && this.handle.refed;
+    // Closed, it waits for the primary's answers before its 'close' (see holdClose).
+    return (this.handle !== undefined && !this.closed && this.handle.refed) || this.releases > 0;
   }
 
   /** The stand-in was ref()ed or unref()ed. */
@@ -144,6 +147,25 @@ export class ServedServer {
     this.handle = isPathAddress(address) ? new StandInHandle(this, onClose) : new TcpStandInHandle(this, onClose);
     this.onLiveChanged();
     return this.handle;
+  }
+
+  /**
+   * Drop-in mode: the server's `'close'` waits for one more answer of the primary (it let go of a
+   * listener of this server). Returns what to call when it comes. Node emits `'close'` through
+   * `_emitCloseIfDrained` once the handle is gone and the connections are done; while answers are
+   * due, this server's own copy of that method waits too.
+   */
+  holdClose(): () => void {
+    const server = this.server as ServerInternals & { _emitCloseIfDrained(): void };
+    if (this.releases++ === 0) {
+      server._emitCloseIfDrained = function (this: typeof server): void {};
+    }
+    return () => {
+      if (--this.releases > 0) return;
+      delete (server as Partial<typeof server>)._emitCloseIfDrained;
+      server._emitCloseIfDrained();
+      this.onLiveChanged();
+    };
   }
 
   /** True while `handle` (from `open()`) is the server's open stand-in: not closed, nor replaced by a later `listen()`. */

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reusePortSupported } from '../../orchestrator/dist/index.js';
 import { startAlone, startHandoff, type Api, type Arm, type Kind, type Mode } from './conformance/arms.js';
 import * as rows from './conformance/rows.js';
+import { runAlone, runHandoff } from './conformance/runs.js';
 
 let dir = '';
 let env: Record<string, string> = {};
@@ -63,10 +64,17 @@ async function same(arms: { alone: Arm; handoff: Arm }, row: Row): Promise<void>
   expect(handoff).toEqual(alone);
 }
 
-/** The app's close(): the same, except what a later client sees (see rows.appClose). */
-async function closes(arms: { alone: Arm; handoff: Arm }, mode: Mode, row: Row = rows.appClose): Promise<void> {
+/**
+ * The app's close(): the same. In serve() mode a later client is served by the worker's
+ * replacement; in drop-in mode the port is free once the app's only server closed, as alone.
+ */
+async function closes(arms: { alone: Arm; handoff: Arm }, mode: Mode, row: Row = rows.appClose, api: Api = 'serve'): Promise<void> {
   const [alone, handoff] = (await Promise.all([row(arms.alone), row(arms.handoff)])) as Array<{ after: string }>;
   expect(alone!.after).toBe('ECONNREFUSED');
+  if (api === 'listen') {
+    expect(handoff).toEqual(alone);
+    return;
+  }
   // A lone reuseport worker held the only socket of its group until its replacement binds one.
   expect(mode === 'reuseport' ? ['served by another process', 'ECONNREFUSED'] : ['served by another process']).toContain(handoff!.after);
   expect({ ...handoff, after: 'x' }).toEqual({ ...alone, after: 'x' });
@@ -79,7 +87,7 @@ for (const api of apis) {
     describe(`http, ${api === 'serve' ? 'serve()' : 'drop-in listen()'}, mode ${mode}`, () => {
       const arms = armsFor('http', api, mode);
       for (const [name, row] of HTTP1_ROWS) it(name, () => same(arms(), row));
-      it("the app's server.close()", () => closes(arms(), mode));
+      it("the app's server.close()", () => closes(arms(), mode, rows.appClose, api));
     });
   }
 }
@@ -98,7 +106,7 @@ for (const [kind, kindRows] of OTHER_KINDS) {
       describe(`${kind}, ${api === 'serve' ? 'serve()' : 'drop-in listen()'}, mode ${mode}`, () => {
         const arms = armsFor(kind, api, mode);
         for (const [name, row] of kindRows) it(name, () => same(arms(), row));
-        if (kind !== 'h2c') it("the app's server.close()", () => closes(arms(), mode, kind === 'tls' || kind === 'net' ? rows.lineClose : rows.appClose));
+        if (kind !== 'h2c') it("the app's server.close()", () => closes(arms(), mode, kind === 'tls' || kind === 'net' ? rows.lineClose : rows.appClose, api));
       });
     }
   }
@@ -114,6 +122,31 @@ describe('h2c with prior knowledge in every mode', () => {
         expect(await rows.curlPriorKnowledge(arms().handoff)).toBe('2 200');
         await same(arms(), rows.curlPriorKnowledge);
       });
+    });
+  }
+});
+
+// Drop-in listen() as Node's own, form by form and sequence by sequence: each scenario of
+// fixtures/listen-forms-app.mjs runs alone and as the one drop-in worker of a primary, and must log
+// the same and end the same way (on its own, code 0: the worker is held open only while it listens).
+describe('drop-in listen(), every form and sequence, alone and under a primary', () => {
+  const scenarios: Array<[string, string]> = [
+    ['forms', 'every TCP form: (port, host, backlog, cb), (options, cb), (cb), (), null, ipv6Only, exclusive'],
+    ['paths', 'a Unix socket: (path, cb), ({ path, backlog }, cb)'],
+    ['throws', 'synchronous throws: bad port, no port nor path, bad signal, bad argument, listening twice'],
+    ['many', 'three servers on port 0 in one process: three ports, each answers as itself'],
+    ['relisten', 'close() then listen() again; another server on the released port; close() in the tick of listen()'],
+    ['inuse', "a port another server holds: EADDRINUSE on 'error', as Node emits it"],
+    ['signal', 'listen({ signal }): an abort closes it, before or after it listens'],
+    ['unref', 'server.unref(): the process ends with its server listening'],
+  ];
+  for (const [scenario, name] of scenarios) {
+    it(name, async () => {
+      const [alone, handoff] = await Promise.all([runAlone(scenario, join(dir, `listen-${scenario}-alone.log`)), runHandoff(scenario, join(dir, `listen-${scenario}-handoff.log`))]);
+      expect(alone.log).toContainEqual({ e: 'done' });
+      expect(alone.exit).toEqual({ code: 0, signal: null });
+      expect(handoff.log).toEqual(alone.log);
+      expect(handoff.exit).toEqual(alone.exit);
     });
   }
 });
