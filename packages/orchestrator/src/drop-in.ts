@@ -210,7 +210,8 @@ export class DropInBinder {
     const option = this.optionFor(message.address, message.backlog, message.ipv6Only);
     // A passed socket is one listener, whatever the count.
     if ('fd' in option) return this.keyOf(option);
-    return `${this.keyOf(option)}#${message.index ?? 0}${message.ipv6Only === true ? '/v6' : ''}${message.exclusive === true ? `@${worker.id}` : ''}`;
+    // The app's address, not the mapped one: two app ports mapped to port 0 are two listeners.
+    return `${keyOf(message.address)}#${message.index ?? 0}${message.ipv6Only === true ? '/v6' : ''}${message.exclusive === true ? `@${worker.id}` : ''}`;
   }
 
   private optionFor(address: ListenAddress, backlog: number | undefined, ipv6Only?: boolean): ListenOption {

@@ -48,10 +48,11 @@ export class AcceptGate {
     else acceptor.close();
   }
 
-  /** Closes `listener`'s acceptor for good (the app closed its server). */
+  /** Closes `listener`'s acceptor for good (the app closed its server): a later `listen` for it attaches anew. */
   disarm(listener: number): void {
     this.armed.get(listener)?.close();
     this.armed.delete(listener);
+    this.known.delete(listener);
   }
 
   /** After a connection was taken: closes the acceptors when `open` reached the limit. Returns true if it paused now. */
