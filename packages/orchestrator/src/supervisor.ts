@@ -317,7 +317,7 @@ export class Supervisor {
     if (worker.state === 'starting') worker.once('hello', () => worker.post(createMessage('drain', { timeout })));
     this.leave(worker, worker.beginDrain());
     if (channels.drain.hasSubscribers) channels.drain.publish({ id: worker.id, pid: worker.pid });
-    worker.post(createMessage('drain', { timeout }));
+    worker.postAfterConnections(createMessage('drain', { timeout }));
     return new Promise((resolve) => {
       // The worker enforces the deadline itself; the primary's SIGKILL is the backstop for a stuck one.
       const killTimer = setTimeout(() => worker.kill('SIGKILL'), timeout + 1000);

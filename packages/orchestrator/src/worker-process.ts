@@ -165,6 +165,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private readonly links: LinkListener | undefined;
   private readonly countsDispatch: boolean;
   private readonly stderrTail: string[] = [];
+  /** Messages that wait until the worker has acknowledged every connection sent to it (see `postAfterConnections`). */
+  private readonly afterConnections: HandoffMessage[] = [];
   private exitedWith: { code: number | null; signal: NodeJS.Signals | null } = { code: null, signal: null };
 
   constructor(settings: WorkerProcessSettings, options: ResolvedOptions) {
@@ -462,13 +464,35 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private hooksFor(): import('@handoff/fdpass').LinkHooks {
     const links = this.links;
     return {
-      onAcknowledged: (count) => links?.acknowledged(this, count),
+      onAcknowledged: (count) => {
+        links?.acknowledged(this, count);
+        this.postWaiting();
+      },
       onNotReceived: (connection) => links?.notReceived(this, connection),
       onClosed: (returned) => {
         this.afterNativeLinkEnded();
         links?.closed(this, returned);
+        this.postWaiting();
       },
     };
+  }
+
+  /**
+   * Sends `message` once the worker has taken every connection sent to it so far. A native link is
+   * a socket of its own beside the IPC channel, so nothing orders a message after the batches still
+   * in it: a `drain` that overtook a batch let the worker finish draining, close its servers and
+   * exit while connections it then took were still coming (each reset as the process ended). The
+   * worker's addon acknowledges a batch in the same turn of its loop that hands it to the app, so
+   * once the last is acknowledged, the worker reads this message after holding every one.
+   */
+  postAfterConnections(message: HandoffMessage): void {
+    this.afterConnections.push(message);
+    this.postWaiting();
+  }
+
+  private postWaiting(): void {
+    if (this.afterConnections.length === 0 || (this.inFlight > 0 && this.link?.closed === false)) return;
+    for (const message of this.afterConnections.splice(0)) this.post(message);
   }
 
   /** Sends a message without a connection; a closed channel is ignored (the exit handler follows). */

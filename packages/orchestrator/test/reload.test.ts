@@ -2,13 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { balancedShared, sharedHandle, roundRobin } from '@handoff/policies';
-import { get, runLoad, startTestPrimary, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { balancedShared, leastConnections, sharedHandle, roundRobin } from '@handoff/policies';
+import { get, killAll, startLoadProcess, startTestPrimary, type LoadProcess, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { app } from './helpers.js';
 
 let current: TestPrimary | undefined;
+let load: LoadProcess | undefined;
 const dirs: string[] = [];
 afterEach(async () => {
+  if (load !== undefined) killAll([load.pid]);
+  load = undefined;
   await current?.[Symbol.asyncDispose]();
   current = undefined;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -20,26 +23,43 @@ describe('reload()', () => {
     ['shared', sharedHandle],
     ['shared, balanced', balancedShared],
   ] as const) {
+    // The client runs in a process of its own (a client on the primary's event loop slows both and
+    // hid a loss on the native transport: a drain that overtook the last batch of connections).
     it(`mode ${name}: 20 consecutive reloads under keep-alive and Connection: close load fail no request`, async () => {
       current = await startTestPrimary({ worker: app, workers: 2, policy: policy() });
       const { primary, port } = current;
-      const stop = new AbortController();
-      const keepAlive = runLoad({ port, concurrency: 4, keepAlive: true, signal: stop.signal });
-      const churn = runLoad({ port, concurrency: 4, keepAlive: false, signal: stop.signal });
+      load = startLoadProcess({ port, keepAlive: 4, churn: 16 });
       const ends: number[] = [];
       primary.on('reload:end', (r) => ends.push(r.replaced));
-      try {
-        for (let i = 0; i < 20; i++) await primary.reload();
-      } finally {
-        stop.abort();
-      }
-      const [ka, ch] = await Promise.all([keepAlive, churn]);
+      await new Promise((r) => setTimeout(r, 200));
+      for (let i = 0; i < 20; i++) await primary.reload();
+      const seen = await load.stop();
+      load = undefined;
       expect(ends).toEqual(new Array(20).fill(2));
-      expect({ failed: ka.failed, non2xx: ka.non2xx, errors: ka.errors }).toEqual({ failed: 0, non2xx: 0, errors: [] });
-      expect({ failed: ch.failed, non2xx: ch.non2xx, errors: ch.errors }).toEqual({ failed: 0, non2xx: 0, errors: [] });
-      expect(ka.ok).toBeGreaterThan(100);
-      expect(ch.ok).toBeGreaterThan(100);
+      expect({ failed: seen.failed, non2xx: seen.non2xx, errors: seen.errors }).toEqual({ failed: 0, non2xx: 0, errors: {} });
+      expect(seen.ok).toBeGreaterThan(1000);
       expect(primary.workers().filter((w) => w.state === 'ready')).toHaveLength(2);
+    });
+  }
+
+  // Churn alone is what showed it: with keep-alive connections open, a drain lasts until they finish
+  // a request, and the last batch arrives meanwhile. On native, a drain that overtook the last batch
+  // of connections let the old worker finish, close its server and exit while it still took them:
+  // each one reset (21 of 23,387 requests over 20 reloads here before the fix).
+  for (const [name, policy] of [
+    ['round-robin', roundRobin],
+    ['least-connections', leastConnections],
+  ] as const) {
+    it(`mode primary, ${name}: 20 reloads under churn alone (a connection per request) reset none`, async () => {
+      current = await startTestPrimary({ worker: app, workers: 2, policy: policy() });
+      const { primary, port } = current;
+      load = startLoadProcess({ port, churn: 16 });
+      await new Promise((r) => setTimeout(r, 200));
+      for (let i = 0; i < 20; i++) await primary.reload();
+      const seen = await load.stop();
+      load = undefined;
+      expect({ failed: seen.failed, non2xx: seen.non2xx, errors: seen.errors }).toEqual({ failed: 0, non2xx: 0, errors: {} });
+      expect(seen.ok).toBeGreaterThan(1000);
     });
   }
 
