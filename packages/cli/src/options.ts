@@ -44,6 +44,8 @@ export interface HandoffConfig {
   readonly env?: Readonly<Record<string, string>>;
   /** How long a draining worker may take: ms or `'10s'`. @default 8000 */
   readonly drainTimeout?: number | string;
+  /** A drain moves HTTP/1 connections between requests to the new workers (`false`: closes them). @default true */
+  readonly moveOnDrain?: boolean | 'on' | 'off';
   /** How long a worker may take to become ready: ms or `'30s'`. @default 30000 */
   readonly readyTimeout?: number | string;
   /** How long a connection may wait for a ready worker before a 503. @default 5000 */
@@ -217,6 +219,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'entry', help: "the app's entry file", commands: START, inConfig: true, configOnly: true, read: text },
   { key: 'args', help: 'arguments for the app', commands: START, inConfig: true, configOnly: true, read: (v, w) => (Array.isArray(v) ? v.map((x) => text(x, w)) : bad(w, 'an array of strings', v)) },
   { key: 'drainTimeout', value: 'MS', help: 'how long a draining worker may take (500ms, 10s, 2m)', defaultText: '8s', commands: START, inConfig: true, read: duration },
+  {
+    key: 'moveOnDrain',
+    value: 'on|off',
+    help: 'a drain (reload, scale down) moves HTTP/1 connections between requests to the new workers; off: closes them (clients reconnect)',
+    defaultText: 'on',
+    commands: START,
+    inConfig: true,
+    read: (v, w) => (typeof v === 'boolean' ? v : v === 'on' || v === 'true' ? true : v === 'off' || v === 'false' ? false : bad(w, 'on or off', v)),
+  },
   { key: 'readyTimeout', value: 'MS', help: 'how long a worker may take to become ready', defaultText: '30s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
   { key: 'queueTimeout', value: 'MS', help: 'how long a connection may wait for a ready worker before a 503', defaultText: '5s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
   { key: 'maxPending', value: 'N', help: 'connections that may wait for a ready worker; past it, 503', defaultText: '1024', commands: START, inConfig: true, read: integer },

@@ -33,7 +33,7 @@ export function renderStatus(s: PrimaryStatus): string {
   const head = [
     `${s.name}: ${s.state}, pid ${s.pid}, up ${duration(s.uptimeMs)}, ${s.entry}`,
     `policy ${s.policy.name} (mode ${s.policy.mode})${transports(s.workers)}; listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
-    `queued ${s.queued}; answered by the primary (503 or closed): ${s.rejectedTotal}${s.rejectedTotal > 0 ? ` (${Object.entries(s.rejected).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')})` : ''}`,
+    `queued ${s.queued}; answered by the primary (503 or closed): ${s.rejectedTotal}${s.rejectedTotal > 0 ? ` (${Object.entries(s.rejected).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')})` : ''}; moved by drains: ${s.moved}`,
   ];
   const rows = s.workers.map((w) => [
     String(w.instance),

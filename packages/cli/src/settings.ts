@@ -20,6 +20,7 @@ export interface StartSettings {
   readonly nodeArgs: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly drainTimeout: number;
+  readonly moveOnDrain: boolean | undefined;
   readonly readyTimeout: number | undefined;
   readonly queueTimeout: number | undefined;
   readonly maxPending: number | undefined;
@@ -98,6 +99,7 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
     nodeArgs: (v.nodeArgs as string[] | undefined) ?? [],
     env,
     drainTimeout: (v.drainTimeout as number | undefined) ?? DEFAULT_DRAIN_TIMEOUT,
+    moveOnDrain: v.moveOnDrain as boolean | undefined,
     readyTimeout: v.readyTimeout as number | undefined,
     queueTimeout: v.queueTimeout as number | undefined,
     maxPending: v.maxPending as number | undefined,
@@ -146,6 +148,7 @@ export function primaryOptions(settings: StartSettings): PrimaryOptions {
     drainTimeout: settings.drainTimeout,
     handleSignals: false,
     output: 'pipe',
+    ...optional('moveOnDrain', settings.moveOnDrain),
     ...optional('readyTimeout', settings.readyTimeout),
     ...optional('queueTimeout', settings.queueTimeout),
     ...optional('maxPending', settings.maxPending),

@@ -126,7 +126,7 @@ describe('the options table', () => {
     // A key of HandoffConfig missing here fails to compile; a key of the table missing from HandoffConfig fails below.
     const typed: Record<keyof HandoffConfig, true> = {
       entry: true, args: true, workers: true, policy: true, port: true, host: true, name: true, nodeArgs: true, envFile: true, env: true,
-      drainTimeout: true, readyTimeout: true, queueTimeout: true, maxPending: true, maxMemory: true, maxRequests: true, heartbeatTimeout: true,
+      drainTimeout: true, moveOnDrain: true, readyTimeout: true, queueTimeout: true, maxPending: true, maxMemory: true, maxRequests: true, heartbeatTimeout: true,
       reloadConcurrency: true, logFormat: true, watch: true, metrics: true,
       proxyProtocol: true, proxyTrusted: true, proxyTimeout: true, listen: true, user: true, group: true, transport: true,
     };

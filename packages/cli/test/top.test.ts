@@ -16,6 +16,7 @@ const status = (workers: WorkerStatus[], rejectedTotal: number): PrimaryStatus =
   queued: 2,
   rejected: { 'queue-full': rejectedTotal },
   rejectedTotal,
+  moved: 0,
 });
 
 describe('handoff top: a frame', () => {

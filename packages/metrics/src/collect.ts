@@ -5,7 +5,6 @@ import { metric, sample, type MetricJson } from './series.js';
 
 const PRIMARY_STATES = ['new', 'starting', 'running', 'reloading', 'draining', 'stopped'] as const;
 const WORKER_STATES = ['starting', 'ready', 'draining'] as const;
-const REJECT_REASONS = ['queue-full', 'queue-timeout', 'closing', 'attempts'] as const;
 const PROCESS_START_SECONDS = Math.round(Date.now() / 1000 - process.uptime());
 
 /** Every handoff series name this package writes: an app metric of one of these names is left out. */
@@ -21,6 +20,7 @@ export const OWN_NAMES: ReadonlySet<string> = new Set([
   'handoff_connections_dispatched_total',
   'handoff_connections_redispatched_total',
   'handoff_connections_rejected_total',
+  'handoff_connections_moved_total',
   'handoff_connections_proxy_refused_total',
   'handoff_queue_length',
   'handoff_queue_wait_seconds',
@@ -126,12 +126,15 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
   for (const [reason, n] of rec.redispatched) sample(redispatched, n, { reason });
   const stats = primary.stats();
   const rejected = metric('handoff_connections_rejected_total', 'counter', 'Connections the primary answered itself (503 Service Unavailable, or a close for protocol tcp), by reason.');
-  for (const reason of REJECT_REASONS) sample(rejected, stats.rejected[reason] ?? 0, { reason });
+  // Every reason the primary counts, read from it: a copied list had left out 'descriptors'.
+  for (const [reason, n] of Object.entries(stats.rejected)) sample(rejected, n, { reason });
+  const moved = metric('handoff_connections_moved_total', 'counter', 'Connections draining workers gave back between requests, each placed on another worker instead of closed (moveOnDrain).');
+  sample(moved, stats.moved);
   const refused = metric('handoff_connections_proxy_refused_total', 'counter', 'Connections closed for want of a valid PROXY protocol header, by code.');
   for (const [code, n] of Object.entries(stats.proxyRefused)) sample(refused, n, { code });
   const queue = metric('handoff_queue_length', 'gauge', 'Connections waiting in the primary for a ready (or free) worker.');
   sample(queue, stats.queued);
-  out.push(dispatched, redispatched, rejected, refused, queue, rec.wait.toJson('handoff_queue_wait_seconds', 'How long connections that had to wait in the primary waited, until a worker took them or they were answered.'));
+  out.push(dispatched, redispatched, rejected, moved, refused, queue, rec.wait.toJson('handoff_queue_wait_seconds', 'How long connections that had to wait in the primary waited, until a worker took them or they were answered.'));
   if (answers !== undefined) out.push(...appStatus(answers, rec));
   return out;
 }

@@ -94,6 +94,17 @@ describe('GET /metrics', () => {
     expectMonotonic(before, after);
   });
 
+  it('counts the connections a reload moved to new workers (handoff_connections_moved_total)', async () => {
+    const s = await started();
+    const idle = connect(s.appPort, '127.0.0.1');
+    cleanups.push(async () => void idle.destroy());
+    await once(idle, 'connect');
+    await expect.poll(() => s.primary.workers().some((w) => w.connections > 0), { timeout: 5000 }).toBe(true);
+    expect(value(await s.scrape(), 'handoff_connections_moved_total', {})).toBe(0);
+    await s.primary.reload();
+    expect(value(await s.scrape(), 'handoff_connections_moved_total', {})).toBe(1);
+  });
+
   it('histograms how long connections waited in the queue', async () => {
     const s = await started({ policy: leastConnections(), queueTimeout: 10_000 });
     // Both workers busy (their loops blocked): the next connection waits in the primary for one.

@@ -19,6 +19,11 @@ export const channels = {
   dispatch: channel('handoff:connection:dispatch'),
   /** A connection went to another worker than first chosen: `{ id, from, reason }`. */
   redispatch: channel('handoff:connection:redispatch'),
+  /**
+   * A draining worker gave back a connection between requests, which the primary places again:
+   * `{ id, listener, from, reused }` (`reused`: an idle keep-alive connection, not a fresh one).
+   */
+  moved: channel('handoff:connection:moved'),
   /** A connection was answered 503 by the primary: `{ id, listener, reason }`. */
   rejected: channel('handoff:connection:rejected'),
   /**

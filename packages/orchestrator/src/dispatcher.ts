@@ -24,6 +24,8 @@ export interface DispatcherHost {
   onRejected(id: number, listener: number, reason: RejectReason): void;
   /** A connection closed for want of a valid PROXY header (a `proxyProtocol` listener). */
   onProxyRefused?(refusal: ProxyRefusal): void;
+  /** A draining worker gave back a connection between requests (it is placed again). */
+  onMoved?(listener: number): void;
   /** accept() failed on a listener (`code`: EMFILE, ENFILE, ENOBUFS…); the OS keeps the connection or closes it. */
   onAcceptFailed?(listener: number, code: string): void;
 }
@@ -188,11 +190,16 @@ export class Dispatcher implements LinkListener {
   private readonly acceptBound = (connection: Connection): void => this.accept(connection);
 
   /**
-   * A connection a worker gave back (its app had closed the server by the time it arrived): placed
-   * again like one the worker never received, with what it came with (bytes read, PROXY header).
+   * A connection a worker gave back: its app had closed the server by the time it arrived, or
+   * (`reason: 'moved'`) a drain moved it, between requests. Placed again like one the worker never
+   * received, with what it came with (bytes read, PROXY header); a moved one like one just accepted.
    */
   returned(from: WorkerProcess, message: ReturnMessage, handle: NativeHandle): void {
     const { listener, head } = message;
+    if (message.reason === 'moved') {
+      this.moved(from, message, handle);
+      return;
+    }
     const proxied: ProxiedPeer | undefined =
       message.proxy === undefined ? undefined : { header: message.proxy, head, remoteAddress: message.remoteAddress, remotePort: message.remotePort, family: message.family };
     const connection = this.transport.adopt(handle, listener, proxied === undefined && this.policy.needsRemoteAddress === true) as PendingConnection;
@@ -204,6 +211,22 @@ export class Dispatcher implements LinkListener {
       carry(connection, proxied === undefined ? undefined : Buffer.from(proxied.header, 'base64'), head === undefined ? undefined : Buffer.from(head, 'base64'));
     }
     this.redispatch(connection, from, 'server-closed');
+  }
+
+  /**
+   * A connection a draining worker gave back between requests: its unread bytes wait in the kernel,
+   * so it is placed as if just accepted (the policy picks, or it waits in the queue under the same
+   * bounds). Past them, one that already carried requests (`reused`, an idle keep-alive connection)
+   * is closed, as the worker would have closed it; a fresh one is answered 503.
+   */
+  private moved(from: WorkerProcess, message: ReturnMessage, handle: NativeHandle): void {
+    const connection = this.transport.adopt(handle, message.listener, this.policy.needsRemoteAddress === true) as PendingConnection;
+    if (message.reused === true) connection.reused = true;
+    this.descriptors.took();
+    if (channels.moved.hasSubscribers) channels.moved.publish({ id: connection.id, listener: connection.listener, from: from.id, reused: message.reused === true });
+    this.host.onMoved?.(connection.listener);
+    if (this.closing) this.reject(connection, 'closing');
+    else this.place(connection);
   }
 
   /** Sends `connection` to a worker the policy picks, or queues it. */
@@ -330,7 +353,8 @@ export class Dispatcher implements LinkListener {
     const listener = this.listeners[connection.listener];
     const socket = this.transport.toSocket(connection);
     socket.once('close', () => this.descriptors.released(1));
-    refuseConnection(socket, listener?.option.protocol ?? 'http');
+    // An idle keep-alive connection that moved is closed, not answered: it asked nothing.
+    refuseConnection(socket, (connection as PendingConnection).reused === true ? 'tcp' : (listener?.option.protocol ?? 'http'));
     if (channels.rejected.hasSubscribers) channels.rejected.publish({ id: connection.id, listener: connection.listener, reason });
     this.host.onRejected(connection.id, connection.listener, reason);
   }

@@ -192,6 +192,16 @@ export interface PrimaryOptions {
   /** With `handleSignals`, SIGHUP triggers `reload()`. @default false */
   readonly reloadOnSighup?: boolean;
   /**
+   * A graceful drain (reload, scale down, recycling, the app's own `close()`) gives every
+   * connection that is between requests back to the primary, which serves it on another worker,
+   * instead of closing it: a client waiting to send, or a keep-alive client idle between two
+   * requests, never sees its connection closed. It covers plaintext HTTP/1 servers; TLS, HTTP/2,
+   * raw streams and upgraded sockets drain in place. Set `false` to close them as a drain used
+   * to (a client pool that must rebalance by reconnecting, or to compare). Not while the primary
+   * closes. @default true
+   */
+  readonly moveOnDrain?: boolean;
+  /**
    * Where the workers' stdout and stderr go: `'inherit'` writes them to the primary's own (stdout
    * as is, stderr as it arrives); `'pipe'` emits them as `worker:output` events instead, for a
    * logger that writes whole lines or tags them.
@@ -261,6 +271,7 @@ export interface ResolvedOptions {
   readonly reloadConcurrency: number;
   readonly handleSignals: boolean;
   readonly reloadOnSighup: boolean;
+  readonly moveOnDrain: boolean;
   readonly output: 'inherit' | 'pipe';
   /** Who the workers run as (`user`, `group`); undefined: as the primary. */
   readonly identity: Identity | undefined;
@@ -385,9 +396,25 @@ function resolveProxyProtocol(where: string, value: unknown): ResolvedProxyProto
   return { trusted, timeout, maxHeaderBytes, maxPending };
 }
 
+/** Every option of `createPrimary`: any other key is an error that names it. */
+const PRIMARY_OPTION_KEYS: readonly (keyof PrimaryOptions)[] = [
+  'worker', 'workers', 'listen', 'dropIn', 'policy', 'args', 'execArgv', 'env', 'readyTimeout', 'drainTimeout', 'maxPending', 'queueTimeout', 'restart',
+  'heartbeatInterval', 'heartbeatTimeout', 'maxRequests', 'maxRequestsJitter', 'maxMemory', 'reloadConcurrency', 'handleSignals', 'reloadOnSighup',
+  'moveOnDrain', 'output', 'user', 'group', 'transport',
+];
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') invalid(`option ${name} must be a boolean`);
+  return value;
+}
+
 /** Validates `createPrimary`'s options once, up front, and fills in every default. */
 export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) invalid('createPrimary() needs an options object: { worker, listen }');
+  for (const key of Object.keys(options)) {
+    if (!(PRIMARY_OPTION_KEYS as readonly string[]).includes(key)) invalid(`${key} is not an option of createPrimary(); use ${PRIMARY_OPTION_KEYS.join(', ')}`);
+  }
   const { worker } = options;
   let workerPath: string;
   if (worker instanceof URL) workerPath = fileURLToPath(worker);
@@ -434,6 +461,7 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     reloadConcurrency: count('reloadConcurrency', options.reloadConcurrency, 1, 1),
     handleSignals: options.handleSignals !== false,
     reloadOnSighup: options.reloadOnSighup === true,
+    moveOnDrain: flag('moveOnDrain', options.moveOnDrain, true),
     output: resolveOutput(options.output),
     identity: resolveIdentity(options.user, options.group),
     transport: resolveTransport(options.transport),

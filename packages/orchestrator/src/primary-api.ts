@@ -19,6 +19,11 @@ export interface PrimaryStats {
   /** Connections the primary answered itself (503, or a close for `protocol: 'tcp'`) since it started, by reason. */
   readonly rejected: Readonly<Record<RejectReason, number>>;
   /**
+   * Connections that draining workers gave back between requests since it started (`moveOnDrain`),
+   * each placed again on another worker: how many reconnects a reload saved its clients.
+   */
+  readonly moved: number;
+  /**
    * Connections closed for want of a valid PROXY protocol header since it started, by
    * `HANDOFF_ERR_PROXY_*` code: in mode `primary` as the primary closes them; in the kernel modes,
    * where the workers read the headers, as their load reports bring the counts (within ~10 ms).

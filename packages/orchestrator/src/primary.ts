@@ -76,11 +76,16 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     options.signal?.throwIfAborted();
     this.setState('starting');
     const mode = this.options.policy.mode;
+    // Who accepts: the primary's dispatcher in mode primary (and reuseport's start-up hand-over);
+    // whether the primary places connections at all: also for the moves of the shared modes.
+    const accepts = mode === 'primary' || mode === 'reuseport';
+    const places = accepts || this.options.moveOnDrain;
     let transport: PrimaryTransport | undefined;
     try {
       // Mode primary: connections cross on the chosen transport (said once on
       // handoff:transport:selected); reuseport's start-up hand-over is rare enough for IPC.
-      if (mode === 'primary' || mode === 'reuseport') transport = createPrimaryTransport({ transport: mode === 'primary' ? this.options.transport : 'ipc', ipcMessage: connectionMessage });
+      // shared: the connections a drain moves (moveOnDrain) are placed by the primary, over IPC.
+      if (places) transport = createPrimaryTransport({ transport: mode === 'primary' ? this.options.transport : 'ipc', ipcMessage: connectionMessage });
       for (let i = 0; i < this.options.listen.length; i++) this.bound.push(await bindListener(i, this.options.listen[i]!, mode));
     } catch (error) {
       for (const l of this.bound) l.close();
@@ -93,12 +98,12 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       dropIn = new DropInBinder(mode, this.options.dropIn.ports, {
         listeners: this.bound,
         attach: (l) => {
-          this.dispatcher?.attach(l);
+          if (accepts) this.dispatcher?.attach(l);
           this.emit('listener:bound', { listener: l.index, address: l.address });
         },
       }, this.options.dropIn.host, this.options.identity !== undefined, this.options.dropIn.proxyProtocol);
     }
-    if (mode === 'primary' || mode === 'reuseport') {
+    if (places) {
       // reuseport: what lands on the primary's reserving socket before the workers' sockets listen
       // is handed over in turn, never left hanging (see bind.ts, reserveReusePort).
       const policy = mode === 'primary' ? (this.options.policy as Extract<typeof this.options.policy, { mode: 'primary' }>) : roundRobin();
@@ -108,13 +113,14 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           this.rejected[reason]++;
           this.emit('connection:rejected', { id, listener, reason });
         },
+        onMoved: () => this.moved++,
         onAcceptFailed: (listener, code) => this.acceptFailures.failed(listener, code),
         onProxyRefused: (refusal) => {
           this.proxyRefused[refusal.code] = (this.proxyRefused[refusal.code] ?? 0) + 1;
           this.emit('connection:proxy-refused', refusal);
         },
       }, this.options, transport!);
-      for (const l of this.bound) this.dispatcher.attach(l);
+      if (accepts) for (const l of this.bound) this.dispatcher.attach(l);
     }
     const supervisor = new Supervisor(this.options, this.supervisorHost, { listeners: this.bound, ready, dispatcher: this.dispatcher, transport, dropIn });
     this.supervisor = supervisor;
@@ -273,8 +279,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   private readonly proxyRefused: Record<string, number> = {};
 
+  private moved = 0;
+
   stats(): PrimaryStats {
-    return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected }, proxyRefused: { ...this.proxyRefused }, acceptFailed: { ...this.acceptFailures.byCode } };
+    return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected }, moved: this.moved, proxyRefused: { ...this.proxyRefused }, acceptFailed: { ...this.acceptFailures.byCode } };
   }
 
   workerMetrics(options: WorkerMetricsOptions = {}): Promise<readonly WorkerMetrics[]> {

@@ -317,7 +317,10 @@ export class Supervisor {
     if (worker.state === 'starting') worker.once('hello', () => worker.post(createMessage('drain', { timeout })));
     this.leave(worker, worker.beginDrain());
     if (channels.drain.hasSubscribers) channels.drain.publish({ id: worker.id, pid: worker.pid });
-    worker.postAfterConnections(createMessage('drain', { timeout }));
+    // Connections between requests go to the other workers (the dispatcher places them), unless
+    // the primary closes: then nobody would take them.
+    const move = this.options.moveOnDrain && !this.closing && this.parts.dispatcher !== undefined;
+    worker.postAfterConnections(createMessage('drain', move ? { timeout, move } : { timeout }));
     return new Promise((resolve) => {
       // The worker enforces the deadline itself; the primary's SIGKILL is the backstop for a stuck one.
       const killTimer = setTimeout(() => worker.kill('SIGKILL'), timeout + 1000);

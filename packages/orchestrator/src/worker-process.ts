@@ -45,6 +45,8 @@ export interface PendingConnection extends Connection {
    * crosses on the IPC channel, in the protocol's `connection` message, whatever the transport.
    */
   ipcOnly?: boolean;
+  /** A connection a drain moved that already carried requests (an idle keep-alive one). */
+  reused?: boolean;
 }
 
 /** What a worker's link tells the dispatcher (`@handoff/fdpass`'s hooks, with the worker). */

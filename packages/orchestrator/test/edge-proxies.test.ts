@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ipHash, roundRobin, sharedHandle, type Policy } from '@handoff/policies';
-import { runLoad, startTestPrimary, waitFor, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { killAll, runLoad, startLoadProcess, startTestPrimary, waitFor, type LoadProcess, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { proxyApp } from './helpers.js';
 
 const deploy = fileURLToPath(new URL('../../../docs/deploy/', import.meta.url));
@@ -37,7 +38,10 @@ interface Proxy {
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 let current: TestPrimary | undefined;
+let load: LoadProcess | undefined;
 afterEach(async () => {
+  if (load !== undefined) killAll([load.pid]);
+  load = undefined;
   for (const child of children.splice(0)) await stop(child);
   await current?.[Symbol.asyncDispose]();
   current = undefined;
@@ -229,6 +233,36 @@ describe('behind nginx as an HTTP reverse proxy with keep-alive upstreams', () =
     for (const result of results) {
       expect(result.failed + result.non2xx, result.errors.join('\n')).toBe(0);
       expect(result.ok).toBeGreaterThan(20);
+    }
+  });
+  test('POSTs through nginx during 20 reloads: every answer 200, no "upstream prematurely closed", and no new upstream connection (they move)', async () => {
+    if (!nginx) throw new Error('nginx: not installed (HANDOFF_REQUIRE_DEPLOY_TOOLS=1)');
+    current = await startTestPrimary({ worker: proxyApp, workers: 2, policy: roundRobin() });
+    const nginxPort = await startNginx('nginx-http.conf', current.port);
+    const proxy = children.at(-1) as ChildProcess & { stderrText: () => string };
+    // Connections the primary accepted (a moved one is placed again, and counted as moved).
+    let dispatched = 0;
+    let moved = 0;
+    const onDispatch = (): number => dispatched++;
+    const onMoved = (): number => moved++;
+    subscribe('handoff:connection:dispatch', onDispatch);
+    subscribe('handoff:connection:moved', onMoved);
+    try {
+      load = startLoadProcess({ port: nginxPort, keepAlive: 4, method: 'POST' });
+      // nginx's pool of upstream connections fills while the load runs, then stays.
+      await new Promise((r) => setTimeout(r, 1000));
+      const acceptedBefore = dispatched - moved;
+      for (let i = 0; i < 20; i++) await current.primary.reload();
+      const seen = await load.stop();
+      load = undefined;
+      expect({ failed: seen.failed, non2xx: seen.non2xx, errors: seen.errors }).toEqual({ failed: 0, non2xx: 0, errors: {} });
+      expect(seen.ok).toBeGreaterThan(200);
+      expect(proxy.stderrText()).not.toMatch(/upstream prematurely closed/);
+      expect(moved).toBeGreaterThanOrEqual(20);
+      expect(dispatched - moved - acceptedBefore).toBe(0);
+    } finally {
+      unsubscribe('handoff:connection:dispatch', onDispatch);
+      unsubscribe('handoff:connection:moved', onMoved);
     }
   });
 });

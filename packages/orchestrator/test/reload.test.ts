@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { balancedShared, leastConnections, sharedHandle, roundRobin } from '@handoff/policies';
+import { leastConnections, roundRobin } from '@handoff/policies';
 import { get, killAll, startLoadProcess, startTestPrimary, type LoadProcess, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { app } from './helpers.js';
 
@@ -18,29 +18,8 @@ afterEach(async () => {
 });
 
 describe('reload()', () => {
-  for (const [name, policy] of [
-    ['primary', roundRobin],
-    ['shared', sharedHandle],
-    ['shared, balanced', balancedShared],
-  ] as const) {
-    // The client runs in a process of its own (a client on the primary's event loop slows both and
-    // hid a loss on the native transport: a drain that overtook the last batch of connections).
-    it(`mode ${name}: 20 consecutive reloads under keep-alive and Connection: close load fail no request`, async () => {
-      current = await startTestPrimary({ worker: app, workers: 2, policy: policy() });
-      const { primary, port } = current;
-      load = startLoadProcess({ port, keepAlive: 4, churn: 16 });
-      const ends: number[] = [];
-      primary.on('reload:end', (r) => ends.push(r.replaced));
-      await new Promise((r) => setTimeout(r, 200));
-      for (let i = 0; i < 20; i++) await primary.reload();
-      const seen = await load.stop();
-      load = undefined;
-      expect(ends).toEqual(new Array(20).fill(2));
-      expect({ failed: seen.failed, non2xx: seen.non2xx, errors: seen.errors }).toEqual({ failed: 0, non2xx: 0, errors: {} });
-      expect(seen.ok).toBeGreaterThan(1000);
-      expect(primary.workers().filter((w) => w.state === 'ready')).toHaveLength(2);
-    });
-  }
+  // 20 reloads under keep-alive and churn load at once, in every mode: move.test.ts (no request
+  // fails, and no keep-alive client reconnects).
 
   // Churn alone is what showed it: with keep-alive connections open, a drain lasts until they finish
   // a request, and the last batch arrives meanwhile. On native, a drain that overtook the last batch

@@ -157,6 +157,8 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     check: (m) => {
       if (!isInt(m.listener)) return 'listener must be a non-negative integer';
       if (!isInt(m.id, 1)) return 'id must be a positive integer';
+      if (m.reason !== undefined && m.reason !== 'moved') return "reason must be 'moved'";
+      if (m.reused !== undefined && typeof m.reused !== 'boolean') return 'reused must be a boolean';
       return checkHead(m) ?? checkPeer(m) ?? checkProxyHeader(m);
     },
   },
@@ -187,11 +189,19 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
     check: (m) => {
       if (!isInt(m.listener)) return 'listener must be a non-negative integer';
       if (!isInt(m.id, 1)) return 'id must be a positive integer';
+      if (m.reason !== undefined && m.reason !== 'moved') return "reason must be 'moved'";
+      if (m.reused !== undefined && typeof m.reused !== 'boolean') return 'reused must be a boolean';
       return checkHead(m) ?? checkPeer(m) ?? checkProxyHeader(m);
     },
   },
   ping: { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },
-  drain: { handle: 'forbidden', check: (m) => (isInt(m.timeout, 0, 2_147_483_647) ? undefined : 'timeout must be an integer in 0..2147483647 (ms)') },
+  drain: {
+    handle: 'forbidden',
+    check: (m) => {
+      if (!isInt(m.timeout, 0, 2_147_483_647)) return 'timeout must be an integer in 0..2147483647 (ms)';
+      return m.move === undefined || typeof m.move === 'boolean' ? undefined : 'move must be a boolean';
+    },
+  },
   shutdown: { handle: 'forbidden', check: () => undefined },
   'metrics-request': { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },
 };

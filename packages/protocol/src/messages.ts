@@ -146,6 +146,14 @@ export interface ReturnMessage extends Envelope {
   readonly remoteAddress?: string;
   readonly remotePort?: number;
   readonly family?: 'IPv4' | 'IPv6' | 'unix';
+  /**
+   * Why it came back: `'moved'`, a drain gave back a connection that was between requests (nothing
+   * of it read, or an HTTP/1 keep-alive connection idle after a response), to be served by another
+   * worker as if just accepted; absent, its server had closed before it arrived.
+   */
+  readonly reason?: 'moved';
+  /** A moved connection that already carried requests (keep-alive): past the wait's bounds it is closed, not answered 503. */
+  readonly reused?: boolean;
 }
 
 /**
@@ -253,6 +261,12 @@ export interface PingMessage extends Envelope {
 export interface DrainMessage extends Envelope {
   readonly type: 'drain';
   readonly timeout: number;
+  /**
+   * Give back every connection that is between requests (`return` with reason `'moved'`) instead
+   * of closing it: another worker serves it. False or absent: drain them in place (the primary is
+   * closing, or moves are turned off).
+   */
+  readonly move?: boolean;
 }
 
 /** Exit now (after closing what can be closed quickly). */

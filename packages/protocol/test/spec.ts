@@ -83,6 +83,8 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
       remoteAddress: str(255, true),
       remotePort: int(0, 65535, true),
       family: enm(['IPv4', 'IPv6', 'unix'], true),
+      reason: enm(['moved'], true),
+      reused: { kind: 'bool', optional: true },
     },
   },
   metrics: { direction: 'worker->primary', handle: 'forbidden', fields: { seq: int(0), data: str(MAX_METRICS_CHARS, true), error: str(4096, true) } },
@@ -124,7 +126,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
     },
   },
   ping: { direction: 'primary->worker', handle: 'forbidden', fields: { seq: int(0) } },
-  drain: { direction: 'primary->worker', handle: 'forbidden', fields: { timeout: int(0, 2_147_483_647) } },
+  drain: { direction: 'primary->worker', handle: 'forbidden', fields: { timeout: int(0, 2_147_483_647), move: { kind: 'bool', optional: true } } },
   shutdown: { direction: 'primary->worker', handle: 'forbidden', fields: {} },
   'metrics-request': { direction: 'primary->worker', handle: 'forbidden', fields: { seq: int(0) } },
 };

@@ -84,10 +84,17 @@ export class Reporter {
     this.coalesceTimer.unref();
   }
 
-  /** Sends a message now (outside the batches), with a handle for `return`. */
-  send(message: WorkerMessage, handle?: unknown): void {
-    if (this.channel.connected === false || this.channel.send === undefined) return;
-    this.channel.send(message, handle, undefined, ignoreError);
+  /**
+   * Sends a message now (outside the batches), with a handle for `return`. `done` runs once it is
+   * written (a handle waits behind the one before it until the primary's runtime took that one),
+   * or could not be.
+   */
+  send(message: WorkerMessage, handle?: unknown, done?: () => void): void {
+    if (this.channel.connected === false || this.channel.send === undefined) {
+      done?.();
+      return;
+    }
+    this.channel.send(message, handle, undefined, done === undefined ? ignoreError : () => done());
   }
 
   private schedule(): void {

@@ -24,6 +24,7 @@ import { AcceptGate } from './gate.js';
 import { socketFromHandle } from './intake.js';
 import { adoptSentHeader, readingProxyHeader } from './proxy.js';
 import { attachListener } from './listeners.js';
+import { ConnectionMover, tagListener } from './move.js';
 import { openLink } from './link.js';
 import { collectAppMetrics } from './app-metrics.js';
 import { Reporter } from './reporter.js';
@@ -121,7 +122,7 @@ export class WorkerRuntime {
       if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged(true);
     },
     ping: (message) => this.reporter.send(createMessage('pong', { seq: message.seq })),
-    drain: (message) => void this.exit(Date.now() + message.timeout, 0),
+    drain: (message) => void this.exit(Date.now() + message.timeout, 0, message.move === true),
     shutdown: () => void this.exit(Date.now(), 0),
     'metrics-request': (message) => void collectAppMetrics().then((answer) => this.reporter.send(createMessage('metrics', { seq: message.seq, ...answer }))),
   };
@@ -136,7 +137,8 @@ export class WorkerRuntime {
   constructor(server: Server | undefined, readyNow: boolean) {
     this.appReady = readyNow;
     this.reporter = new Reporter(this.channel, this.tracker);
-    this.shutdown = new Shutdown({ gate: this.gate, reporter: this.reporter, tracker: this.tracker, sessions: this.sessions, served: this.served });
+    const mover = new ConnectionMover((message, handle, done) => this.reporter.send(message, handle, done));
+    this.shutdown = new Shutdown({ gate: this.gate, reporter: this.reporter, tracker: this.tracker, sessions: this.sessions, served: this.served, mover });
     this.reporter.isPaused = () => this.gate.paused;
     this.main = server === undefined ? undefined : this.serve(server);
     // Drop-in mode waits for the app's listen() calls instead of the primary's listeners.
@@ -158,7 +160,7 @@ export class WorkerRuntime {
     // worker, into the same onSocket; `fdpass` in the hello says the link is read here.
     this.link = openLink({
       serverFor: (listener) => this.servedFor(listener),
-      take: (socket, listener) => this.onSocket(socket, this.servedFor(listener)),
+      take: (socket, listener) => this.onSocket(socket, listener, this.servedFor(listener)),
       giveBack: (fields, handle) => this.reporter.send(createMessage('return', fields), handle),
     });
     this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: this.link.transport === 'native' ? ['drain', 'load', 'fdpass'] : ['drain', 'load'] }));
@@ -245,9 +247,9 @@ export class WorkerRuntime {
     this.shutdown.onShutdown(hook);
   }
 
-  /** Stops taking connections, drains until `deadline` and exits with `code` (see `Shutdown`). */
-  private exit(deadline: number, code: number): Promise<void> {
-    return this.shutdown.exit(deadline, code);
+  /** Stops taking connections, drains until `deadline` (moving connections between requests with `move`) and exits with `code` (see `Shutdown`). */
+  private exit(deadline: number, code: number, move = false): Promise<void> {
+    return this.shutdown.exit(deadline, code, move);
   }
 
   private maybeSendReady(): void {
@@ -285,15 +287,17 @@ export class WorkerRuntime {
     }
     const socket = socketFromHandle(handle, served.server, message.head);
     if (message.proxy !== undefined) adoptSentHeader(socket, message.proxy);
-    this.onSocket(socket, served);
+    this.onSocket(socket, message.listener, served);
   }
 
-  private onSocket(socket: Socket, served: ServedServer | undefined, acceptor?: Server): void {
+  private onSocket(socket: Socket, listener: number, served: ServedServer | undefined, acceptor?: Server): void {
     if (served === undefined || served.closed) {
       // Kernel modes: an acceptor closes with its server, so nothing arrives for a closed one; never hang a client.
       socket.destroy();
       return;
     }
+    // A drain may give it back to the primary, for this listener.
+    tagListener(socket, listener);
     if (!served.accept(socket, acceptor)) return;
     // Balanced shared mode: the primary steers by every worker's open connections.
     if (this.gate.limit !== Number.POSITIVE_INFINITY) this.reporter.loadChanged(this.gate.check(this.tracker.sockets.size));
@@ -329,7 +333,7 @@ export class WorkerRuntime {
     if (bind === undefined) this.listenersExpected = message.listeners;
     try {
       if (message.mode !== 'primary') {
-        const onSocket = readingProxyHeader(message, (socket: Socket, from: Server) => this.onSocket(socket, this.servedFor(message.listener), from), (code) => this.reporter.proxyRefused(code));
+        const onSocket = readingProxyHeader(message, (socket: Socket, from: Server) => this.onSocket(socket, message.listener, this.servedFor(message.listener), from), (code) => this.reporter.proxyRefused(code));
         await this.gate.arm(
           message.listener,
           () => attachListener(message, handle, served.server, onSocket),

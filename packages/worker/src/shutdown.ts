@@ -3,6 +3,7 @@ import { debuglog } from 'node:util';
 import { createMessage } from '@handoff/protocol';
 import { drainConnections } from './drain.js';
 import type { AcceptGate } from './gate.js';
+import type { ConnectionMover } from './move.js';
 import type { Reporter } from './reporter.js';
 import type { ServedServer } from './served.js';
 import { deliverSigtermToApp } from './signals.js';
@@ -23,6 +24,8 @@ export interface ShutdownParts {
   readonly sessions: ReadonlySet<{ close(): void; destroyed: boolean }>;
   /** The app's servers, each as served here. */
   readonly served: ReadonlyMap<Server, ServedServer>;
+  /** Gives connections between requests back to the primary, in a drain that moves them. */
+  readonly mover: ConnectionMover;
 }
 
 /**
@@ -48,10 +51,12 @@ export class Shutdown {
 
   /**
    * Stops taking connections, drains until `deadline`, closes the app's servers (they emit
-   * `'close'`, as a listening server closed gracefully does), runs the hooks and exits. Idempotent:
-   * a `shutdown` during a drain moves the deadline closer.
+   * `'close'`, as a listening server closed gracefully does), runs the hooks and exits. With
+   * `move`, connections between requests go back to the primary first (before the app hears of
+   * the drain: its own `server.close()` would close the idle ones), and busy ones after their
+   * response. Idempotent: a `shutdown` during a drain moves the deadline closer.
    */
-  async exit(deadline: number, code: number): Promise<void> {
+  async exit(deadline: number, code: number, move = false): Promise<void> {
     if (this.started) {
       if (deadline < this.deadline) this.forceAt(deadline);
       return;
@@ -60,6 +65,9 @@ export class Shutdown {
     this.deadline = deadline;
     this.parts.gate.close();
     this.parts.reporter.send(createMessage('draining', { phase: 'started', open: this.parts.tracker.sockets.size }));
+    const servers = [...this.parts.served.keys()];
+    const mover = this.parts.mover;
+    const drained = drainConnections({ servers, tracker: this.parts.tracker, sessions: this.parts.sessions, ...(move ? { move: (socket) => mover.move(socket) } : {}) }, deadline);
     // The app shuts down on its own and decides when it is done, as it would alone: it closed every
     // server it had before this drain (a graceful-shutdown library on SIGTERM), or it handles
     // SIGTERM itself (NestJS's enableShutdownHooks(), terminus) and gets the drain as that signal.
@@ -68,8 +76,9 @@ export class Shutdown {
     const signalled = !closedItself && deliverSigtermToApp();
     const appShutsDown = closedItself || signalled;
     await runHooks(this.drainHooks);
-    const servers = [...this.parts.served.keys()];
-    await Promise.race([drainConnections({ servers, tracker: this.parts.tracker, sessions: this.parts.sessions }, deadline), this.forced]);
+    await Promise.race([drained, this.forced]);
+    // What moved must have left this process before it ends.
+    await mover.sent();
     this.parts.reporter.send(createMessage('draining', { phase: 'idle', open: this.parts.tracker.sockets.size }));
     // A signalled app closes its servers itself: closing them under it would fail its own close().
     if (!signalled) await Promise.all(served.map((s) => s.closeForExit(CLOSE_EVENT_BOUND_MS)));

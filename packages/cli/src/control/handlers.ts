@@ -53,6 +53,8 @@ export interface PrimaryStatus {
   readonly queued: number;
   readonly rejected: Readonly<Record<string, number>>;
   readonly rejectedTotal: number;
+  /** Connections draining workers gave back between requests, placed on other workers (`moveOnDrain`). */
+  readonly moved: number;
 }
 
 /** The status of a running primary, now. */
@@ -85,6 +87,7 @@ export function statusOf(run: RunningPrimary): PrimaryStatus {
     queued: stats.queued,
     rejected: stats.rejected,
     rejectedTotal: Object.values(stats.rejected).reduce((a, b) => a + b, 0),
+    moved: stats.moved,
   };
 }
 
