@@ -26,6 +26,8 @@ export interface DispatcherHost {
   onProxyRefused?(refusal: ProxyRefusal): void;
   /** A draining worker gave back a connection between requests (it is placed again). */
   onMoved?(listener: number): void;
+  /** During a rolling reload, the id of its first new worker: a moved connection goes to one from it on. */
+  newGenerationFrom?(): number | undefined;
   /** accept() failed on a listener (`code`: EMFILE, ENFILE, ENOBUFS…); the OS keeps the connection or closes it. */
   onAcceptFailed?(listener: number, code: string): void;
 }
@@ -222,6 +224,7 @@ export class Dispatcher implements LinkListener {
   private moved(from: WorkerProcess, message: ReturnMessage, handle: NativeHandle): void {
     const connection = this.transport.adopt(handle, message.listener, this.policy.needsRemoteAddress === true) as PendingConnection;
     if (message.reused === true) connection.reused = true;
+    connection.preferFrom = this.host.newGenerationFrom?.() ?? from.id + 1;
     this.descriptors.took();
     if (channels.moved.hasSubscribers) channels.moved.publish({ id: connection.id, listener: connection.listener, from: from.id, reused: message.reused === true });
     this.host.onMoved?.(connection.listener);
@@ -240,6 +243,8 @@ export class Dispatcher implements LinkListener {
    */
   private tryPlace(connection: Connection): boolean {
     let workers = this.host.readyWorkers(connection.listener);
+    const preferFrom = (connection as PendingConnection).preferFrom;
+    if (preferFrom !== undefined) workers = this.fromId(workers, preferFrom);
     if (this.policy.oneInFlight === true) workers = this.withNothingInFlight(workers);
     if (workers.length === 0) return false;
     const info = this.pickInfo;
@@ -254,6 +259,16 @@ export class Dispatcher implements LinkListener {
     if (open.length === 0) return false;
     const second = this.policy.pick(open, info) as WorkerProcess | undefined;
     return second !== undefined && second.state === 'ready' && this.sendTo(second, connection);
+  }
+
+  /**
+   * A moved connection goes to a worker of id `from` or later where there is one: in a rolling
+   * reload, a worker of the new generation, not an old one about to drain (it would move again).
+   * Only moved connections pay for this array.
+   */
+  private fromId(workers: readonly WorkerProcess[], from: number): readonly WorkerProcess[] {
+    const newer = workers.filter((w) => w.id >= from);
+    return newer.length > 0 ? newer : workers;
   }
 
   /** The workers other than `refused` whose link has room; reuses one array (pick must not keep it). */

@@ -114,6 +114,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           this.emit('connection:rejected', { id, listener, reason });
         },
         onMoved: () => this.moved++,
+        newGenerationFrom: () => this.newGenerationFrom,
         onAcceptFailed: (listener, code) => this.acceptFailures.failed(listener, code),
         onProxyRefused: (refusal) => {
           this.proxyRefused[refusal.code] = (this.proxyRefused[refusal.code] ?? 0) + 1;
@@ -230,6 +231,9 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       // Replace `reloadConcurrency` workers at a time; each new one is ready before its old one drains.
       const supervisor = this.supervisor!;
       const olds = supervisor.all().filter((w) => w.state === 'ready' || w.state === 'starting');
+      // Connections the old workers' drains move go to the new generation, not to an old worker
+      // about to drain in turn (see the dispatcher's `moved`).
+      this.newGenerationFrom = supervisor.nextId;
       for (let i = 0; i < olds.length; i += this.options.reloadConcurrency) {
         signal?.throwIfAborted();
         if (this.current !== 'reloading') break;
@@ -238,8 +242,10 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
         replaced += batch.length;
       }
       if (this.current === 'reloading') this.setState('running');
+      this.newGenerationFrom = undefined;
       this.emit('reload:end', { replaced });
     } catch (error) {
+      this.newGenerationFrom = undefined;
       if (this.current === 'reloading') this.setState('running');
       // A typed failure (a worker that did not start, one refused for its protocol version) keeps its code.
       const e = error instanceof HandoffError ? error : new HandoffPrimaryError(PrimaryErrorCode.ABORTED, 'reload aborted', { cause: error });
@@ -280,6 +286,9 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   private readonly proxyRefused: Record<string, number> = {};
 
   private moved = 0;
+
+  /** During a reload: the id of its first new worker (ids grow with each fork). */
+  private newGenerationFrom: number | undefined;
 
   stats(): PrimaryStats {
     return { queued: this.dispatcher?.queued ?? 0, rejected: { ...this.rejected }, moved: this.moved, proxyRefused: { ...this.proxyRefused }, acceptFailed: { ...this.acceptFailures.byCode } };

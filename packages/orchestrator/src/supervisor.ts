@@ -103,6 +103,11 @@ export class Supervisor {
     return this.slots.removeNewest();
   }
 
+  /** The id the next forked worker gets (ids only grow). */
+  get nextId(): number {
+    return this.nextWorkerId;
+  }
+
   /** Forks a worker into `slot`. */
   private spawn(slot: Slot): WorkerProcess {
     const worker = new WorkerProcess(

@@ -47,6 +47,8 @@ export interface PendingConnection extends Connection {
   ipcOnly?: boolean;
   /** A connection a drain moved that already carried requests (an idle keep-alive one). */
   reused?: boolean;
+  /** A connection a drain moved: it goes to a worker of this id or later where one is ready (a newer generation). */
+  preferFrom?: number;
 }
 
 /** What a worker's link tells the dispatcher (`@handoff/fdpass`'s hooks, with the worker). */

@@ -121,12 +121,12 @@ function haproxyFor(version: 1 | 2): Proxy {
  * test's own: one foreground process, its pid, logs and temporary files in a temporary directory.
  * Resolves with the port clients connect to.
  */
-async function startNginx(file: string, handoffPort: number): Promise<number> {
+async function startNginx(file: string, handoffPort: number, tune: (conf: string) => string = (conf) => conf): Promise<number> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'handoff-nginx-'));
   dirs.push(dir);
   const vars: Record<string, string> = { NGINX_LISTEN: `127.0.0.1:${port}`, HANDOFF_ADDR: `127.0.0.1:${handoffPort}`, NGINX_TEMP: dir };
-  const body = readFileSync(join(deploy, file), 'utf8').replace(/\$\{([A-Z_]+)\}/g, (whole, name: string) => vars[name] ?? whole);
+  const body = tune(readFileSync(join(deploy, file), 'utf8').replace(/\$\{([A-Z_]+)\}/g, (whole, name: string) => vars[name] ?? whole));
   const main = [streamModule === undefined ? '' : `load_module ${streamModule};`, 'daemon off;', 'master_process off;', `pid ${join(dir, 'nginx.pid')};`, 'error_log stderr warn;'];
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, `${main.join('\n')}\n${body}`);
@@ -238,7 +238,9 @@ describe('behind nginx as an HTTP reverse proxy with keep-alive upstreams', () =
   test('POSTs through nginx during 20 reloads: every answer 200, no "upstream prematurely closed", and no new upstream connection (they move)', async () => {
     if (!nginx) throw new Error('nginx: not installed (HANDOFF_REQUIRE_DEPLOY_TOOLS=1)');
     current = await startTestPrimary({ worker: proxyApp, workers: 2, policy: roundRobin() });
-    const nginxPort = await startNginx('nginx-http.conf', current.port);
+    // nginx itself closes a keep-alive connection after 1000 requests (keepalive_requests, on both
+    // sides): raised here, so that every new upstream connection counted below is one handoff caused.
+    const nginxPort = await startNginx('nginx-http.conf', current.port, (conf) => conf.replace('keepalive 32;', 'keepalive 32;\n        keepalive_requests 1000000;').replace(/(listen [^;]+;)/, '$1\n        keepalive_requests 1000000;'));
     const proxy = children.at(-1) as ChildProcess & { stderrText: () => string };
     // Connections the primary accepted (a moved one is placed again, and counted as moved).
     let dispatched = 0;
