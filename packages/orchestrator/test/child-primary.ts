@@ -10,7 +10,7 @@ export interface ChildPrimary {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly port: number;
-  /** Every message it sent: `{ spawn }`, `{ ready }`, `{ reload, error }`, `{ error }`. */
+  /** Every message it sent: `{ spawn }`, `{ ready }`, `{ reload, error, ms }`, `{ error }`. */
   readonly events: Array<Record<string, unknown>>;
   /** Every worker pid it forked. */
   readonly pids: Set<number>;
