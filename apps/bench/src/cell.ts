@@ -4,7 +4,7 @@ import type { LoadResult, LoadSpec } from './load.js';
 import { cpuMicros, heldConnections, processState, processTree, rssBytes } from './proc.js';
 import { startServer, type RunningServer, type ServerSpec } from './servers.js';
 import { coefficientOfVariation, shares } from './stats.js';
-import { hangTimeoutMs, type CrashPlan, type Workload } from './workloads.js';
+import { hangTimeoutMs, reloadTimes, windowSeconds, type CrashPlan, type ReloadPlan, type Workload } from './workloads.js';
 
 /** How one cell is run. */
 export interface CellOptions {
@@ -46,6 +46,27 @@ export interface CellResult {
   readonly workerRss: number;
   /** The crash workload: what happened to the worker it stopped and killed. */
   readonly crash?: CrashResult;
+  /** The reload workload: the reloads, and what the clients saw. */
+  readonly reload?: ReloadResult;
+}
+
+/** What the reload workload saw, counted by the load generator (the moves by a handoff primary). */
+export interface ReloadResult {
+  /** Rolling reloads asked for (SIGHUP) inside the window. */
+  readonly asked: number;
+  /** Of those, finished by the time the window closed (a reload asked during one runs after it). */
+  readonly done: number;
+  /** Failed requests (reset, closed unanswered, timed out, not 2xx), keep-alive and churn together. */
+  readonly failed: number;
+  /** Milliseconds the finished reloads took, together (from the start of each to its end). */
+  readonly ms: number;
+  /** Connections the keep-alive clients had to open again, beyond their initial ones. */
+  readonly reconnects: number;
+  /** Connections a handoff primary moved in the window; undefined for the others. */
+  readonly moved: number | undefined;
+  /** Failed requests by why, keep-alive clients' and churn clients' apart. */
+  readonly keepAliveFailed: Readonly<Record<string, number>>;
+  readonly churnFailed: Readonly<Record<string, number>>;
 }
 
 /** What the crash workload saw: one worker SIGSTOPped, then SIGKILLed, under churn. */
@@ -167,11 +188,71 @@ class Crash {
   }
 }
 
-/** Starts the server, warms it up, measures one load (crashing a worker inside it, for `crash`), stops it. */
+/** Rolling reloads in progress: a SIGHUP to the server's top process at each of the plan's times. */
+class Reloads {
+  asked = 0;
+  private readonly timers: NodeJS.Timeout[];
+  private readonly start: ReturnType<RunningServer['reloads']>;
+
+  constructor(
+    private readonly running: RunningServer,
+    plan: ReloadPlan,
+    seconds: number,
+  ) {
+    this.start = running.reloads();
+    this.timers = reloadTimes(seconds, plan).map((t) =>
+      setTimeout(() => {
+        try {
+          process.kill(running.pid, 'SIGHUP');
+          this.asked++;
+        } catch {
+          // The server is gone: the cell fails on its own.
+        }
+      }, t * 1000),
+    );
+  }
+
+  /** What the server had done by the end of the window (taken in the load generator's `after`). */
+  private end: ReturnType<RunningServer['reloads']> | undefined;
+
+  /** Stops asking, and notes what the server had finished. */
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.end ??= this.running.reloads();
+  }
+
+  result(load: LoadResult): ReloadResult {
+    const now = this.end ?? this.running.reloads();
+    const clients = load.clients;
+    return {
+      asked: this.asked,
+      done: now.done - this.start.done,
+      ms: now.ms - this.start.ms,
+      failed: load.errors + load.non2xx + (load.timeouts ?? 0),
+      reconnects: clients?.reconnects ?? 0,
+      moved: now.moved === undefined ? undefined : now.moved - (this.start.moved ?? 0),
+      keepAliveFailed: clients?.keepAliveFailed ?? {},
+      churnFailed: clients?.churnFailed ?? {},
+    };
+  }
+
+  cancel(): void {
+    for (const t of this.timers) clearTimeout(t);
+  }
+}
+
+/**
+ * Starts the server, warms it up, measures one load (crashing a worker inside it, for `crash`;
+ * reloading it, for `reload`), stops it.
+ */
 export async function runCell(server: ServerSpec, workload: Workload, round: number, workers: number, options: CellOptions): Promise<CellResult> {
   if (workload.crash !== undefined && server.kind === 'single') throw new Error(`${workload.name}: ${server.name} has no worker to stop`);
+  if (workload.reload !== undefined && server.kind === 'single') throw new Error(`${workload.name}: ${server.name} has no worker to replace`);
+  const seconds = windowSeconds(workload, options.seconds);
   const running = await startServer(server, workers, options.node, options.pin ? 1 : undefined, options.execArgv ?? []);
   let crash: Crash | undefined;
+  let reloads: Reloads | undefined;
+  let reloadResult: ReloadResult | undefined;
   try {
     const plan = workload.crash;
     const base = { port: running.port, loader: options.loader, ...workload.load, ...(plan === undefined ? {} : { timeoutMs: hangTimeoutMs(options.seconds, plan) }) };
@@ -180,19 +261,24 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
     let used: number[] = [];
     let rss: number[] = [];
     const load = await runLoader(
-      { ...base, seconds: options.seconds, warmupSeconds: options.warmupSeconds },
+      { ...base, seconds, warmupSeconds: options.warmupSeconds },
       options.pin,
       () => {
         tree = processTree(running.pid);
         before = tree.map(cpuMicros);
         // The victim: the first worker (the top process's first child).
         if (plan !== undefined && tree[1] !== undefined) crash = new Crash(tree[1], running.port, plan, options.seconds);
+        if (workload.reload !== undefined) reloads = new Reloads(running, workload.reload, seconds);
       },
       () => {
+        reloads?.stop();
         used = tree.map((pid, i) => (pid === crash?.victim && crash.cpuAtStop !== undefined ? crash.cpuAtStop : cpuMicros(pid)) - before[i]!);
         rss = tree.map(rssBytes);
       },
     );
+    reloadResult = reloads?.result(load);
+    // After a reload the workers are not the ones the window started with: their CPU and RSS are
+    // of the processes that ended it (the figures that matter here are the clients').
     const requests = Math.max(1, load.requests);
     const single = server.kind === 'single';
     const workerUse = single ? used : used.slice(1);
@@ -219,9 +305,11 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
       primaryRss: single ? 0 : rss[0]!,
       workerRss: workerRss.length === 0 ? 0 : workerRss.reduce((a, b) => a + b, 0) / workerRss.length,
       ...(crash === undefined ? {} : { crash: crash.result(running, load) }),
+      ...(reloadResult === undefined ? {} : { reload: reloadResult }),
     };
   } finally {
     crash?.cancel();
+    reloads?.cancel();
     await running.stop();
   }
 }

@@ -4,7 +4,7 @@ import autocannon from 'autocannon';
 
 /** What one load run measured. */
 export interface LoadResult {
-  readonly loader: 'autocannon' | 'handoff-churn' | 'wrk';
+  readonly loader: 'autocannon' | 'handoff-churn' | 'handoff-clients' | 'wrk';
   readonly requests: number;
   readonly errors: number;
   readonly non2xx: number;
@@ -18,13 +18,33 @@ export interface LoadResult {
   readonly byPid: Record<string, number>;
   /** Keep-alive connections per server pid: which process each connection landed on. */
   readonly connectionsByPid: Record<string, number>;
+  /** `keep-alive-and-churn`: what the keep-alive clients and the churn clients each saw. */
+  readonly clients?: ClientsResult;
+}
+
+/** What the `keep-alive-and-churn` load counted, at the client. */
+export interface ClientsResult {
+  /** Connections the keep-alive clients opened, their initial ones included. */
+  readonly keepAliveConnections: number;
+  /** Connections the keep-alive clients had to open again (the server closed theirs): opened − initial. */
+  readonly reconnects: number;
+  /** Requests that failed on a keep-alive connection (no whole response, or not 2xx), by why. */
+  readonly keepAliveFailed: Readonly<Record<string, number>>;
+  /** Requests that failed on a churn connection, by why. */
+  readonly churnFailed: Readonly<Record<string, number>>;
 }
 
 /** What to run against the server on `port`. */
 export interface LoadSpec {
   readonly port: number;
-  readonly kind: 'keep-alive' | 'churn';
+  /**
+   * `keep-alive-and-churn`: `connections` keep-alive clients and `churnConnections` churn clients
+   * at once, on the bench's own raw-socket loops, which count reconnects and failures.
+   */
+  readonly kind: 'keep-alive' | 'churn' | 'keep-alive-and-churn';
   readonly connections: number;
+  /** `keep-alive-and-churn`: churn clients beside the keep-alive ones. */
+  readonly churnConnections?: number;
   readonly seconds: number;
   /** Fraction of requests sent to `/burn` (CPU-heavy). */
   readonly burnFraction?: number;
@@ -179,6 +199,150 @@ function churn(spec: LoadSpec): Promise<LoadResult> {
   });
 }
 
+const KEEP_ALIVE_REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\n\r\n');
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/** One HTTP/1.1 response parsed off the front of `buffer`, or undefined while it is not whole. */
+export function parseResponse(buffer: Buffer): { status: number; close: boolean; body: string; length: number } | undefined {
+  const end = buffer.indexOf(HEAD_END);
+  if (end < 0) return undefined;
+  const head = buffer.toString('latin1', 0, end);
+  const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+  if (buffer.length < end + 4 + length) return undefined;
+  return { status: Number(head.slice(9, 12)), close: /\r\nconnection:\s*close/i.test(head), body: buffer.toString('latin1', end + 4, end + 4 + length), length: end + 4 + length };
+}
+
+/**
+ * Keep-alive clients and churn clients at once, on raw sockets, so that every connection is the
+ * client's own to count (autocannon reconnects silently). A keep-alive client holds one connection
+ * and sends its requests one after another on it; when the server closes it (between requests, or
+ * with `Connection: close`) the client opens another: a reconnect. A request fails when its
+ * connection ends or errors before a whole response came (a reset, a close unanswered), or is not
+ * 2xx; it is not retried. A churn client opens a connection per request, as `churn` does. Once the
+ * window is over every request in flight is waited for (at most `timeoutMs`, 5 s by default), so
+ * none is left uncounted.
+ */
+function clients(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve) => {
+    const byPid: Record<string, number> = {};
+    const keepAliveFailed: Record<string, number> = {};
+    const churnFailed: Record<string, number> = {};
+    let latencies = new Float64Array(1 << 16);
+    let count = 0;
+    let errors = 0;
+    let non2xx = 0;
+    let timeouts = 0;
+    let opened = 0;
+    let open = 0;
+    let stopped = false;
+    let finish: (() => void) | undefined;
+    const timeoutMs = spec.timeoutMs ?? 5000;
+    const started = performance.now();
+    const answered = (t0: number, body: string): void => {
+      if (count === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[count++] = performance.now() - t0;
+      const pid = pidOf(body);
+      if (pid !== undefined) byPid[pid] = (byPid[pid] ?? 0) + 1;
+    };
+    const failed = (into: Record<string, number>, why: string): void => {
+      into[why] = (into[why] ?? 0) + 1;
+      if (why.startsWith('status ')) non2xx++;
+      else if (why === 'timeout') timeouts++;
+      else errors++;
+    };
+    const done = (): void => {
+      open--;
+      if (stopped && open === 0) finish?.();
+    };
+    /** One client: `keepAlive` sends every request on one connection while the server keeps it. */
+    const client = (keepAlive: boolean): void => {
+      if (stopped) return;
+      const into = keepAlive ? keepAliveFailed : churnFailed;
+      const socket: Socket = connect(spec.port, '127.0.0.1');
+      if (keepAlive) opened++;
+      open++;
+      let buffer: Buffer = Buffer.alloc(0);
+      // A request is under way from the connect on: a refused or reset connect fails it too.
+      let t0 = performance.now();
+      let waiting = true;
+      let connected = false;
+      let ended: string | undefined;
+      const deadline = (): NodeJS.Timeout =>
+        setTimeout(() => {
+          ended = 'timeout';
+          socket.destroy();
+        }, timeoutMs);
+      let timer = deadline();
+      const send = (): void => {
+        if (!waiting) {
+          t0 = performance.now();
+          waiting = true;
+          timer = deadline();
+        }
+        socket.write(keepAlive ? KEEP_ALIVE_REQUEST : REQUEST);
+      };
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        connected = true;
+        send();
+      });
+      socket.on('data', (chunk: Buffer) => {
+        buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+        const response = waiting ? parseResponse(buffer) : undefined;
+        if (response === undefined) return;
+        buffer = buffer.subarray(response.length);
+        waiting = false;
+        clearTimeout(timer);
+        if (response.status >= 200 && response.status < 300) answered(t0, response.body);
+        else failed(into, `status ${response.status}`);
+        if (keepAlive && !response.close && !stopped) send();
+        else socket.destroy();
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        ended ??= error.code ?? error.message;
+      });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        if (waiting) failed(into, ended ?? (buffer.length > 0 ? 'partial response' : 'closed unanswered'));
+        // A keep-alive client whose connection the server closed opens another (a reconnect); one
+        // that could not connect at all waits 10 ms first, not to spin.
+        if (connected) client(keepAlive);
+        else setTimeout(() => client(keepAlive), 10);
+        done();
+      });
+    };
+    for (let i = 0; i < spec.connections; i++) client(true);
+    for (let i = 0; i < (spec.churnConnections ?? 0); i++) client(false);
+    setTimeout(() => {
+      stopped = true;
+      const seconds = (performance.now() - started) / 1000;
+      finish = () => {
+        finish = undefined;
+        const sorted = latencies.slice(0, count).sort();
+        resolve({
+          loader: 'handoff-clients',
+          requests: count,
+          errors,
+          non2xx,
+          timeouts,
+          seconds,
+          p50: percentile(sorted, 50),
+          p99: percentile(sorted, 99),
+          byPid,
+          connectionsByPid: {},
+          clients: { keepAliveConnections: opened, reconnects: Math.max(0, opened - spec.connections), keepAliveFailed, churnFailed },
+        });
+      };
+      // Idle keep-alive connections (none in flight) end now; the rest when their answer comes.
+      if (open === 0) finish();
+    }, spec.seconds * 1000);
+  });
+}
+
 /** wrk, when installed: throughput and latency only (it cannot tell which process answered). */
 function wrk(spec: LoadSpec): LoadResult {
   const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency'];
@@ -228,7 +392,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const closeIdle = spec.idle !== undefined && spec.idle > 0 ? await openIdle(spec.port, spec.idle) : () => {};
   try {
     // wrk has no fixed rate and one request path: fairness and mixed keep the bench's own loaders.
-    if (spec.loader === 'wrk' && spec.rate === undefined && !(spec.burnFraction !== undefined && spec.burnFraction > 0)) return wrk(spec);
+    if (spec.loader === 'wrk' && spec.kind !== 'keep-alive-and-churn' && spec.rate === undefined && !(spec.burnFraction !== undefined && spec.burnFraction > 0)) return wrk(spec);
+    if (spec.kind === 'keep-alive-and-churn') return await clients(spec);
     return spec.kind === 'churn' ? await churn(spec) : await keepAlive(spec);
   } finally {
     closeIdle();

@@ -24,6 +24,12 @@ const QUICK_SECTIONS: readonly [string, boolean][] = [
   ['keep-alive', false],
   ['churn', true],
 ];
+/**
+ * The reload workload's servers unless `--servers` names others: the anchors that have workers,
+ * round-robin on each transport with and without moves, least-connections on the first, the shared
+ * modes (shared also without moves).
+ */
+const reloadServers = (first: Transport): string[] => ['cluster-rr', 'cluster-none', 'reuseport', 'handoff:round-robin', 'handoff:round-robin+no-move', `handoff:least-connections@${first}`, 'handoff:shared', 'handoff:shared+no-move', 'handoff:balanced-shared'];
 /** Pinning matters where the server's CPU per connection is the question. */
 const PINNED_WORKLOADS = new Set(['churn', 'mixed']);
 
@@ -34,6 +40,8 @@ const USAGE = `usage: pnpm bench [options]
   --warmup S           warm-up seconds per cell, not measured (default 1)
   --workers N          worker processes (default 2; the fairness workload always uses 8)
   --workloads a,b      of: ${WORKLOADS.map((w) => w.name).join(', ')}
+                       (reload: a window of at least 5 s, a rolling reload at 1 s and every 2 s; without
+                       --servers, its own set: cluster, reuseport, handoff with and without moveOnDrain)
   --servers a,b        of: ${allServers().map((s) => s.name).join(', ')}
                        (handoff:<policy> without @: that policy on every transport of --transports)
   --transports a,b     of: ${TRANSPORTS.join(', ')}: what every primary-mode handoff server runs on
@@ -116,7 +124,9 @@ try {
 } catch (error) {
   fail((error as Error).message);
 }
-const servers = selected.filter((s) => reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport'));
+const available = (list: typeof selected): typeof selected => list.filter((s) => reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport'));
+const servers = available(selected);
+const forReload = values.servers === undefined ? available(selectServers(reloadServers(transports[0]!), transports)) : servers;
 const nativeNamed = servers.find((s) => s.transport === 'native' && !native.available);
 if (nativeNamed !== undefined) fail(`${nativeNamed.name}: the native transport does not load on ${node}: ${native.reason}`);
 const wantedWorkloads = values.workloads?.split(',');
@@ -133,8 +143,8 @@ for (const workload of WORKLOADS) {
   else if (values['no-pin']) modes = [false];
   else if (quick && wantedWorkloads === undefined) modes = QUICK_SECTIONS.filter(([n]) => n === workload.name).map(([, p]) => p);
   else modes = PINNED_WORKLOADS.has(workload.name) && pinnable ? [false, true] : [false];
-  // A crash is about what fails, not CPU: unpinned, unless --pin asks.
-  if (workload.crash !== undefined && !values.pin) modes = [false];
+  // A crash or a reload is about what fails, not CPU: unpinned, unless --pin asks.
+  if ((workload.crash !== undefined || workload.reload !== undefined) && !values.pin) modes = [false];
   for (const pinned of modes) sections.push({ name: workload.name, description: workload.description, pinned, workload });
 }
 if (sections.length === 0) fail('no workload to run (see --workloads)');
@@ -146,8 +156,11 @@ console.log(`# handoff bench, ${started.toISOString().slice(0, 16).replace('T', 
 console.log(`Node ${nodeVersion} (servers; load generator on ${process.versions.node}) on ${machine}. Load generator: ${loaderText}. ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, interleaved; medians over rounds.${reusePort ? '' : ' reusePort: not available on this Node.'}${execArgv.length > 0 ? ` Server flags: ${execArgv.join(' ')}.` : ''} ${transportText}\n`);
 
 const cells: CellResult[] = [];
-// The crash workload stops a worker: a single process has none.
-const serversOf = (section: (typeof sections)[number]): typeof servers => (section.workload.crash === undefined ? servers : servers.filter((s) => s.kind !== 'single'));
+// The crash workload stops a worker, the reload workload replaces them: a single process has none.
+const serversOf = (section: (typeof sections)[number]): typeof servers => {
+  if (section.workload.reload !== undefined) return forReload.filter((s) => s.kind !== 'single');
+  return section.workload.crash === undefined ? servers : servers.filter((s) => s.kind !== 'single');
+};
 const total = sections.reduce((n, section) => n + rounds * serversOf(section).length, 0);
 for (const section of sections) {
   for (let round = 1; round <= rounds; round++) {
@@ -162,7 +175,7 @@ for (const section of sections) {
   }
 }
 
-const anchors = new Set(servers.filter((s) => s.anchor).map((s) => s.name));
+const anchors = new Set([...servers, ...forReload].filter((s) => s.anchor).map((s) => s.name));
 const summaries = summarize(cells, anchors);
 console.log(markdown(summaries, sections));
 

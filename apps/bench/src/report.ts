@@ -39,6 +39,25 @@ export interface Summary {
   readonly cpuVsSingle: number;
   /** The crash workload, over its rounds. */
   readonly crash?: CrashSummary;
+  /** The reload workload, over its rounds. */
+  readonly reload?: ReloadSummary;
+}
+
+/** The reload workload's figures of one server, summed over rounds. */
+export interface ReloadSummary {
+  readonly asked: number;
+  readonly done: number;
+  /** Mean milliseconds a finished reload took (NaN when none finished). */
+  readonly meanMs: number;
+  readonly failed: number;
+  readonly reconnects: number;
+  /** undefined: not a handoff primary (nothing moves). */
+  readonly moved: number | undefined;
+  /** Failed requests per reload asked for, and keep-alive reconnects per reload. */
+  readonly failedPerReload: number;
+  readonly reconnectsPerReload: number;
+  /** Failed requests by why, `keep-alive: why` and `churn: why`, summed. */
+  readonly failedBy: Readonly<Record<string, number>>;
 }
 
 /** The crash workload's figures of one server, summed over rounds. */
@@ -77,6 +96,33 @@ function crashSummary(g: readonly CellResult[]): CrashSummary | undefined {
     returned: sum((c) => c.returned),
     goneFirst: crashes.filter((c) => c.killedBy === 'gone').length,
     met: crashes.every((c) => c.failed <= c.held && c.hung === 0),
+  };
+}
+
+function reloadSummary(g: readonly CellResult[]): ReloadSummary | undefined {
+  const reloads = g.flatMap((c) => (c.reload === undefined ? [] : [c.reload]));
+  if (reloads.length === 0) return undefined;
+  const sum = (f: (r: (typeof reloads)[number]) => number): number => reloads.reduce((a, r) => a + f(r), 0);
+  const failedBy: Record<string, number> = {};
+  for (const r of reloads) {
+    for (const [who, by] of [['keep-alive', r.keepAliveFailed], ['churn', r.churnFailed]] as const) {
+      for (const [why, n] of Object.entries(by)) failedBy[`${who}: ${why}`] = (failedBy[`${who}: ${why}`] ?? 0) + n;
+    }
+  }
+  const asked = sum((r) => r.asked);
+  const failed = sum((r) => r.failed);
+  const reconnects = sum((r) => r.reconnects);
+  const per = (n: number): number => (asked === 0 ? Number.NaN : n / asked);
+  return {
+    asked,
+    done: sum((r) => r.done),
+    meanMs: sum((r) => r.done) === 0 ? Number.NaN : sum((r) => r.ms) / sum((r) => r.done),
+    failed,
+    reconnects,
+    moved: reloads.some((r) => r.moved === undefined) ? undefined : sum((r) => r.moved ?? 0),
+    failedPerReload: per(failed),
+    reconnectsPerReload: per(reconnects),
+    failedBy,
   };
 }
 
@@ -124,6 +170,7 @@ export function summarize(cells: readonly CellResult[], anchors: ReadonlySet<str
       primaryRss: m((c) => c.primaryRss),
       workerRss: m((c) => c.workerRss),
       ...(g[0]!.crash === undefined ? {} : { crash: crashSummary(g) }),
+      ...(g[0]!.reload === undefined ? {} : { reload: reloadSummary(g) }),
     };
   });
   return partial.map((s) => {
@@ -170,6 +217,28 @@ function crashTable(rows: readonly Summary[], out: string[]): void {
   out.push('');
 }
 
+/** The reload workload's table: what the clients saw per rolling reload. */
+function reloadTable(rows: readonly Summary[], out: string[]): void {
+  out.push('Counted by the load generator, summed over rounds; **per reload**: divided by the reloads asked for; **done**: finished inside the window, **s per reload**: their mean length. Small figures: × cluster-rr.', '');
+  out.push('| server | req/s | p99 ms | reloads asked / done | s per reload | failed per reload | keep-alive reconnects per reload | moved per reload | failed, by why |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  const clusterRr = rows.find((s) => s.server === 'cluster-rr');
+  for (const s of rows) {
+    const r = s.reload;
+    if (r === undefined) continue;
+    const why = Object.entries(r.failedBy)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
+    const rr = clusterRr?.reload;
+    const vs = (a: number, b: number | undefined): string => (b === undefined || b === 0 ? '' : ` <sub>${f2(a / b)}</sub>`);
+    out.push(
+      `| ${s.anchor ? s.server : `**${s.server}**`} | ${f0(s.rps)}${vs(s.rps, clusterRr?.rps)} | ${f1(s.p99)} | ${r.asked} / ${r.done} | ${f1(r.meanMs / 1000)} | ${f2(r.failedPerReload)}${vs(r.failedPerReload, rr?.failedPerReload)} | ${f2(r.reconnectsPerReload)}${vs(r.reconnectsPerReload, rr?.reconnectsPerReload)} | ${r.moved === undefined ? '–' : f1(r.moved / Math.max(1, r.asked))} | ${why === '' ? '–' : why} |`,
+    );
+  }
+  out.push('');
+}
+
 /** One Markdown table per workload and pinning. */
 export function markdown(summaries: readonly Summary[], sections: readonly Section[]): string {
   const out: string[] = [];
@@ -179,6 +248,11 @@ export function markdown(summaries: readonly Summary[], sections: readonly Secti
     if (rows.some((s) => s.crash !== undefined)) {
       out.push(`### ${w.name}, ${w.pinned ? 'pinned (load on CPU 0, server on CPU 1)' : 'unpinned'}: ${w.description}`, '');
       crashTable(rows, out);
+      continue;
+    }
+    if (rows.some((s) => s.reload !== undefined)) {
+      out.push(`### ${w.name}, ${w.pinned ? 'pinned (load on CPU 0, server on CPU 1)' : 'unpinned'}: ${w.description}`, '');
+      reloadTable(rows, out);
       continue;
     }
     out.push(`### ${w.name}, ${w.pinned ? 'pinned (load on CPU 0, server on CPU 1)' : 'unpinned'}: ${w.description}`, '');

@@ -1,11 +1,18 @@
-// The server under test, in its own process: `node runner.js <kind> <workers> [policy] [metrics] [transport]`.
+// The server under test, in its own process: `node runner.js <kind> <workers> [policy] [extra] [transport]`
+// (extra: `metrics`, or `no-move` for a handoff primary with `moveOnDrain: false`).
 // Prints one line `READY <port> [transport]` once every process serves (a handoff server names the
 // transport its primary chose); SIGTERM stops it and its children. A handoff primary also prints
 // `REDISPATCH <worker pid> <reason>` for each connection it gave back from a worker and placed again
 // (the crash workload counts them).
-import cluster from 'node:cluster';
+// SIGHUP asks for a rolling reload, each server the way it is done with it: a handoff primary's
+// `reload()`; for node:cluster and reusePort, by hand, one worker at a time: fork the new one, wait
+// until it listens, then close the old one's server (`worker.disconnect()` for cluster) and wait for
+// it to exit, SIGKILLed after DRAIN_MS as handoff's drainTimeout does. A SIGHUP during a reload asks
+// for one more after it (as handoff does). Each finished reload prints `RELOADED <moved> <ms>` (moved:
+// the connections a handoff primary has moved so far, `-` for the others; ms: how long it took).
+import cluster, { type Worker } from 'node:cluster';
 import { subscribe } from 'node:diagnostics_channel';
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createPrimary } from '@handoff/orchestrator';
@@ -16,6 +23,48 @@ import { POLICIES } from './policies.js';
 const [kind = 'single', workersArg = '2', policyName = 'round-robin', extra = '', transportArg = 'ipc'] = process.argv.slice(2);
 const workers = Number(workersArg);
 const HOST = '127.0.0.1';
+/** How long an old worker may take to exit once told to close, before a SIGKILL: handoff's default drainTimeout. */
+const DRAIN_MS = 8000;
+
+/**
+ * Calls `reload` on each SIGHUP, one at a time: a SIGHUP while one runs asks for one more after it,
+ * however many come meanwhile. Prints `RELOADED <moved()> <ms it took>` as each ends.
+ */
+function onSighup(reload: () => Promise<void>, moved: () => string): void {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = (): void => {
+    const started = performance.now();
+    running = reload()
+      .then(() => void process.stdout.write(`RELOADED ${moved()} ${Math.round(performance.now() - started)}\n`))
+      .catch((error: unknown) => void process.stderr.write(`reload failed: ${(error as Error).message}\n`))
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  process.on('SIGHUP', () => {
+    if (running === undefined) run();
+    else again = true;
+  });
+}
+
+/** Replaces `olds` one by one: `start()` a new one and wait until it serves, then `retire(old)` and wait for its exit. */
+async function oneByOne<T>(olds: readonly T[], start: () => Promise<unknown>, retire: (old: T) => Promise<void>): Promise<void> {
+  for (const old of olds) {
+    await start();
+    await retire(old);
+  }
+}
+
+/** Resolves when `exit` fires, SIGKILLing through `kill` if it takes longer than {@link DRAIN_MS}. */
+function exitOrKill(exited: Promise<unknown>, kill: () => void): Promise<void> {
+  const timer = setTimeout(kill, DRAIN_MS);
+  return exited.then(() => clearTimeout(timer));
+}
 
 function ready(port: number, transport?: string): void {
   process.stdout.write(`READY ${port}${transport === undefined ? '' : ` ${transport}`}\n`);
@@ -40,6 +89,20 @@ async function main(): Promise<void> {
           if (++listening === workers) ready(address.port);
         });
         for (let i = 0; i < workers; i++) cluster.fork();
+        // The restart people write by hand: a new worker, its 'listening', then the old one disconnected.
+        onSighup(
+          () =>
+            oneByOne(
+              Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined),
+              () => new Promise((resolve) => cluster.fork().once('listening', resolve)),
+              (old) => {
+                const exited = new Promise((resolve) => old.once('exit', resolve));
+                old.disconnect();
+                return exitOrKill(exited, () => old.process.kill('SIGKILL'));
+              },
+            ),
+          () => '-',
+        );
         process.on('SIGTERM', () => {
           for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
           process.exit(0);
@@ -52,8 +115,11 @@ async function main(): Promise<void> {
     }
     case 'reuseport': {
       if (process.env.BENCH_REUSEPORT_PORT !== undefined) {
-        await listen(createServer(handle), { port: Number(process.env.BENCH_REUSEPORT_PORT), host: HOST, reusePort: true });
+        const server = createServer(handle);
+        await listen(server, { port: Number(process.env.BENCH_REUSEPORT_PORT), host: HOST, reusePort: true });
         process.send?.('up');
+        // A reload's 'close': stop listening (idle connections close too), exit once the rest have.
+        process.on('message', (m) => m === 'close' && server.close(() => process.exit(0)));
         process.once('disconnect', () => process.exit(0));
         return;
       }
@@ -61,9 +127,25 @@ async function main(): Promise<void> {
       const probe = createServer(handle);
       const port = await listen(probe, { port: 0, host: HOST, reusePort: true });
       const self = fileURLToPath(import.meta.url);
-      const children = Array.from({ length: workers }, () => fork(self, process.argv.slice(2), { env: { ...process.env, BENCH_REUSEPORT_PORT: String(port) } }));
-      await Promise.all(children.map((c) => new Promise((r) => c.once('message', r))));
+      const children = new Set<ChildProcess>();
+      const start = (): Promise<unknown> => {
+        const child = fork(self, process.argv.slice(2), { env: { ...process.env, BENCH_REUSEPORT_PORT: String(port) } });
+        children.add(child);
+        child.once('exit', () => children.delete(child));
+        return new Promise((r) => child.once('message', r));
+      };
+      await Promise.all(Array.from({ length: workers }, start));
       probe.close();
+      // By hand, as with cluster: a new process joins the group and listens, then the old one closes.
+      onSighup(
+        () =>
+          oneByOne([...children], start, (old) => {
+            const exited = new Promise((resolve) => old.once('exit', resolve));
+            old.send('close');
+            return exitOrKill(exited, () => old.kill('SIGKILL'));
+          }),
+        () => '-',
+      );
       process.on('SIGTERM', () => {
         for (const c of children) c.kill('SIGKILL');
         process.exit(0);
@@ -94,11 +176,17 @@ async function main(): Promise<void> {
         handleSignals: false,
         // Explicit, so neither the default nor HANDOFF_TRANSPORT decides (the kernel modes ignore it).
         transport: transportArg,
+        // `no-move`: a drain closes connections between requests instead of moving them (what moves buy).
+        moveOnDrain: extra !== 'no-move',
       });
       primary.on('worker:spawn', (w) => pids.set(w.id, w.pid));
       // `+metrics`: the endpoint on its own port, counting from the start, as the command does.
       if (extra === 'metrics') await serveMetrics(primary, { port: 0, host: HOST });
       await primary.start();
+      onSighup(
+        () => primary.reload(),
+        () => String(primary.stats().moved),
+      );
       process.on('SIGTERM', () => void primary.close({ timeout: 1000 }).finally(() => process.exit(0)));
       const address = primary.addresses()[0];
       ready(address !== undefined && 'port' in address ? address.port : 0, selected ?? 'none');

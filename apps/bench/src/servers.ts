@@ -17,6 +17,8 @@ export interface ServerSpec {
   readonly transport?: Transport;
   /** `handoff:<policy>+metrics`: with `@handoff/metrics` serving its `/metrics` beside (what it costs). */
   readonly metrics?: boolean;
+  /** `handoff:<policy>+no-move`: `moveOnDrain: false`, a drain closes what it would move (what moves buy). */
+  readonly noMove?: boolean;
   /** The references handoff is compared with. */
   readonly anchor: boolean;
 }
@@ -25,10 +27,10 @@ export interface ServerSpec {
 const ORDER = ['round-robin', 'least-connections', 'power-of-two-choices', 'weighted', 'random', 'ip-hash', 'shared', 'balanced-shared', 'reuseport'];
 const rank = (policy: string): number => (ORDER.includes(policy) ? ORDER.indexOf(policy) : ORDER.length);
 
-/** A handoff server of `policy`: one per transport in mode `primary`, one alone in the kernel modes. */
-function handoff(policy: string, metrics: boolean, transports: readonly Transport[]): ServerSpec[] {
-  const base = `handoff:${policy}${metrics ? '+metrics' : ''}`;
-  const extra = metrics ? { metrics: true } : {};
+/** A handoff server of `policy` (with a variant): one per transport in mode `primary`, one alone in the kernel modes. */
+function handoff(policy: string, variant: '' | 'metrics' | 'no-move', transports: readonly Transport[]): ServerSpec[] {
+  const base = `handoff:${policy}${variant === '' ? '' : `+${variant}`}`;
+  const extra = variant === 'metrics' ? { metrics: true } : variant === 'no-move' ? { noMove: true } : {};
   if (policyMode(policy) !== 'primary') return [{ name: base, kind: 'handoff', policy, ...extra, anchor: false }];
   return transports.map((transport): ServerSpec => ({ name: `${base}@${transport}`, kind: 'handoff', policy, transport, ...extra, anchor: false }));
 }
@@ -45,16 +47,18 @@ export function allServers(transports: readonly Transport[] = TRANSPORTS): Serve
     { name: 'reuseport', kind: 'reuseport', anchor: true },
     ...Object.keys(POLICIES)
       .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-      .flatMap((policy) => handoff(policy, false, transports)),
+      .flatMap((policy) => handoff(policy, '', transports)),
     // The cost of metrics, measured against the same policy without them (only when asked for by name).
-    ...['round-robin', 'shared'].flatMap((policy) => handoff(policy, true, transports)),
+    ...['round-robin', 'shared'].flatMap((policy) => handoff(policy, 'metrics', transports)),
+    // What moves buy at a reload: the same with moveOnDrain: false (only when named, or by the reload workload).
+    ...['round-robin', 'shared'].flatMap((policy) => handoff(policy, 'no-move', transports)),
   ];
 }
 
 /**
  * The servers `--servers` names, in report order, each `primary`-mode policy on every transport of
  * `transports` unless the name says one (`handoff:round-robin@ipc`); undefined: every server but the
- * `+metrics` ones. Throws naming a server it does not know.
+ * `+metrics` and `+no-move` ones. Throws naming a server it does not know.
  */
 export function selectServers(wanted: readonly string[] | undefined, transports: readonly Transport[]): ServerSpec[] {
   const every = allServers(TRANSPORTS);
@@ -63,7 +67,7 @@ export function selectServers(wanted: readonly string[] | undefined, transports:
   if (unknown !== undefined) throw new Error(`unknown server ${unknown}`);
   return every.filter((s) => {
     const bare = s.name.replace(/@[a-z]+$/, '');
-    if (wanted === undefined) return s.metrics !== true && (s.transport === undefined || transports.includes(s.transport));
+    if (wanted === undefined) return s.metrics !== true && s.noMove !== true && (s.transport === undefined || transports.includes(s.transport));
     return wanted.includes(s.name) || (wanted.includes(bare) && s.transport !== undefined && transports.includes(s.transport)) || (wanted.includes(bare) && s.transport === undefined);
   });
 }
@@ -88,6 +92,11 @@ export interface RunningServer {
   readonly transport: string | undefined;
   /** Connections a handoff primary gave back from the worker of pid `from` and placed again, so far, by reason. */
   redispatched(from: number): Readonly<Record<string, number>>;
+  /**
+   * Rolling reloads finished so far (asked for with SIGHUP), the connections a handoff primary moved
+   * (undefined for the others), and the milliseconds the reloads took, together.
+   */
+  reloads(): { readonly done: number; readonly moved: number | undefined; readonly ms: number };
   stop(): Promise<void>;
 }
 
@@ -96,7 +105,7 @@ const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
 /** Starts `spec` with `workers` processes on the Node binary `node`, pinned to `cpu` when given. */
 export function startServer(spec: ServerSpec, workers: number, node: string, cpu: number | undefined, execArgv: readonly string[] = []): Promise<RunningServer> {
   // Worker processes inherit the runner's Node flags (cluster, fork and handoff all default to process.execArgv).
-  const args = [...execArgv, RUNNER, spec.kind, String(workers), spec.policy ?? '', spec.metrics === true ? 'metrics' : '', spec.transport ?? 'ipc'];
+  const args = [...execArgv, RUNNER, spec.kind, String(workers), spec.policy ?? '', spec.metrics === true ? 'metrics' : spec.noMove === true ? 'no-move' : '', spec.transport ?? 'ipc'];
   const child: ChildProcess = cpu === undefined ? spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('taskset', ['-c', String(cpu), node, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -110,14 +119,24 @@ export function startServer(spec: ServerSpec, workers: number, node: string, cpu
     });
     const given = new Map<number, Record<string, number>>();
     let started = false;
-    // After READY: `REDISPATCH <pid> <reason>` lines, counted per worker pid.
+    let reloaded = 0;
+    let moved: number | undefined;
+    let reloadMs = 0;
+    // After READY: `REDISPATCH <pid> <reason>` lines, counted per worker pid; `RELOADED <moved>` lines.
     const countLines = (): void => {
       for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-        const m = /^REDISPATCH (\d+) (\S+)/.exec(out.slice(0, nl));
+        const line = out.slice(0, nl);
+        const m = /^REDISPATCH (\d+) (\S+)/.exec(line);
         if (m !== null) {
           const byReason = given.get(Number(m[1])) ?? {};
           byReason[m[2]!] = (byReason[m[2]!] ?? 0) + 1;
           given.set(Number(m[1]), byReason);
+        }
+        const r = /^RELOADED (\S+) (\d+)/.exec(line);
+        if (r !== null) {
+          reloaded++;
+          reloadMs += Number(r[2]);
+          if (r[1] !== '-') moved = Number(r[1]);
         }
         out = out.slice(nl + 1);
       }
@@ -143,6 +162,7 @@ export function startServer(spec: ServerSpec, workers: number, node: string, cpu
         pid,
         transport: match[2],
         redispatched: (from) => ({ ...given.get(from) }),
+        reloads: () => ({ done: reloaded, moved, ms: reloadMs }),
         stop: () =>
           new Promise<void>((done) => {
             // Every process of the server, by pid: none may outlive the cell.

@@ -9,6 +9,34 @@ export interface Workload {
   readonly workers?: number;
   /** A worker is SIGSTOPped, then SIGKILLed, inside the measured window (servers with workers only). */
   readonly crash?: CrashPlan;
+  /** Rolling reloads inside the measured window (servers with workers only, unpinned). */
+  readonly reload?: ReloadPlan;
+}
+
+/** When the reload workload asks the server for a rolling reload, in seconds of the measured window. */
+export interface ReloadPlan {
+  /** The first reload, this far into the window. */
+  readonly firstAt: number;
+  readonly every: number;
+  /** No reload starts later than this before the window ends (it needs the time to finish). */
+  readonly lastBeforeEnd: number;
+  /** The window is at least this long (at least one reload after the first), whatever `--duration` says. */
+  readonly minSeconds: number;
+}
+
+/** The reload workload's plan: at 1 s, then every 2 s, none in the window's last 1.5 s; at least 5 s (2 reloads). */
+export const RELOAD: ReloadPlan = { firstAt: 1, every: 2, lastBeforeEnd: 1.5, minSeconds: 5 };
+
+/** The times (s into the window) the reloads of `plan` are asked at, in a window of `seconds`. */
+export function reloadTimes(seconds: number, plan: ReloadPlan = RELOAD): number[] {
+  const times: number[] = [];
+  for (let t = plan.firstAt; t <= seconds - plan.lastBeforeEnd + 1e-9; t += plan.every) times.push(t);
+  return times;
+}
+
+/** The measured window of a cell: `--duration`, or the workload's minimum when that is longer. */
+export function windowSeconds(workload: Workload, seconds: number): number {
+  return workload.reload === undefined ? seconds : Math.max(seconds, workload.reload.minSeconds);
 }
 
 /** When, as fractions of the measured window, the crash workload stops one worker and kills it. */
@@ -36,5 +64,6 @@ export const WORKLOADS: readonly Workload[] = [
   { name: 'mixed-rate', description: 'the same mix arriving at a fixed 1,000 req/s (about three quarters of what 2 workers can burn): where picking a free worker shows in p99', load: { kind: 'churn', connections: 64, burnFraction: 0.1, rate: 1000 } },
   { name: 'fairness', description: '8 workers, 64 keep-alive connections at a fixed 2,000 req/s', load: { kind: 'keep-alive', connections: 64, rate: 2000 }, workers: 8 },
   { name: 'crash', description: 'churn; one worker SIGSTOPped at 30% of the window, SIGKILLed at 60%: failed requests against what it had taken, and hung ones', load: { kind: 'churn', connections: 64, settle: true }, crash: CRASH },
+  { name: 'reload', description: '32 keep-alive clients and 32 churn clients at once; a rolling reload 1 s into the window and every 2 s after: failed requests and keep-alive reconnects per reload', load: { kind: 'keep-alive-and-churn', connections: 32, churnConnections: 32 }, reload: RELOAD },
   { name: 'idle', description: '5,000 idle connections held open, 64 active keep-alive', load: { kind: 'keep-alive', connections: 64, idle: 5000 } },
 ];
