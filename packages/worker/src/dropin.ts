@@ -1,8 +1,8 @@
-import net from 'node:net';
+import net, { isIPv6 } from 'node:net';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
-import type { ListenAddress } from '@handoff/protocol';
+import { isPathAddress, type ListenAddress } from '@handoff/protocol';
 import { isHandoffWorker, kInternalServer } from './environment.js';
 import { WorkerRuntime } from './runtime.js';
 
@@ -79,7 +79,19 @@ export function installDropIn(): void {
       (bound) => {
         // Closed (or listening anew) while the primary bound: nothing to set up.
         if (bound === undefined || server._handle !== handle) return;
-        listen2.call(server, address, port, addressType, backlog, fd, flags);
+        // Alone, Node binds an unspecified address as '::' (or '0.0.0.0'), and names it so in
+        // `_connectionKey`: the primary's bind says which.
+        let named = address;
+        let type = addressType;
+        if (named === null && port >= 0 && !isPathAddress(bound)) {
+          named = bound.host ?? '::';
+          type = isIPv6(named) ? 6 : 4;
+        }
+        // Node sets its own onconnection on the handle: the stand-in keeps its accept, or what the
+        // app set in its place since listen() returned.
+        const { onconnection } = handle as { onconnection?: unknown };
+        listen2.call(server, named, port, type, backlog, fd, flags);
+        (handle as { onconnection?: unknown }).onconnection = onconnection;
       },
       (error: Error & { code?: string }) => {
         if (server._handle !== handle) return;

@@ -52,6 +52,9 @@ export function openLink(host: LinkHost): WorkerIntake {
           handle.readStop();
         }
         (socket as { readableFlowing: boolean | null }).readableFlowing = false;
+        // The stream asked its handle to read when it was built: not reading any more, so that
+        // the app's resume() starts it again (else the socket never reads).
+        (socket as Socket & { _readableState: { reading: boolean } })._readableState.reading = false;
       }
       if (decoded?.head !== undefined) socket.unshift(decoded.head);
       if (decoded?.proxy !== undefined) adoptSentHeader(socket, decoded.proxy);

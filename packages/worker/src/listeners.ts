@@ -14,9 +14,10 @@ export function attachListener(message: ListenMessage, handle: unknown, served: 
   return new Promise((resolve, reject) => {
     // Node's accept builds each socket from its server's options: the acceptor takes the app
     // server's, so an http.Server's sockets are half-open capable (as it needs), paused if asked…
+    // (keepAliveInitialDelay: a server keeps it in seconds, its option is in ms.)
     const app = served as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean; noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number };
     const acceptor: Server = new NetServer(
-      { allowHalfOpen: app.allowHalfOpen === true, pauseOnConnect: app.pauseOnConnect === true, noDelay: app.noDelay === true, keepAlive: app.keepAlive === true, keepAliveInitialDelay: app.keepAliveInitialDelay ?? 0 },
+      { allowHalfOpen: app.allowHalfOpen === true, pauseOnConnect: app.pauseOnConnect === true, noDelay: app.noDelay === true, keepAlive: app.keepAlive === true, keepAliveInitialDelay: (app.keepAliveInitialDelay ?? 0) * 1000 },
       (socket: Socket) => onSocket(socket, acceptor),
     );
     // Drop-in mode patches listen(): this server is handoff's own and must really listen.

@@ -1,3 +1,4 @@
+import { chmodSync, statSync } from 'node:fs';
 import { isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
 import { isPathAddress, type ListenAddress } from '@handoff/protocol';
 
@@ -11,7 +12,9 @@ type ServerInternals = Server & {
   keepAliveInitialDelay?: number;
   pauseOnConnect?: boolean;
 };
-type AcceptedSocket = Socket & { server: Server; _server: Server };
+type AcceptedSocket = Socket & { server: Server; _server: Server; _handle: object | null };
+/** Node's accept, as a listening handle's `onconnection(err, clientHandle)`. */
+type OnConnection = (err: number, clientHandle: object) => void;
 
 /**
  * Node 21 made `maxConnections = 0` refuse every connection (Node 20 read 0 as "no limit"); a
@@ -29,11 +32,24 @@ const ZERO_MEANS_NONE = Number(process.versions.node.split('.')[0]) >= 21;
 class StandInHandle {
   /** False after `server.unref()`: the server does not keep its process alive (see `ServedServer.live`). */
   refed = true;
+  /** `listen({ path, readableAll, writableAll })`: the mode Node asked for (`fchmod`), set once the primary made the file. */
+  pipeMode = 0;
+  /** The served server's accept, as Node's `onconnection` (see `ServedServer.accept`). */
+  readonly accepts: OnConnection;
+  /**
+   * What a listening handle calls for each connection: the served server's accept, unless the app
+   * wrapped it (`server._handle.onconnection = …`, as it may wrap Node's); then the app's function
+   * gets the connection's native handle first, and calls through to the accept.
+   */
+  onconnection: OnConnection;
 
   constructor(
     protected readonly served: ServedServer,
     private readonly onClose: () => void,
-  ) {}
+  ) {
+    this.accepts = (_err, clientHandle) => served.acceptHandle(clientHandle);
+    this.onconnection = this.accepts;
+  }
 
   close(): void {
     this.onClose();
@@ -44,8 +60,9 @@ class StandInHandle {
     return 0;
   }
 
-  /** `listen({ path, readableAll, writableAll })`: the primary made the socket file; its mode is the primary's. */
-  fchmod(): number {
+  /** `listen({ path, readableAll, writableAll })`: the primary makes the socket file; its mode is set once it did (see `ServedServer.bound`). */
+  fchmod(mode: number): number {
+    this.pipeMode |= mode;
     return 0;
   }
 
@@ -102,6 +119,10 @@ export class ServedServer {
   private releases = 0;
   /** Drop-in mode: where the app's pending `listen()` asked to be bound, until the primary answers. */
   private asked: ListenAddress | undefined;
+  /** Sockets handed to an app's own `onconnection` (by their native handle), until it calls through to the accept. */
+  private readonly handedOver = new WeakMap<object, Socket>();
+  /** Whether the last socket handed to `take` was taken (not refused at `maxConnections`). */
+  private took = false;
 
   /**
    * @param onAppClose called when the app itself closes the server (`server.close()`), not when the
@@ -124,8 +145,10 @@ export class ServedServer {
 
   /** True while the server listens (or its drop-in `listen()` waits for the primary) and is not unref()ed: it keeps its process alive, as a listening handle does. */
   get live(): boolean {
-    // Closed, it waits for the primary's answers before its 'close' (see holdClose).
-    return (this.handle !== undefined && !this.closed && this.handle.refed) || this.releases > 0;
+    // While the primary binds, even an unref()ed server holds it: alone, its 'listening' (and the
+    // listen() callback) comes in the next tick whatever else keeps the process. Closed, it waits
+    // for the primary's answers before its 'close' (see holdClose).
+    return (this.handle !== undefined && !this.closed && (this.handle.refed || this.asked !== undefined)) || this.releases > 0;
   }
 
   /** The stand-in was ref()ed or unref()ed. */
@@ -177,6 +200,9 @@ export class ServedServer {
   bound(listener: number, address: ListenAddress): void {
     this.asked = undefined;
     this.addresses.set(listener, address);
+    // The mode listen({ readableAll, writableAll }) asked for, as Node sets it (libuv's uv_pipe_chmod).
+    if (isPathAddress(address) && this.handle !== undefined && this.handle.pipeMode !== 0) pipeChmod(address.path, this.handle.pipeMode);
+    this.onLiveChanged();
   }
 
   /** Drop-in mode: the primary could not bind what `open()` asked for: the server is not listening. */
@@ -222,11 +248,32 @@ export class ServedServer {
    * `maxConnections` (`'drop'`, then closed), counts it for `getConnections()` (the socket's close
    * takes it off), applies the server's socket options and emits `'connection'`. `from` is the
    * internal acceptor that accepted it in the kernel modes: the count moves from it to this server.
-   * Returns false when the socket was refused.
+   * An app that wrapped `server._handle.onconnection` gets the socket's native handle first, as
+   * alone. Returns false when the socket was refused (or the app's `onconnection` kept it).
    */
   accept(socket: Socket, from?: Server): boolean {
-    const server = this.server as ServerInternals;
     if (from !== undefined) (from as ServerInternals)._connections--;
+    const handle = this.handle;
+    const native = (socket as AcceptedSocket)._handle;
+    if (handle === undefined || handle.onconnection === handle.accepts || native === null || native === undefined) return this.take(socket);
+    // The app wrapped its handle's onconnection: it sees the native handle first, as it would alone.
+    this.handedOver.set(native, socket);
+    this.took = false;
+    handle.onconnection(0, native);
+    return this.took;
+  }
+
+  /** The accept as Node's `onconnection`: `clientHandle` is the native handle of a socket `accept` handed to the app's own. */
+  acceptHandle(clientHandle: object): void {
+    const socket = this.handedOver.get(clientHandle);
+    if (socket === undefined) return;
+    this.handedOver.delete(clientHandle);
+    this.take(socket);
+  }
+
+  private take(socket: Socket): boolean {
+    const server = this.server as ServerInternals;
+    this.took = false;
     const max = server.maxConnections as number | null | undefined;
     if (typeof max === 'number' && (ZERO_MEANS_NONE || max > 0) && server._connections >= max) {
       this.dropped++;
@@ -239,7 +286,9 @@ export class ServedServer {
     server._connections++;
     // http.Server sets noDelay: without it, responses written in pieces wait on Nagle's algorithm.
     if (server.noDelay === true) socket.setNoDelay(true);
-    if (server.keepAlive === true) socket.setKeepAlive(true, server.keepAliveInitialDelay);
+    // In seconds on the server (Node's constructor divides the option by 1000), in ms for the socket.
+    if (server.keepAlive === true) socket.setKeepAlive(true, (server.keepAliveInitialDelay ?? 0) * 1000);
+    this.took = true;
     this.onAccepted(socket);
     server.emit('connection', socket);
     return true;
@@ -273,6 +322,22 @@ export class ServedServer {
     if (app) this.addresses.clear();
     this.asked = undefined;
     this.onLiveChanged();
+  }
+}
+
+/**
+ * libuv's `uv_pipe_chmod`, which Node's `listen({ path, readableAll, writableAll })` calls: adds
+ * read (`UV_READABLE`, 1) and write (`UV_WRITABLE`, 2) permission for everyone to the socket file.
+ * An abstract socket has no file; a failure leaves the mode as the primary made it.
+ */
+function pipeChmod(path: string, mode: number): void {
+  if (path.startsWith('\0')) return;
+  const desired = (mode & 1 ? 0o444 : 0) | (mode & 2 ? 0o222 : 0);
+  try {
+    const current = statSync(path).mode & 0o7777;
+    if ((current & desired) !== desired) chmodSync(path, current | desired);
+  } catch {
+    // Gone, or not the worker's to change: as the primary made it.
   }
 }
 

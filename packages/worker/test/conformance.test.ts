@@ -132,13 +132,15 @@ describe('h2c with prior knowledge in every mode', () => {
 describe('drop-in listen(), every form and sequence, alone and under a primary', () => {
   const scenarios: Array<[string, string]> = [
     ['forms', 'every TCP form: (port, host, backlog, cb), (options, cb), (cb), (), null, ipv6Only, exclusive'],
-    ['paths', 'a Unix socket: (path, cb), ({ path, backlog }, cb)'],
+    ['paths', 'a Unix socket: (path, cb), ({ path, backlog }, cb), ({ path, readableAll, writableAll }, cb)'],
     ['throws', 'synchronous throws: bad port, no port nor path, bad signal, bad argument, listening twice'],
     ['many', 'three servers on port 0 in one process: three ports, each answers as itself'],
     ['relisten', 'close() then listen() again; another server on the released port; close() in the tick of listen()'],
     ['inuse', "a port another server holds: EADDRINUSE on 'error', as Node emits it"],
     ['signal', 'listen({ signal }): an abort closes it, before or after it listens'],
     ['unref', 'server.unref(): the process ends with its server listening'],
+    ['unrefListen', "listen(0, cb).unref(): the callback still comes, then the process ends"],
+    ['accept', "Node's accept: the handle's onconnection wrapped in the tick of listen(), noDelay, keepAlive's delay, pauseOnConnect, _connectionKey"],
   ];
   for (const [scenario, name] of scenarios) {
     it(name, async () => {
