@@ -140,7 +140,7 @@ describe('drop-in listen(), every form and sequence, alone and under a primary',
     ['signal', 'listen({ signal }): an abort closes it, before or after it listens'],
     ['unref', 'server.unref(): the process ends with its server listening'],
     ['unrefListen', "listen(0, cb).unref(): the callback still comes, then the process ends"],
-    ['accept', "Node's accept: the handle's onconnection wrapped in the tick of listen(), noDelay, keepAlive's delay, pauseOnConnect, _connectionKey"],
+    ['accept', "Node's accept: the handle's onconnection wrapped in the tick of listen(), noDelay, keepAlive's delay, pauseOnConnect, the socket's listeners, _connectionKey"],
   ];
   for (const [scenario, name] of scenarios) {
     it(name, async () => {
