@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, POLICIES, policyFor, readConfig } from '../src/config.js';
 
-const NAMES = ['round-robin', 'least-connections', 'weighted', 'power-of-two-choices', 'ip-hash', 'random', 'shared', 'balanced-shared', 'reuseport'];
+const NAMES = ['round-robin', 'least-connections', 'weighted', 'power-of-two-choices', 'ip-hash', 'random', 'peak-ewma', 'shared', 'balanced-shared', 'reuseport'];
 
 describe('demo config', () => {
   it('knows every policy by its documented name, and each builds the policy of that name', () => {
@@ -29,7 +29,7 @@ describe('demo config', () => {
     expect(readConfig(['--policy', 'weighted', '--weights', '3, 1'], {}).weights).toEqual([3, 1]);
     expect(readConfig([], { POLICY: 'weighted', WEIGHTS: '5,1', WORKERS: '4' }).weights).toEqual([5, 1]);
     const policy = policyFor(readConfig([], { POLICY: 'weighted', WEIGHTS: '3,1' }));
-    const view = (slot: number) => ({ id: slot + 1, slot, weight: 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0 });
+    const view = (slot: number) => ({ id: slot + 1, slot, weight: 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0, reportedAt: 0 });
     const workers = [view(0), view(1)];
     const info = { listener: 0, remoteAddress: undefined, remotePort: undefined, family: undefined };
     expect(Array.from({ length: 8 }, () => policy.mode === 'primary' && policy.pick(workers, info)?.slot)).toEqual([0, 0, 1, 0, 0, 0, 1, 0]);

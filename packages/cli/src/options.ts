@@ -191,7 +191,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     key: 'policy',
     value: 'NAME[:OPTS]',
-    help: 'how connections spread: round-robin, least-connections, power-of-two-choices, random, weighted:weights=3,1, ip-hash[:vnodes=N], shared, balanced-shared[:tolerance=F,slack=N,busyAfter=MS]',
+    help: 'how connections spread: round-robin, least-connections, power-of-two-choices, peak-ewma[:decay=MS], random, weighted:weights=3,1, ip-hash[:vnodes=N], shared, balanced-shared[:tolerance=F,slack=N,busyAfter=MS]',
     defaultText: 'round-robin',
     commands: START,
     inConfig: true,

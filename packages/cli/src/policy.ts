@@ -1,4 +1,4 @@
-import { balancedShared, ipHash, leastConnections, powerOfTwoChoices, random, reusePort, roundRobin, sharedHandle, weighted, type Policy } from '@handoff/policies';
+import { balancedShared, ipHash, leastConnections, peakEwma, powerOfTwoChoices, random, reusePort, roundRobin, sharedHandle, weighted, type Policy } from '@handoff/policies';
 import { CliErrorCode, HandoffCliError } from './errors.js';
 import { didYouMean } from './suggest.js';
 
@@ -10,6 +10,7 @@ export const POLICIES: Readonly<Record<string, { readonly options: readonly stri
   'least-connections': { options: [], create: () => leastConnections() },
   'power-of-two-choices': { options: [], create: () => powerOfTwoChoices() },
   random: { options: [], create: () => random() },
+  'peak-ewma': { options: ['decay'], create: (o) => peakEwma(o as { decay?: number }) },
   weighted: { options: ['weights'], create: (o) => weighted({ weights: [o.weights].flat() as number[] }) },
   'ip-hash': { options: ['vnodes'], create: (o) => ipHash(o as { vnodes?: number }) },
   shared: { options: [], create: () => sharedHandle() },

@@ -67,7 +67,7 @@ describe('flags', () => {
     expect(line.positionals).toEqual(['app.js']);
     expect(line.appArgs).toEqual(['--app-flag', 'x']);
     expect(parseCommandLine(['scale', 'web', '-1']).positionals).toEqual(['web', '-1']);
-    for (const name of ['round-robin', 'least-connections', 'power-of-two-choices', 'random', 'ip-hash:vnodes=64', 'shared', 'balanced-shared:tolerance=0.1,slack=2', 'balanced-shared:busyAfter=0', 'reuseport']) expect(resolvePolicy(name, '--policy').mode).toMatch(/primary|shared|reuseport/);
+    for (const name of ['round-robin', 'least-connections', 'power-of-two-choices', 'peak-ewma', 'peak-ewma:decay=2000', 'random', 'ip-hash:vnodes=64', 'shared', 'balanced-shared:tolerance=0.1,slack=2', 'balanced-shared:busyAfter=0', 'reuseport']) expect(resolvePolicy(name, '--policy').mode).toMatch(/primary|shared|reuseport/);
   });
 
   it('--help of each command lists every flag of the table that applies to it', async () => {

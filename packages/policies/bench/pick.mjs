@@ -2,7 +2,7 @@
 //   pnpm --filter @handoff/policies build && node packages/policies/bench/pick.mjs [workers]
 // Workers are class instances, as the orchestrator's WorkerProcess objects are; their load changes
 // as picks land, as it does under the real dispatcher.
-import { ipHash, leastConnections, powerOfTwoChoices, random, roundRobin, weighted } from '../dist/index.js';
+import { ipHash, leastConnections, peakEwma, powerOfTwoChoices, random, roundRobin, weighted } from '../dist/index.js';
 
 const n = Number(process.argv[2] ?? 64);
 class Worker {
@@ -14,6 +14,7 @@ class Worker {
     this.requests = 0;
     this.eventLoopDelay = 0;
     this.readySince = 0;
+    this.reportedAt = 0;
   }
 }
 const workers = Array.from({ length: n }, (_, i) => new Worker(i + 1, i));
@@ -25,6 +26,7 @@ const policies = {
   'power-of-two-choices': powerOfTwoChoices(),
   'ip-hash': ipHash(),
   random: random(),
+  'peak-ewma': peakEwma(),
 };
 const rounds = 5;
 const perRound = 200_000;
@@ -39,6 +41,12 @@ for (const [name, policy] of Object.entries(policies)) {
       // Open and (every other pick) close a connection, so the loads move.
       w.connections++;
       if (i & 1) workers[i % n].connections = Math.max(0, workers[i % n].connections - 1);
+      // Now and then a load report, with a delay that moves (peak-ewma's decay runs on these).
+      if ((i & 15) === 0) {
+        const reporter = workers[(i >> 4) % n];
+        reporter.reportedAt += 10;
+        reporter.eventLoopDelay = (i >> 4) % 7;
+      }
     }
     const ns = Number(process.hrtime.bigint() - t0) / perRound;
     if (r > 0) best = Math.min(best, ns); // round 0 warms up

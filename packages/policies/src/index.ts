@@ -6,6 +6,7 @@ export { weighted, type WeightedOptions } from './weighted.js';
 export { powerOfTwoChoices, type PowerOfTwoChoicesOptions } from './power-of-two-choices.js';
 export { ipHash, type IpHashOptions } from './ip-hash.js';
 export { random, type RandomOptions } from './random.js';
+export { peakEwma, type PeakEwmaOptions } from './peak-ewma.js';
 export { sharedHandle } from './shared-handle.js';
 export { balancedShared, type BalancedSharedOptions } from './balanced-shared.js';
 export { reusePort } from './reuse-port.js';

@@ -28,8 +28,20 @@ export interface WorkerView {
   readonly inFlight: number;
   /** Requests served, as last reported by the worker. */
   readonly requests: number;
-  /** Event-loop delay (p99, ms), as last reported by the worker. */
+  /**
+   * Event-loop delay (p99, ms), as last reported by the worker: sampled over the second before each
+   * of its periodic reports (every 1 s), and repeated in the reports between them.
+   */
   readonly eventLoopDelay: number;
+  /**
+   * When the worker's last load report (`requests`, `eventLoopDelay`, closes) arrived, in ms on the
+   * primary's monotonic clock (`performance.timeOrigin + performance.now()`, close to ms since the
+   * epoch); 0 before the first. Reports come at least once a second, and within 10 ms of a change
+   * (every turn of the worker's loop with `readsLoad`). It is the policies' clock: a policy that
+   * smooths the figures over time (`peakEwma()`) measures time between two reports, so it needs no
+   * clock of its own and stays deterministic in tests.
+   */
+  readonly reportedAt: number;
   /** When the worker became ready, in ms since the epoch (from the primary's clock). */
   readonly readySince: number;
 }

@@ -5,6 +5,7 @@ import {
   HandoffPolicyError,
   ipHash,
   leastConnections,
+  peakEwma,
   powerOfTwoChoices,
   random,
   reusePort,
@@ -21,7 +22,7 @@ import { runConformance, seededRandom, type PolicyFactory } from '@handoff/polic
 const kHandoffError = Symbol.for('handoff.error');
 const noAddress: ConnectionInfo = { listener: 0, remoteAddress: undefined, remotePort: undefined, family: undefined };
 const from = (address: string): ConnectionInfo => ({ listener: 0, remoteAddress: address, remotePort: 40000, family: 'IPv4' });
-const view = (id: number, slot = id - 1, extra: Partial<WorkerView> = {}): WorkerView => ({ id, slot, weight: 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0, ...extra });
+const view = (id: number, slot = id - 1, extra: Partial<WorkerView> = {}): WorkerView => ({ id, slot, weight: 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0, reportedAt: 0, ...extra });
 const pool = (n: number): WorkerView[] => Array.from({ length: n }, (_, i) => view(i + 1));
 const addresses = (count: number, seed = 7): string[] => {
   const rand = seededRandom(seed);
@@ -35,6 +36,7 @@ const builtins: Record<string, PolicyFactory> = {
   'power-of-two-choices': ({ random: r }) => powerOfTwoChoices({ random: r }),
   'ip-hash': () => ipHash({ vnodes: 64 }),
   random: ({ random: r }) => random({ random: r }),
+  'peak-ewma': ({ random: r }) => peakEwma({ random: r }),
   shared: () => sharedHandle(),
   'balanced-shared': () => balancedShared(),
   reuseport: () => reusePort(),
@@ -68,6 +70,12 @@ describe('options are validated with a typed error', () => {
     ['balancedShared, busyAfter 2.5', () => balancedShared({ busyAfter: 2.5 })],
     ['balancedShared, busyAfter 1001', () => balancedShared({ busyAfter: 1001 })],
     ['balancedShared, an unknown option', () => balancedShared({ busyafter: 4 } as never)],
+    ['peakEwma, decay 0', () => peakEwma({ decay: 0 })],
+    ['peakEwma, decay NaN', () => peakEwma({ decay: Number.NaN })],
+    ['peakEwma, decay past 600000', () => peakEwma({ decay: 600_001 })],
+    ['peakEwma, decay a string', () => peakEwma({ decay: '100' as never })],
+    ['peakEwma, random not a function', () => peakEwma({ random: 1 as never })],
+    ['peakEwma, an unknown option', () => peakEwma({ decayMs: 100 } as never)],
   ];
   for (const [name, make] of bad) {
     it(name, () => {
@@ -267,6 +275,7 @@ describe('powerOfTwoChoices and random', () => {
   it('the load-aware policies ask for one connection in flight per worker; the others do not', () => {
     expect(leastConnections().oneInFlight).toBe(true);
     expect(powerOfTwoChoices().oneInFlight).toBe(true);
+    expect(peakEwma().oneInFlight).toBe(true);
     for (const p of [roundRobin(), weighted({ weights: [1, 2] }), ipHash(), random()]) expect(p.oneInFlight).toBeUndefined();
   });
 

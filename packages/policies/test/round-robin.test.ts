@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { roundRobin, type ConnectionInfo, type WorkerView } from '@handoff/policies';
 
 const info: ConnectionInfo = { listener: 0, remoteAddress: undefined, remotePort: undefined, family: undefined };
-const view = (id: number): WorkerView => ({ id, slot: id - 1, weight: 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0 });
+const view = (id: number): WorkerView => ({ id, slot: id - 1, weight: 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0, reportedAt: 0 });
 
 describe('roundRobin', () => {
   it('cycles over the workers in id order', () => {

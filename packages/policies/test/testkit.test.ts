@@ -61,6 +61,30 @@ describe('simulate', () => {
     expect(r.durationMs).toBeGreaterThan(3000 / 300 * 1000 * 0.8);
   });
 
+  it('offers a oneInFlight policy only the workers with nothing in flight, and holds the rest in the primary', () => {
+    let offeredBusy = 0;
+    let picks = 0;
+    const first: PrimaryPolicy = { mode: 'primary', name: 'first', oneInFlight: true, pick: (ws) => { picks++; offeredBusy += ws.filter((w) => w.inFlight > 0).length; return ws[0]; } };
+    // Overloaded on purpose: the primary must hold connections, and every one is still placed.
+    const r = simulate(first, { workers: 2, arrivalRate: 3000, connections: 3000, requestCost: 1, seed: 5 });
+    expect(offeredBusy).toBe(0);
+    expect(picks).toBe(3000);
+    expect(r.unpicked).toBe(0);
+    expect(r.responseP99).toBeGreaterThan(r.p99);
+  });
+
+  it('with reportInterval, eventLoopDelay and reportedAt change only at each worker\'s reports', () => {
+    const seen = new Map<number, Set<number>>();
+    const spy: PrimaryPolicy = { mode: 'primary', name: 'spy', pick: (ws) => { for (const w of ws) { const s = seen.get(w.id) ?? new Set(); s.add(w.reportedAt); seen.set(w.id, s); } return ws[0]; } };
+    simulate(spy, { workers: 2, arrivalRate: 1000, connections: 5000, reportInterval: 1000, requestCost: (r) => (r() < 0.1 ? 10 : 0.1), seed: 2 });
+    for (const times of seen.values()) {
+      expect(times.size).toBeGreaterThan(3);
+      expect(times.size).toBeLessThanOrEqual(6);
+      // Worker phases spread over the period: 2 workers report at 500 ms and 1000 ms past each second.
+      for (const t of times) expect(t % 500).toBe(0);
+    }
+  });
+
   it('refuses a kernel-mode policy', () => {
     expect(() => simulate(sharedHandle())).toThrow(TypeError);
   });

@@ -79,6 +79,7 @@ function worker(id: number, slot: number, rand: () => number, weight = 1): Worke
     requests: Math.floor(rand() * 1000),
     eventLoopDelay: rand() * 20,
     readySince: 1_700_000_000_000 + id,
+    reportedAt: 1_700_000_000_000 + Math.floor(rand() * 60_000),
   });
 }
 

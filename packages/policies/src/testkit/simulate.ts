@@ -24,8 +24,11 @@ export interface Workload {
   readonly connections?: number;
   /** Requests on each connection, one after another (default 1). */
   readonly requestsPerConnection?: number;
-  /** Mean CPU time of a request on a normal worker, in ms, exponentially distributed (default 1). */
-  readonly requestCost?: number;
+  /**
+   * CPU time of a request on a normal worker, in ms: a mean, exponentially distributed (default 1),
+   * or a function that draws one from the simulation's seeded `random` (a mix: `(r) => (r() < 0.1 ? 10 : 0.1)`).
+   */
+  readonly requestCost?: number | ((random: () => number) => number);
   /** Mean pause between a response and the connection's next request, ms (default 0). */
   readonly thinkTime?: number;
   /** Mean time a connection stays open from its arrival, at least until its last response, ms (default 0). */
@@ -34,6 +37,14 @@ export interface Workload {
   readonly clients?: number;
   /** Seed of every random draw, the policy's included when it was built with it (default 1). */
   readonly seed?: number;
+  /**
+   * How often each worker reports its load, in ms (default 0: the view is current at every pick).
+   * With a period, `eventLoopDelay` is the largest backlog the worker had since its last report,
+   * and `requests` and `reportedAt` change only at its reports (each worker on its own phase), as
+   * the real workers' reports lag; `connections` and `inFlight`, which the primary counts itself,
+   * stay current.
+   */
+  readonly reportInterval?: number;
 }
 
 /** What {@link simulate} measured. */
@@ -50,6 +61,10 @@ export interface SimulationResult {
   readonly p50: number;
   /** 99th percentile of that wait, ms. */
   readonly p99: number;
+  /** Median response time: the wait plus the request's own run on its worker (slower on a slow one), ms. */
+  readonly responseP50: number;
+  /** 99th percentile of the response time, ms. */
+  readonly responseP99: number;
   /** Connections the policy left unpicked (returned undefined): dropped by the simulator. */
   readonly unpicked: number;
   /** Virtual time the replay covered, ms. */
@@ -65,6 +80,7 @@ interface SimWorker extends WorkerView {
   requests: number;
   eventLoopDelay: number;
   readySince: number;
+  reportedAt: number;
 }
 
 /** A binary min-heap of events by time (ties in insertion order). */
@@ -148,8 +164,9 @@ function cvOf(values: readonly number[]): number {
  * load. Each worker is a single-threaded queue (like a Node event loop): a request waits until the
  * worker is free, then runs for its cost divided by the worker's speed. The view the policy reads
  * is kept current at once (open connections, requests, as `eventLoopDelay` the worker's backlog
- * in ms, and as `inFlight` the connections sent while it was busy that it has not reached yet); the
- * real orchestrator's load figures lag by a report, so real balance is a little worse.
+ * in ms, and as `inFlight` the connections sent while it was busy that it has not reached yet), or,
+ * with `reportInterval`, `requests` and `eventLoopDelay` lag by a report as the real orchestrator's
+ * do.
  * Deterministic for a seed. 20,000 connections take a few tens of milliseconds.
  *
  * Only a policy of mode `primary` can be simulated: in the kernel modes the OS picks.
@@ -163,14 +180,16 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
   const rate = workload.arrivalRate ?? 1000;
   const total = workload.connections ?? 20_000;
   const perConnection = workload.requestsPerConnection ?? 1;
-  const cost = workload.requestCost ?? 1;
+  const costSpec = workload.requestCost ?? 1;
+  const reportEvery = workload.reportInterval ?? 0;
   const think = workload.thinkTime ?? 0;
   const lifetime = workload.connectionLifetime ?? 0;
   const clients = workload.clients ?? 1000;
   const rand = seededRandom(workload.seed ?? 1);
   const exp = (mean: number): number => (mean <= 0 ? 0 : -Math.log(1 - rand()) * mean);
+  const drawCost = typeof costSpec === 'function' ? (): number => Math.max(0, costSpec(rand)) : (): number => exp(costSpec);
 
-  const workers: SimWorker[] = specs.map((s, i) => ({ id: i + 1, slot: i, weight: s.weight ?? 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0 }));
+  const workers: SimWorker[] = specs.map((s, i) => ({ id: i + 1, slot: i, weight: s.weight ?? 1, connections: 0, inFlight: 0, requests: 0, eventLoopDelay: 0, readySince: 0, reportedAt: 0 }));
   const view: readonly WorkerView[] = workers;
   for (const w of workers) policy.join?.(w);
   const speedAt = specs.map((s) => (typeof s.speed === 'function' ? s.speed : () => (s as { speed?: number }).speed ?? 1));
@@ -190,12 +209,19 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
   const connLeft = new Int32Array(total);
   const connUntil = new Float64Array(total);
   const waits = new Float64Array(total * perConnection);
+  const responses = new Float64Array(total * perConnection);
+  // With reportInterval: the largest backlog since the last report, requests served, and when the
+  // next report is due (workers' phases spread over one period).
+  const peakBacklog = new Float64Array(n);
+  const served = new Float64Array(n);
+  const nextReport = Float64Array.from(workers, (_, i) => (reportEvery * (i + 1)) / n);
   let waitCount = 0;
   let unpicked = 0;
 
   // Events: item >= 0 is "connection item sends its next request"; -1 - item closes it; arrivals are generated inline.
   const queue = new EventQueue();
   const ARRIVAL = -2_000_000_000;
+  const WAKE = ARRIVAL + 1;
   let arrived = 0;
   let now = 0;
   queue.push(exp(1000 / rate), ARRIVAL);
@@ -205,21 +231,107 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
     areaSince[w] = now;
     workers[w]!.connections += delta;
   };
-  const request = (c: number): void => {
+  /** Connection `c` sends its next request now; `since`: when it began waiting (its arrival, for the first). */
+  const request = (c: number, since: number): void => {
     const w = connWorker[c]!;
     const start = Math.max(now, freeAt[w]!);
     const speed = Math.max(1e-6, speedAt[w]!(start));
-    const service = exp(cost) / speed;
-    waits[waitCount++] = start - now;
+    const service = drawCost() / speed;
+    responses[waitCount] = start + service - since;
+    waits[waitCount++] = start - since;
     freeAt[w] = start + service;
     busy[w] = busy[w]! + service;
     const worker = workers[w]!;
-    worker.requests++;
-    worker.eventLoopDelay = freeAt[w]! - now;
+    if (reportEvery > 0) {
+      served[w] = served[w]! + 1;
+      if (freeAt[w]! - now > peakBacklog[w]!) peakBacklog[w] = freeAt[w]! - now;
+    } else {
+      worker.requests++;
+      worker.eventLoopDelay = freeAt[w]! - now;
+    }
     connLeft[c] = connLeft[c]! - 1;
     const done = start + service;
     if (connLeft[c]! > 0) queue.push(done + exp(think), c);
     else queue.push(Math.max(done, connUntil[c]!), -1 - c);
+  };
+
+  /** Brings the view up to `now`: reports that are due, and what each worker has in flight. */
+  const refreshView = (): void => {
+    for (let i = 0; i < n; i++) {
+      const w = workers[i]!;
+      const backlog = Math.max(0, freeAt[i]! - now);
+      if (reportEvery === 0) {
+        w.eventLoopDelay = backlog;
+        w.reportedAt = now;
+      } else {
+        if (backlog > peakBacklog[i]!) peakBacklog[i] = backlog;
+        if (now >= nextReport[i]!) {
+          w.eventLoopDelay = peakBacklog[i]!;
+          w.requests = served[i]!;
+          w.reportedAt = nextReport[i]! + Math.floor((now - nextReport[i]!) / reportEvery) * reportEvery;
+          nextReport[i] = w.reportedAt + reportEvery;
+          peakBacklog[i] = backlog;
+        }
+      }
+      const takes = takeAt[i]!;
+      let head = takeHead[i]!;
+      while (head < takes.length && takes[head]! <= now) head++;
+      if (head > 1024 && head * 2 > takes.length) {
+        takes.splice(0, head);
+        head = 0;
+      }
+      takeHead[i] = head;
+      w.inFlight = takes.length - head;
+    }
+  };
+
+  // oneInFlight, as the orchestrator does it: only the workers with nothing in flight are offered;
+  // when every worker has some, the connection waits in the primary (FIFO) for the first to take
+  // its last one.
+  const oneInFlight = policy.oneInFlight === true;
+  const offered: SimWorker[] = [];
+  const waiting: number[] = [];
+  let waitingHead = 0;
+  let wakeAt = Infinity;
+  const connClient = new Int32Array(total);
+  const connArrival = new Float64Array(total);
+
+  /** Places connection `c` now; false when it must wait in the primary (oneInFlight, all busy). */
+  const place = (c: number): boolean => {
+    let candidates: readonly WorkerView[] = view;
+    if (oneInFlight) {
+      offered.length = 0;
+      for (const w of workers) if (w.inFlight === 0) offered.push(w);
+      if (offered.length === 0) {
+        let first = Infinity;
+        for (let i = 0; i < n; i++) first = Math.min(first, takeAt[i]![takeAt[i]!.length - 1]!);
+        if (first < wakeAt) {
+          wakeAt = first;
+          queue.push(first, WAKE);
+        }
+        return false;
+      }
+      candidates = offered;
+    }
+    const client = connClient[c]!;
+    const info: ConnectionInfo = { listener: 0, remoteAddress: `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`, remotePort: 1024 + (c % 60000), family: 'IPv4' };
+    const chosen = policy.pick(candidates, info);
+    const w = chosen === undefined ? -1 : workers.indexOf(chosen as SimWorker);
+    if (w < 0) {
+      unpicked++;
+      return true;
+    }
+    connWorker[c] = w;
+    connCount[w] = connCount[w]! + 1;
+    connLeft[c] = perConnection;
+    connUntil[c] = now + exp(lifetime);
+    setConnections(w, 1);
+    if (freeAt[w]! > now) {
+      takeAt[w]!.push(freeAt[w]!);
+      workers[w]!.inFlight++;
+    }
+    request(c, connArrival[c]!);
+    return true;
   };
 
   while (queue.size > 0) {
@@ -228,36 +340,21 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
     if (item === ARRIVAL) {
       const c = arrived++;
       if (arrived < total) queue.push(now + exp(1000 / rate), ARRIVAL);
-      const client = Math.floor(rand() * clients);
-      const info: ConnectionInfo = { listener: 0, remoteAddress: `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`, remotePort: 1024 + (c % 60000), family: 'IPv4' };
-      for (let i = 0; i < n; i++) {
-        const w = workers[i]!;
-        w.eventLoopDelay = Math.max(0, freeAt[i]! - now);
-        const takes = takeAt[i]!;
-        let head = takeHead[i]!;
-        while (head < takes.length && takes[head]! <= now) head++;
-        if (head > 1024 && head * 2 > takes.length) {
-          takes.splice(0, head);
-          head = 0;
-        }
-        takeHead[i] = head;
-        w.inFlight = takes.length - head;
+      connClient[c] = Math.floor(rand() * clients);
+      connArrival[c] = now;
+      refreshView();
+      if (waitingHead < waiting.length || !place(c)) waiting.push(c);
+    } else if (item === WAKE) {
+      if (now < wakeAt) continue; // superseded by an earlier wake-up
+      wakeAt = Infinity;
+      refreshView();
+      while (waitingHead < waiting.length && place(waiting[waitingHead]!)) waitingHead++;
+      if (waitingHead === waiting.length) {
+        waiting.length = 0;
+        waitingHead = 0;
       }
-      const chosen = policy.pick(view, info);
-      const w = chosen === undefined ? -1 : workers.indexOf(chosen as SimWorker);
-      if (w < 0) {
-        unpicked++;
-        continue;
-      }
-      connWorker[c] = w;
-      connCount[w] = connCount[w]! + 1;
-      connLeft[c] = perConnection;
-      connUntil[c] = now + exp(lifetime);
-      setConnections(w, 1);
-      if (freeAt[w]! > now) takeAt[w]!.push(freeAt[w]!);
-      request(c);
     } else if (item >= 0) {
-      request(item);
+      request(item, now);
     } else {
       setConnections(connWorker[-1 - item]!, -1);
     }
@@ -266,6 +363,7 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
   const picked = total - unpicked;
   const busyTotal = busy.reduce((a, b) => a + b, 0);
   const sorted = waits.subarray(0, waitCount).sort();
+  const sortedResponses = responses.subarray(0, waitCount).sort();
   return {
     share: Array.from(connCount, (v) => (picked === 0 ? 0 : v / picked)),
     workShare: Array.from(busy, (v) => (busyTotal === 0 ? 0 : v / busyTotal)),
@@ -273,6 +371,8 @@ export function simulate(policy: Policy, workload: Workload = {}): SimulationRes
     workCv: cvOf(Array.from(busy)),
     p50: percentile(sorted, 0.5),
     p99: percentile(sorted, 0.99),
+    responseP50: percentile(sortedResponses, 0.5),
+    responseP99: percentile(sortedResponses, 0.99),
     unpicked,
     durationMs: now,
   };
