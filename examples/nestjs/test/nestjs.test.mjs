@@ -95,7 +95,7 @@ describe('examples/nestjs: an unmodified NestJS app in drop-in mode', () => {
     const [victim, other] = pidsOf(primary);
     process.kill(victim, 'SIGTERM');
     await until(() => recycled.length > 0, "the victim's recycle");
-    expect(recycled).toEqual([{ pid: victim, reason: 'server-closed' }]);
+    expect(recycled).toEqual([{ pid: victim, reason: 'signal' }]);
     const answers = await Promise.all(Array.from({ length: 10 }, () => get(port)));
     expect(answers.every((a) => a.status === 200 && a.json.pid !== victim)).toBe(true);
     expect(answers.map((a) => a.json.pid)).toContain(other);

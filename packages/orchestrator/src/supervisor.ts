@@ -361,7 +361,8 @@ export class Supervisor {
       eventLoopDelay: worker.eventLoopDelay,
       eventLoopDelayP50: worker.eventLoopDelayP50,
       heapUsed: worker.heapUsed,
-      transport: worker.linkTransport ?? null,
+      // The shared modes' link carries only the connections a drain moves: no transport of theirs.
+      transport: this.options.policy.mode === 'shared' ? null : (worker.linkTransport ?? null),
     };
   }
 }

@@ -154,6 +154,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private loopDelay = 0;
   private loopDelayP50 = 0;
   private loadAt = 0;
+  private loadAt = 0;
   private resident = 0;
   private heap = 0;
   private pausedNow = false;
@@ -266,6 +267,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
   get eventLoopDelay(): number {
     return this.loopDelay;
+  }
+  /** When its last load report arrived, ms on the primary's monotonic clock (`timeOrigin + now()`); 0 before the first. */
+  get reportedAt(): number {
+    return this.loadAt;
   }
   /** When its last load report arrived, ms on the primary's monotonic clock (`timeOrigin + now()`); 0 before the first. */
   get reportedAt(): number {
@@ -392,6 +397,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.served = message.requests;
     this.loopDelay = message.eventLoopDelay;
     this.loopDelayP50 = message.eventLoopDelayP50 ?? 0;
+    // Monotonic, so that policies that smooth over time (peakEwma) never see it go back.
+    this.loadAt = performance.timeOrigin + performance.now();
     // Monotonic, so that policies that smooth over time (peakEwma) never see it go back.
     this.loadAt = performance.timeOrigin + performance.now();
     if (message.rss > 0) this.resident = message.rss;

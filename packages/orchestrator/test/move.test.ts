@@ -3,7 +3,10 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { balancedShared, leastConnections, roundRobin, sharedHandle } from '@handoff/policies';
 import { killAll, pidOf, startLoadProcess, startTestPrimary, waitFor, type LoadProcess, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { fileURLToPath } from 'node:url';
 import { app } from './helpers.js';
+
+const echoApp = fileURLToPath(new URL('./fixtures/echo-app.mjs', import.meta.url));
 
 let current: TestPrimary | undefined;
 let load: LoadProcess | undefined;
@@ -101,6 +104,28 @@ describe('a drain moves connections between requests to a new worker', () => {
     expect(second).toMatch(/^HTTP\/1\.1 200/);
     expect(pidOf(second)).not.toBe(pidOf(first));
   });
+
+  for (const movable of [true, false]) {
+    it(`a raw net server ${movable ? 'that opted in (serve(server, { movable: true })): a connection that sent nothing moves' : 'that did not opt in: its connection drains in place (closed at the deadline)'}`, async () => {
+      current = await startTestPrimary({ worker: echoApp, workers: 1, policy: roundRobin(), drainTimeout: 500, env: { MOVABLE: movable ? '1' : '0' } });
+      const { primary, port } = current;
+      const before = primary.workers()[0]!.pid;
+      const client = await connect(port);
+      await waitFor(() => primary.workers().some((w) => w.connections > 0), 5000, 10, 'the connection to reach a worker');
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      await primary.reload();
+      if (movable) {
+        const answer = new Promise<string>((resolve) => client.once('data', resolve));
+        client.write('hello');
+        const got = await answer;
+        expect(got).toBe(`pid: ${primary.workers()[0]!.pid} hello`);
+        expect(pidOf(got)).not.toBe(before);
+      } else {
+        await closed;
+        expect(primary.stats().moved).toBe(0);
+      }
+    });
+  }
 
   it('moveOnDrain: false closes them as before (the keep-alive client must reconnect)', async () => {
     current = await startTestPrimary({ worker: app, workers: 2, policy: roundRobin(), moveOnDrain: false });

@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { idleSockets, mayMove, servedKind } from './movable.js';
+import { idleSockets, mayMove, movesConnectionsOf, optedIn, servedKind } from './movable.js';
 import type { ConnectionTracker } from './tracker.js';
 import { isHttp2Server } from './tracker.js';
 
@@ -46,7 +46,7 @@ export interface DrainTarget {
 export function drainConnections(target: DrainTarget, deadline: number, idleGraceMs = IDLE_GRACE_MS): Promise<void> {
   const { tracker } = target;
   const moveIfIdle = target.move === undefined ? undefined : moverFor(tracker, target.move);
-  const moves = (socket: Socket): boolean => moveIfIdle !== undefined && servedBy(socket) !== undefined && servedKind(servedBy(socket)!) === 'http';
+  const moves = (socket: Socket): boolean => moveIfIdle !== undefined && servedBy(socket) !== undefined && movesConnectionsOf(servedBy(socket)!);
   tracker.onRequestWhileDraining = (req, res) => {
     const socket = req.socket;
     // A connection that moves finishes its request here, then goes; one that cannot says it closes.
@@ -147,8 +147,9 @@ function moverFor(tracker: ConnectionTracker, move: (socket: Socket) => boolean)
   return (socket) => {
     const server = servedBy(socket);
     if (server === undefined || !tracker.sockets.has(socket)) return false;
+    const kind = servedKind(server);
     const may = mayMove({
-      kind: servedKind(server),
+      kind,
       open: !socket.destroyed && socket.readable && socket.writable,
       bytesRead: socket.bytesRead,
       bytesWritten: socket.bytesWritten,
@@ -156,8 +157,9 @@ function moverFor(tracker: ConnectionTracker, move: (socket: Socket) => boolean)
       responseInFlight: tracker.responseOn(socket) !== undefined,
       parserIdle: idleOn(server).has(socket),
       // Node frees an http socket's parser when it is upgraded (a WebSocket, CONNECT).
-      upgraded: tracker.isWebSocket(socket) || (socket as Socket & { parser?: unknown }).parser == null,
+      upgraded: tracker.isWebSocket(socket) || (kind === 'http' && (socket as Socket & { parser?: unknown }).parser == null),
       proxied: (socket as Socket & { proxy?: unknown }).proxy !== undefined,
+      optedIn: optedIn(server),
     });
     return may && move(socket);
   };

@@ -6,6 +6,8 @@ export const WorkerErrorCode = {
   ALREADY_SERVING: 'HANDOFF_ERR_ALREADY_SERVING',
   /** `serve()` was given something that is not a `net.Server` (http, https, http2, tls, net). */
   INVALID_SERVER: 'HANDOFF_ERR_INVALID_SERVER',
+  /** `serve()` got an option it does not know, or of the wrong type; the message names it. */
+  INVALID_OPTION: 'HANDOFF_ERR_INVALID_OPTION',
   /** The worker could not attach to a listener the primary sent. */
   LISTEN_FAILED: 'HANDOFF_ERR_LISTEN_FAILED',
 } as const;

@@ -28,6 +28,8 @@ export interface ConnectionSnapshot {
   readonly upgraded: boolean;
   /** It came with a PROXY header, which stays in this process. */
   readonly proxied: boolean;
+  /** A raw stream's app said its connections hold nothing here before their first byte (`serve(server, { movable: true })`). */
+  readonly optedIn: boolean;
 }
 
 /**
@@ -35,13 +37,32 @@ export interface ConnectionSnapshot {
  * lives in this process: its unread bytes wait in the kernel and are read by the next worker.
  * - plaintext HTTP/1: nothing read and nothing written yet, or idle between two requests (no
  *   response in progress, its parser between messages, nothing buffered);
- * - TLS, HTTP/2, a raw stream, an upgraded socket, a PROXY connection: never (they drain in place).
+ * - a raw stream whose app opted in: nothing read and nothing written yet;
+ * - TLS, HTTP/2, another raw stream, an upgraded socket, a PROXY connection: never (they drain in place).
  */
 export function mayMove(c: ConnectionSnapshot): boolean {
-  if (!c.open || c.upgraded || c.proxied || c.buffered > 0 || c.kind !== 'http') return false;
-  if (c.responseInFlight) return false;
+  if (!c.open || c.upgraded || c.proxied || c.buffered > 0 || c.responseInFlight) return false;
   const fresh = c.bytesRead === 0 && c.bytesWritten === 0;
-  return fresh || c.parserIdle;
+  if (c.kind === 'stream') return c.optedIn && fresh;
+  return c.kind === 'http' && (fresh || c.parserIdle);
+}
+
+const kMovable = Symbol.for('handoff.worker.movable');
+
+/** The app says a raw stream server's connections may move while nothing was read or written (see `serve`'s `movable`). */
+export function markMovable(server: Server): void {
+  (server as Server & { [kMovable]?: boolean })[kMovable] = true;
+}
+
+/** Whether a drain tries to move the connections of `server` at all. */
+export function movesConnectionsOf(server: Server): boolean {
+  const kind = servedKind(server);
+  return kind === 'http' || (kind === 'stream' && optedIn(server));
+}
+
+/** True when the app opted `server` in with {@link markMovable}. */
+export function optedIn(server: Server): boolean {
+  return (server as Server & { [kMovable]?: boolean })[kMovable] === true;
 }
 
 /** The kind of `server` for {@link mayMove}. */

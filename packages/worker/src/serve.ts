@@ -3,6 +3,7 @@ import { dropInRuntime } from './dropin.js';
 import { isHandoffWorker } from './environment.js';
 import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
 import { WorkerRuntime } from './runtime.js';
+import { markMovable } from './movable.js';
 import { ConnectionTracker, type WorkerStats } from './tracker.js';
 
 /** Options of {@link serve}. */
@@ -24,6 +25,15 @@ export interface ServeOptions {
    * @default true
    */
   readonly ready?: boolean;
+  /**
+   * A raw `net` server only: its `'connection'` listener keeps nothing about a connection and
+   * writes nothing before the connection's first byte, so a drain may move a connection that has
+   * read and written nothing to another worker instead of waiting for it (as plaintext HTTP/1
+   * connections always may). Leave it off for a protocol whose server speaks first (SMTP, FTP, a
+   * greeting) or that holds per-connection state from the start.
+   * @default false
+   */
+  readonly movable?: boolean;
 }
 
 /** What {@link serve} returns. */
@@ -62,16 +72,30 @@ export function serve(server: Server, options: ServeOptions = {}): ServeHandle {
       'serve() needs a net.Server (http.createServer(), https, http2, tls or net); for a framework pass its Node server, e.g. fastify.server',
     );
   }
+  checkOptions(options);
   if (served !== undefined) {
     throw new HandoffWorkerError(WorkerErrorCode.ALREADY_SERVING, 'serve() was already called in this process; serve one server per worker');
   }
   served = server;
+  if (options.movable === true) markMovable(server);
   const dropIn = dropInRuntime();
   if (dropIn !== undefined) return serveDropIn(server, dropIn, options);
   if (isHandoffWorker()) {
     return managedHandle(new WorkerRuntime(server, options.ready !== false));
   }
   return serveAlone(server, options);
+}
+
+const OPTION_TYPES: Readonly<Record<keyof ServeOptions, string>> = { port: 'number', host: 'string', ready: 'boolean', movable: 'boolean' };
+
+/** Unknown options, and options of the wrong type, are errors that name them. */
+function checkOptions(options: ServeOptions): void {
+  if (typeof options !== 'object' || options === null) throw new HandoffWorkerError(WorkerErrorCode.INVALID_OPTION, 'serve() options must be an object');
+  for (const [key, value] of Object.entries(options)) {
+    const type = Object.hasOwn(OPTION_TYPES, key) ? OPTION_TYPES[key as keyof ServeOptions] : undefined;
+    if (type === undefined) throw new HandoffWorkerError(WorkerErrorCode.INVALID_OPTION, `${key} is not an option of serve(); use ${Object.keys(OPTION_TYPES).join(', ')}`);
+    if (value !== undefined && typeof value !== type) throw new HandoffWorkerError(WorkerErrorCode.INVALID_OPTION, `serve() option ${key} must be a ${type}, got ${typeof value}`);
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { mayMove, servedKind, type ConnectionSnapshot } from '../src/movable.js';
 
 /** A connection between two requests of a plaintext HTTP/1 server: the one that moves. */
-const idleHttp: ConnectionSnapshot = { kind: 'http', open: true, bytesRead: 120, bytesWritten: 300, buffered: 0, responseInFlight: false, parserIdle: true, upgraded: false, proxied: false };
+const idleHttp: ConnectionSnapshot = { kind: 'http', open: true, bytesRead: 120, bytesWritten: 300, buffered: 0, responseInFlight: false, parserIdle: true, upgraded: false, proxied: false, optedIn: false };
 const fresh: ConnectionSnapshot = { ...idleHttp, bytesRead: 0, bytesWritten: 0, parserIdle: false };
 
 describe('mayMove: may this connection move to another worker', () => {
@@ -32,7 +32,7 @@ describe('mayMove: may this connection move to another worker', () => {
     expect(mayMove({ ...fresh, kind: 'stateful' })).toBe(false);
     expect(mayMove({ ...fresh, kind: 'stream' })).toBe(false);
   });
-  it('whatever else it knows, a connection that moves is a plaintext HTTP/1 one, open, with nothing of it held here', () => {
+  it('whatever else it knows, a connection that moves is a plaintext HTTP/1 one or an opted-in stream, open, with nothing of it held here', () => {
     const snapshot = fc.record({
       kind: fc.constantFrom('http', 'stateful', 'stream') as fc.Arbitrary<ConnectionSnapshot['kind']>,
       open: fc.boolean(),
@@ -43,13 +43,14 @@ describe('mayMove: may this connection move to another worker', () => {
       parserIdle: fc.boolean(),
       upgraded: fc.boolean(),
       proxied: fc.boolean(),
+      optedIn: fc.boolean(),
     });
     fc.assert(
       fc.property(snapshot, (c) => {
         if (!mayMove(c)) return;
-        expect(c.kind).toBe('http');
+        expect(c.kind === 'http' || (c.kind === 'stream' && c.optedIn)).toBe(true);
         expect(c.open && !c.upgraded && !c.proxied && !c.responseInFlight && c.buffered === 0).toBe(true);
-        expect(c.parserIdle || (c.bytesRead === 0 && c.bytesWritten === 0)).toBe(true);
+        expect(c.kind === 'http' ? c.parserIdle || (c.bytesRead === 0 && c.bytesWritten === 0) : c.bytesRead === 0 && c.bytesWritten === 0).toBe(true);
       }),
     );
   });
@@ -63,5 +64,15 @@ describe('servedKind', () => {
     expect(servedKind(createH2Server())).toBe('stateful');
     expect(servedKind(createSecureServer())).toBe('stateful');
     expect(servedKind(createNetServer())).toBe('stream');
+  });
+});
+
+describe('a raw stream that opted in', () => {
+  const stream: ConnectionSnapshot = { ...fresh, kind: 'stream', optedIn: true };
+  it('moves only while nothing was read or written', () => {
+    expect(mayMove(stream)).toBe(true);
+    expect(mayMove({ ...stream, bytesRead: 1 })).toBe(false);
+    expect(mayMove({ ...stream, bytesWritten: 5 })).toBe(false);
+    expect(mayMove({ ...stream, optedIn: false })).toBe(false);
   });
 });
