@@ -89,8 +89,6 @@ export interface WorkerProcessEvents {
 export interface WorkerProcessSettings {
   readonly id: number;
   readonly slot: number;
-  /** The worker count the primary aims at when it forks this one (`HANDOFF_INSTANCES`). */
-  readonly instances: number;
   /** Mode primary: the primary counts the connections it sends (the worker reports the closes). */
   readonly countsDispatch: boolean;
   /** Mode primary: the transport that carries connections to it; undefined in the kernel modes (none cross). */
@@ -154,7 +152,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private loopDelay = 0;
   private loopDelayP50 = 0;
   private loadAt = 0;
-  private loadAt = 0;
   private resident = 0;
   private heap = 0;
   private pausedNow = false;
@@ -186,7 +183,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.links = settings.links;
     const plan = this.transport?.prepareSpawn();
     try {
-      this.child = forkWorker(settings, options, plan);
+      this.child = forkWorker(settings.id, settings.slot, options, plan);
     } catch (error) {
       plan?.cancel();
       throw error;
@@ -267,10 +264,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
   get eventLoopDelay(): number {
     return this.loopDelay;
-  }
-  /** When its last load report arrived, ms on the primary's monotonic clock (`timeOrigin + now()`); 0 before the first. */
-  get reportedAt(): number {
-    return this.loadAt;
   }
   /** When its last load report arrived, ms on the primary's monotonic clock (`timeOrigin + now()`); 0 before the first. */
   get reportedAt(): number {
@@ -397,8 +390,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.served = message.requests;
     this.loopDelay = message.eventLoopDelay;
     this.loopDelayP50 = message.eventLoopDelayP50 ?? 0;
-    // Monotonic, so that policies that smooth over time (peakEwma) never see it go back.
-    this.loadAt = performance.timeOrigin + performance.now();
     // Monotonic, so that policies that smooth over time (peakEwma) never see it go back.
     this.loadAt = performance.timeOrigin + performance.now();
     if (message.rss > 0) this.resident = message.rss;
