@@ -26,7 +26,7 @@ export interface HandoffConfig {
   readonly entry?: string;
   /** Arguments passed to the app (`process.argv.slice(2)` there). */
   readonly args?: readonly string[];
-  /** Workers: a number, or `'auto'` for one per available CPU. @default 'auto' */
+  /** Workers: a number, or `'auto'` for one per CPU the process may use (affinity and cgroup CPU quota). @default 'auto' */
   readonly workers?: number | 'auto';
   /** A policy name (`'least-connections'`, `'weighted:weights=3,1'`), `{ name, ...options }`, or a policy object. @default 'round-robin' */
   readonly policy?: string | { readonly name: string; readonly [option: string]: unknown } | Policy;
@@ -187,7 +187,7 @@ const START: readonly Command[] = ['start'];
  * so they cannot drift apart.
  */
 export const OPTIONS: readonly OptionSpec[] = [
-  { key: 'workers', short: 'w', value: 'N|auto', help: 'worker processes; auto: one per available CPU', defaultText: 'auto', commands: START, inConfig: true, read: (v, w) => (v === 'auto' ? 'auto' : integer(v, w, 1)) },
+  { key: 'workers', short: 'w', value: 'N|auto', help: 'worker processes; auto: one per CPU this process may use (affinity, cgroup CPU quota)', defaultText: 'auto', commands: START, inConfig: true, read: (v, w) => (v === 'auto' ? 'auto' : integer(v, w, 1)) },
   {
     key: 'policy',
     value: 'NAME[:OPTS]',

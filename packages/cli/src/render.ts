@@ -28,11 +28,19 @@ function transports(workers: readonly WorkerStatus[]): string {
   return `, transport ${[...counts].map(([t, n]) => `${t} ${n}`).join(', ')}`;
 }
 
+/** `2 workers (auto: cgroup cpu quota 1.0 of 2 CPUs)`: the target, and how `auto` counted it. */
+function workersLine(s: PrimaryStatus): string {
+  const n = `${s.target} worker${s.target === 1 ? '' : 's'}`;
+  // After a scale the target is no longer auto's count: say both.
+  if (s.auto === null) return n;
+  return s.auto.workers === s.target ? `${n} (auto: ${s.auto.description})` : `${n} (scaled; auto counted ${s.auto.workers}: ${s.auto.description})`;
+}
+
 /** `handoff status` for people. */
 export function renderStatus(s: PrimaryStatus): string {
   const head = [
     `${s.name}: ${s.state}, pid ${s.pid}, up ${duration(s.uptimeMs)}, ${s.entry}`,
-    `policy ${s.policy.name} (mode ${s.policy.mode})${transports(s.workers)}; listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
+    `${workersLine(s)}; policy ${s.policy.name} (mode ${s.policy.mode})${transports(s.workers)}; listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
     `queued ${s.queued}; answered by the primary (503 or closed): ${s.rejectedTotal}${s.rejectedTotal > 0 ? ` (${Object.entries(s.rejected).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')})` : ''}; moved by drains: ${s.moved}`,
   ];
   const rows = s.workers.map((w) => [

@@ -1,8 +1,8 @@
-import { createPrimary, HandoffError } from '@handoff/orchestrator';
+import { countCpus, createPrimary, describeCpuCount, HandoffError } from '@handoff/orchestrator';
 import { serveMetrics, type MetricsServer } from '@handoff/metrics';
 import { claimOwnedControlDir, controlDir, controlOwner, ensureControlDir, ownerControlDir, socketPath } from './control/paths.js';
 import { listenControl } from './control/server.js';
-import { controlHandlers, plural, type RunningPrimary } from './control/handlers.js';
+import { autoStatus, controlHandlers, plural, type RunningPrimary } from './control/handlers.js';
 import { CpuSampler } from './cpu.js';
 import { CliErrorCode, ExitCode, HandoffCliError } from './errors.js';
 import { logPrimaryEvents } from './events-log.js';
@@ -26,9 +26,11 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const sink = new LogSink(settings.logFormat, settings.name, io.stdout as never, io.stderr as never);
   const options = primaryOptions(settings);
   const preload = new URL('./worker-preload.js', import.meta.url).href;
+  // `auto` is counted here, once, so that status can say how (a cgroup quota, the affinity).
+  const auto = settings.workers === 'auto' ? countCpus() : undefined;
   let primary: ReturnType<typeof createPrimary>;
   try {
-    primary = createPrimary({ ...options, execArgv: [...(options.execArgv ?? []), '--import', preload] });
+    primary = createPrimary({ ...options, workers: auto?.count ?? options.workers, execArgv: [...(options.execArgv ?? []), '--import', preload] });
   } catch (error) {
     if (error instanceof HandoffError && error.code === 'HANDOFF_ERR_INVALID_OPTION') throw new HandoffCliError(CliErrorCode.INVALID_VALUE, inFlagTerms(error.message));
     throw error;
@@ -49,6 +51,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     cpu,
     startedAt: Date.now(),
     target: 0,
+    auto,
     log: (event, message, fields) => sink.event(event, message, fields),
     tapLogs: (listener) => sink.tap(listener),
     stop: (timeout) => {
@@ -115,7 +118,8 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   // What connections cross on (mode primary): a worker whose addon did not load says 'ipc'.
   const transports = [...new Set(primary.workers().map((w) => w.transport).filter((t) => t !== null))].sort();
   const via = transports.length === 0 ? '' : `, transport ${transports.join(' and ')}`;
-  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}); control: handoff status ${settings.name}`, { workers: run.target, addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports });
+  const counted = auto === undefined ? '' : `, auto: ${describeCpuCount(auto)}`;
+  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}${counted}); control: handoff status ${settings.name}`, { workers: run.target, auto: autoStatus(auto), addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports });
   if (addresses.length === 0) sink.event('warning', 'the app listens on nothing yet: does it call listen() or serve()?');
   const unwatch = settings.watch ? reloadOnChange(primary, appFolder(settings), run.log) : undefined;
   const code = await done;

@@ -12,6 +12,7 @@ const status = (workers: WorkerStatus[], rejectedTotal: number): PrimaryStatus =
   policy: { name: 'round-robin', mode: 'primary' },
   listeners: [],
   target: workers.length,
+  auto: null,
   workers,
   queued: 2,
   rejected: { 'queue-full': rejectedTotal },

@@ -8,5 +8,6 @@ export type { RejectReason } from './dispatcher.js';
 export { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 export { channels as diagnosticsChannels } from './diagnostics.js';
 export { reusePortSupported } from './bind.js';
+export { countCpus, describeCpuCount, type CpuCount, type CpuCountSources } from './cpus.js';
 export { RETRY_AFTER_SECONDS } from './refuse.js';
 export { HandoffError } from '@handoff/protocol';

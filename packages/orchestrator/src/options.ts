@@ -1,6 +1,5 @@
 // Longer than most modules: every option of the primary is validated here, in one place, so each
 // mistake names its option the same way (one table, one reason to change: the options).
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { roundRobin, type Policy } from '@handoff/policies';
 import { createTrustCheck, HandoffProxyProtocolError } from '@handoff/proxy-protocol';
@@ -8,6 +7,7 @@ import { resolveRegister } from './preload.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import { resolveIdentity, type Identity } from './identity.js';
 import { activatedSockets } from './activation.js';
+import { countCpus } from './cpus.js';
 
 /** One address to listen on: a TCP port (IPv4 or IPv6) or a Unix socket path. */
 export type ListenOption =
@@ -135,7 +135,10 @@ export type DropInSocket = 'systemd' | { readonly fd: number } | { readonly fdNa
 export interface PrimaryOptions {
   /** The worker program: a path or `file:` URL of a module that calls `serve()` from `@handoff/worker`. */
   readonly worker: string | URL;
-  /** How many workers; `'auto'` is one per available CPU (`os.availableParallelism()`). @default 'auto' */
+  /**
+   * How many workers; `'auto'` is one per CPU the process may use: `os.availableParallelism()`
+   * (affinity), lowered by its cgroup's CPU quota (v1 or v2, rounded up; `countCpus()`). @default 'auto'
+   */
   readonly workers?: number | 'auto';
   /** Where to listen: a port, one address, or several. Leave it out with `dropIn`: the app's own `listen()` calls say where. */
   readonly listen?: number | ListenInput | readonly ListenInput[];
@@ -421,7 +424,7 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
   else if (typeof worker === 'string' && worker !== '') workerPath = worker.startsWith('file:') ? fileURLToPath(worker) : worker;
   else invalid('option worker is required: the path of the worker module, e.g. new URL("./worker.js", import.meta.url)');
 
-  const workers = options.workers === 'auto' || options.workers === undefined ? availableParallelism() : count('workers', options.workers, 1, 1);
+  const workers = options.workers === 'auto' || options.workers === undefined ? countCpus().count : count('workers', options.workers, 1, 1);
   const policy = options.policy ?? roundRobin();
   if (typeof policy !== 'object' || policy === null || !['primary', 'shared', 'reuseport'].includes((policy as Policy).mode)) {
     invalid("option policy must be a policy object, e.g. roundRobin() from '@handoff/policies'");

@@ -1,4 +1,4 @@
-import type { Primary, WorkerInfo } from '@handoff/orchestrator';
+import { describeCpuCount, type CpuCount, type Primary, type WorkerInfo } from '@handoff/orchestrator';
 import { CliErrorCode, HandoffCliError } from '../errors.js';
 import type { CpuSampler } from '../cpu.js';
 import type { StartSettings } from '../settings.js';
@@ -14,6 +14,8 @@ export interface RunningPrimary {
   readonly startedAt: number;
   /** Workers wanted now (after scale, TTIN, TTOU). */
   target: number;
+  /** How `--workers auto` was counted; undefined for a number. */
+  readonly auto: CpuCount | undefined;
   /** Calls `listener` with every log record from now on; returns its removal. */
   tapLogs(listener: (record: LogRecord) => void): () => void;
   /** Writes one of the primary's own events to the log. */
@@ -49,12 +51,33 @@ export interface PrimaryStatus {
   readonly policy: { readonly name: string; readonly mode: string };
   readonly listeners: readonly unknown[];
   readonly target: number;
+  /** How `--workers auto` counted the workers at start; null where a number was given. */
+  readonly auto: AutoStatus | null;
   readonly workers: readonly WorkerStatus[];
   readonly queued: number;
   readonly rejected: Readonly<Record<string, number>>;
   readonly rejectedTotal: number;
   /** Connections draining workers gave back between requests, placed on other workers (`moveOnDrain`). */
   readonly moved: number;
+}
+
+/** How `auto` counted: the CPUs this process may use, and what limited them. */
+export interface AutoStatus {
+  readonly workers: number;
+  /** `'cgroup'` (a CPU quota) or `'affinity'` (`os.availableParallelism()`). */
+  readonly source: 'cgroup' | 'affinity';
+  readonly parallelism: number;
+  /** The tightest cgroup CPU quota, in CPUs; null where none is set. */
+  readonly quota: number | null;
+  readonly quotaFile: string | null;
+  /** `cgroup cpu quota 1.0 of 2 CPUs`. */
+  readonly description: string;
+}
+
+/** `auto`'s count as status and the ready line carry it. */
+export function autoStatus(c: CpuCount | undefined): AutoStatus | null {
+  if (c === undefined) return null;
+  return { workers: c.count, source: c.source, parallelism: c.parallelism, quota: c.quota ?? null, quotaFile: c.quotaFile ?? null, description: describeCpuCount(c) };
 }
 
 /** The status of a running primary, now. */
@@ -70,6 +93,7 @@ export function statusOf(run: RunningPrimary): PrimaryStatus {
     policy: { name: run.settings.policy.name, mode: run.settings.policy.mode },
     listeners: run.primary.addresses(),
     target: run.target,
+    auto: autoStatus(run.auto),
     workers: run.primary.workers().map((w) => ({
       id: w.id,
       instance: w.instance,
