@@ -3,13 +3,20 @@ import type { SpawnPlan } from '@handoff/fdpass';
 import { WorkerEnv } from '@handoff/protocol';
 import type { ResolvedOptions } from './options.js';
 
+/** Who the forked worker is: its id, its slot, and the worker count the primary aims at. */
+export interface ForkIdentity {
+  readonly id: number;
+  readonly slot: number;
+  readonly instances: number;
+}
+
 /**
  * Forks the process of worker `id` in `slot`: the worker module with its arguments, the primary's
  * environment plus the user's and handoff's own (`WorkerEnv`), the drop-in preload, the identity to
  * run as, and stdio (stderr always through the primary, to explain a failed start). With a
  * transport's `plan`, its end of the worker's native link is added to stdio (and named in env).
  */
-export function forkWorker(id: number, slot: number, options: ResolvedOptions, plan?: SpawnPlan): ChildProcess {
+export function forkWorker({ id, slot, instances }: ForkIdentity, options: ResolvedOptions, plan?: SpawnPlan): ChildProcess {
   const forkOptions = {
     env: {
       ...process.env,
@@ -17,6 +24,7 @@ export function forkWorker(id: number, slot: number, options: ResolvedOptions, p
       ...options.env,
       [WorkerEnv.WORKER_ID]: String(id),
       [WorkerEnv.INSTANCE]: String(slot),
+      [WorkerEnv.INSTANCES]: String(instances),
       [WorkerEnv.DRAIN_TIMEOUT_MS]: String(options.drainTimeout),
       // A policy that reads the workers' load wants it fresh: report each turn, not each 10 ms.
       [WorkerEnv.LOAD_COALESCE_MS]: options.policy.mode === 'primary' && options.policy.readsLoad === true ? '0' : '',

@@ -261,6 +261,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     if (this.current !== 'running') throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `scale() needs a running primary (state ${this.current})`);
     const added: WorkerProcess[] = [];
     const supervisor = this.supervisor!;
+    supervisor.aim(count);
     while (supervisor.slotCount < count) added.push(supervisor.addSlot());
     const removed: Promise<void>[] = [];
     while (supervisor.slotCount > count) {

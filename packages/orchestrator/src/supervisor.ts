@@ -54,6 +54,8 @@ export interface SupervisorParts {
  */
 export class Supervisor {
   private nextWorkerId = 1;
+  /** The worker count the primary aims at (`workers`, then each `scale()`): each new worker's `HANDOFF_INSTANCES`. */
+  private target: number;
   private readonly slots: Slots;
   private readonly workers = new Map<number, WorkerProcess>();
   /** Balanced shared mode only: who accepts on the shared sockets. */
@@ -69,6 +71,7 @@ export class Supervisor {
     private readonly parts: SupervisorParts,
   ) {
     this.ready = parts.ready;
+    this.target = options.workers;
     this.slots = new Slots(options.restart, (loop) => {
       if (channels.crashLoop.hasSubscribers) channels.crashLoop.publish(loop);
       host.crashLoop(loop);
@@ -93,6 +96,11 @@ export class Supervisor {
     return this.slots.activeCount;
   }
 
+  /** Sets the worker count the primary aims at, before a scale adds or removes slots: workers forked from now on are told it. */
+  aim(count: number): void {
+    this.target = count;
+  }
+
   /** Adds a slot (the lowest free one first: active slots are 0..n-1) and forks its worker. */
   addSlot(): WorkerProcess {
     return this.spawn(this.slots.add());
@@ -114,6 +122,7 @@ export class Supervisor {
       {
         id: this.nextWorkerId++,
         slot: slot.index,
+        instances: this.target,
         countsDispatch: this.options.policy.mode === 'primary',
         transport: this.parts.dispatcher === undefined ? undefined : this.parts.transport,
         links: this.parts.dispatcher,

@@ -89,6 +89,8 @@ export interface WorkerProcessEvents {
 export interface WorkerProcessSettings {
   readonly id: number;
   readonly slot: number;
+  /** The worker count the primary aims at when it forks this one (`HANDOFF_INSTANCES`). */
+  readonly instances: number;
   /** Mode primary: the primary counts the connections it sends (the worker reports the closes). */
   readonly countsDispatch: boolean;
   /** Mode primary: the transport that carries connections to it; undefined in the kernel modes (none cross). */
@@ -183,7 +185,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.links = settings.links;
     const plan = this.transport?.prepareSpawn();
     try {
-      this.child = forkWorker(settings.id, settings.slot, options, plan);
+      this.child = forkWorker(settings, options, plan);
     } catch (error) {
       plan?.cancel();
       throw error;

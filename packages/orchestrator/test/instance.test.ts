@@ -49,6 +49,38 @@ describe('HANDOFF_INSTANCE', () => {
   });
 });
 
+describe('HANDOFF_INSTANCES', () => {
+  it('tells each worker the count the primary aims at: the initial one, then each scale for the workers forked after it', async () => {
+    current = await startTestPrimary({ worker: instanceApp, workers: 2, restart: { initialDelay: 10, maxDelay: 50 } });
+    const { primary, port } = current;
+    /** What each ready worker was told, by slot: asked over HTTP until every ready worker answered. */
+    const told = async (): Promise<string[]> => {
+      const ready = primary.workers().filter((w) => w.state === 'ready').sort((a, b) => a.instance - b.instance);
+      const answers = new Map<number, string>();
+      for (let i = 0; i < 50 && answers.size < ready.length; i++) {
+        const m = /^pid (\d+) (of \S+)$/.exec((await get(port, { path: '/count' })).body);
+        if (m !== null) answers.set(Number(m[1]), m[2]!);
+      }
+      return ready.map((w) => `${w.instance} ${answers.get(w.pid) ?? 'no answer'}`);
+    };
+    expect(await told()).toEqual(['0 of 2', '1 of 2']);
+
+    await primary.scale(3);
+    // The two forked before the scale keep what they were told; the new one is told 3.
+    expect(await told()).toEqual(['0 of 2', '1 of 2', '2 of 3']);
+
+    // A replacement (a crash) is told the count aimed at now.
+    await get(port, { path: '/exit' });
+    await waitFor(() => primary.workers().filter((w) => w.state === 'ready').length === 3 && primary.workers().some((w) => w.restarts === 1), 10_000, 20, 'the replacement');
+    const replaced = primary.workers().find((w) => w.restarts === 1)!;
+    expect(await told()).toContain(`${replaced.instance} of 3`);
+
+    await primary.scale(1);
+    await primary.reload();
+    expect(await told()).toEqual(['0 of 1']);
+  });
+});
+
 describe('dropIn.host', () => {
   it("binds an app's listen() that names no host on dropIn.host", async () => {
     current = await startTestPrimary({ worker: listenApp, workers: 1, dropIn: { host: '127.0.0.1', ports: { 3999: 0 } }, listen: undefined });

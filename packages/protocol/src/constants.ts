@@ -39,6 +39,8 @@ export const WorkerEnv = {
   WORKER_ID: 'HANDOFF_WORKER_ID',
   /** The worker's slot, 0 to n-1, kept by its replacements (crash, reload, recycle). */
   INSTANCE: 'HANDOFF_INSTANCE',
+  /** The worker count the primary aims at when it forks the worker (`workers`, then each `scale()`): a worker forked before a scale keeps the count it was told. */
+  INSTANCES: 'HANDOFF_INSTANCES',
   /** Milliseconds a worker may coalesce load changes before reporting them; empty: its default; 0: every turn. */
   LOAD_COALESCE_MS: 'HANDOFF_LOAD_COALESCE_MS',
   /** The primary's `drainTimeout`: how long a worker that drains on its own (SIGTERM to it alone) may take. */
