@@ -4,7 +4,7 @@ import type { LoadResult, LoadSpec } from './load.js';
 import { cpuMicros, heldConnections, processState, processTree, rssBytes } from './proc.js';
 import { startServer, type RunningServer, type ServerSpec } from './servers.js';
 import { coefficientOfVariation, shares } from './stats.js';
-import { hangTimeoutMs, reloadTimes, windowSeconds, type CrashPlan, type ReloadPlan, type Workload } from './workloads.js';
+import { hangTimeoutMs, reloadTimes, windowSeconds, type CrashPlan, type PausePlan, type ReloadPlan, type Workload } from './workloads.js';
 
 /** How one cell is run. */
 export interface CellOptions {
@@ -241,6 +241,43 @@ class Reloads {
   }
 }
 
+/** The slow-worker workload: pauses `victim` for `plan.pauseMs` of every `plan.everyMs` until stopped. */
+class Pauses {
+  private readonly timer: NodeJS.Timeout;
+  private resume: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly victim: number,
+    private readonly plan: PausePlan,
+  ) {
+    this.timer = setInterval(() => this.pause(), plan.everyMs);
+  }
+
+  private pause(): void {
+    try {
+      process.kill(this.victim, 'SIGSTOP');
+    } catch {
+      return;
+    }
+    this.resume = setTimeout(() => this.cont(), this.plan.pauseMs);
+  }
+
+  private cont(): void {
+    try {
+      process.kill(this.victim, 'SIGCONT');
+    } catch {
+      // Gone: nothing to resume.
+    }
+  }
+
+  /** No more pauses; the victim runs again. */
+  stop(): void {
+    clearInterval(this.timer);
+    if (this.resume !== undefined) clearTimeout(this.resume);
+    this.cont();
+  }
+}
+
 /**
  * Starts the server, warms it up, measures one load (crashing a worker inside it, for `crash`;
  * reloading it, for `reload`), stops it.
@@ -248,11 +285,13 @@ class Reloads {
 export async function runCell(server: ServerSpec, workload: Workload, round: number, workers: number, options: CellOptions): Promise<CellResult> {
   if (workload.crash !== undefined && server.kind === 'single') throw new Error(`${workload.name}: ${server.name} has no worker to stop`);
   if (workload.reload !== undefined && server.kind === 'single') throw new Error(`${workload.name}: ${server.name} has no worker to replace`);
+  if (workload.pauses !== undefined && server.kind === 'single') throw new Error(`${workload.name}: ${server.name} has no worker to pause`);
   const seconds = windowSeconds(workload, options.seconds);
   const running = await startServer(server, workers, options.node, options.pin ? 1 : undefined, options.execArgv ?? []);
   let crash: Crash | undefined;
   let reloads: Reloads | undefined;
   let reloadResult: ReloadResult | undefined;
+  let pauses: Pauses | undefined;
   try {
     const plan = workload.crash;
     const base = { port: running.port, loader: options.loader, ...workload.load, ...(plan === undefined ? {} : { timeoutMs: hangTimeoutMs(options.seconds, plan) }) };
@@ -269,9 +308,12 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
         // The victim: the first worker (the top process's first child).
         if (plan !== undefined && tree[1] !== undefined) crash = new Crash(tree[1], running.port, plan, options.seconds);
         if (workload.reload !== undefined) reloads = new Reloads(running, workload.reload, seconds);
+        // The victim: the first worker, as the crash workload's.
+        if (workload.pauses !== undefined && tree[1] !== undefined) pauses = new Pauses(tree[1], workload.pauses);
       },
       () => {
         reloads?.stop();
+        pauses?.stop();
         used = tree.map((pid, i) => (pid === crash?.victim && crash.cpuAtStop !== undefined ? crash.cpuAtStop : cpuMicros(pid)) - before[i]!);
         rss = tree.map(rssBytes);
       },
@@ -310,6 +352,7 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
   } finally {
     crash?.cancel();
     reloads?.cancel();
+    pauses?.stop();
     await running.stop();
   }
 }

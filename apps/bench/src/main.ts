@@ -144,7 +144,7 @@ for (const workload of WORKLOADS) {
   else if (quick && wantedWorkloads === undefined) modes = QUICK_SECTIONS.filter(([n]) => n === workload.name).map(([, p]) => p);
   else modes = PINNED_WORKLOADS.has(workload.name) && pinnable ? [false, true] : [false];
   // A crash or a reload is about what fails, not CPU: unpinned, unless --pin asks.
-  if ((workload.crash !== undefined || workload.reload !== undefined) && !values.pin) modes = [false];
+  if ((workload.crash !== undefined || workload.reload !== undefined || workload.pauses !== undefined) && !values.pin) modes = [false];
   for (const pinned of modes) sections.push({ name: workload.name, description: workload.description, pinned, workload });
 }
 if (sections.length === 0) fail('no workload to run (see --workloads)');
@@ -159,7 +159,7 @@ const cells: CellResult[] = [];
 // The crash workload stops a worker, the reload workload replaces them: a single process has none.
 const serversOf = (section: (typeof sections)[number]): typeof servers => {
   if (section.workload.reload !== undefined) return forReload.filter((s) => s.kind !== 'single');
-  return section.workload.crash === undefined ? servers : servers.filter((s) => s.kind !== 'single');
+  return section.workload.crash === undefined && section.workload.pauses === undefined ? servers : servers.filter((s) => s.kind !== 'single');
 };
 const total = sections.reduce((n, section) => n + rounds * serversOf(section).length, 0);
 for (const section of sections) {

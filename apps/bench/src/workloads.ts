@@ -11,7 +11,18 @@ export interface Workload {
   readonly crash?: CrashPlan;
   /** Rolling reloads inside the measured window (servers with workers only, unpinned). */
   readonly reload?: ReloadPlan;
+  /** One worker is paused now and then through the measured window (servers with workers only, unpinned). */
+  readonly pauses?: PausePlan;
 }
+
+/** A worker slow for a while: SIGSTOPped for `pauseMs` at the start of every `everyMs`, then SIGCONTed. */
+export interface PausePlan {
+  readonly pauseMs: number;
+  readonly everyMs: number;
+}
+
+/** The slow-worker workload's plan: 200 ms of every second. */
+export const PAUSES: PausePlan = { pauseMs: 200, everyMs: 1000 };
 
 /** When the reload workload asks the server for a rolling reload, in seconds of the measured window. */
 export interface ReloadPlan {
@@ -62,6 +73,7 @@ export const WORKLOADS: readonly Workload[] = [
   { name: 'churn', description: '64 loops, a new connection per request (Connection: close)', load: { kind: 'churn', connections: 64 } },
   { name: 'mixed', description: 'churn where 10% of requests burn 10 ms of CPU', load: { kind: 'churn', connections: 64, burnFraction: 0.1 } },
   { name: 'mixed-rate', description: 'the same mix arriving at a fixed 1,000 req/s (about three quarters of what 2 workers can burn): where picking a free worker shows in p99', load: { kind: 'churn', connections: 64, burnFraction: 0.1, rate: 1000 } },
+  { name: 'slow-worker', description: 'the mixed-rate mix at 600 req/s on 4 workers, one of them paused (SIGSTOP) for 200 ms of every second: where a latency-aware policy shows', load: { kind: 'churn', connections: 64, burnFraction: 0.1, rate: 600 }, workers: 4, pauses: PAUSES },
   { name: 'fairness', description: '8 workers, 64 keep-alive connections at a fixed 2,000 req/s', load: { kind: 'keep-alive', connections: 64, rate: 2000 }, workers: 8 },
   { name: 'crash', description: 'churn; one worker SIGSTOPped at 30% of the window, SIGKILLed at 60%: failed requests against what it had taken, and hung ones', load: { kind: 'churn', connections: 64, settle: true }, crash: CRASH },
   { name: 'reload', description: '32 keep-alive clients and 32 churn clients at once; a rolling reload 1 s into the window and every 2 s after: failed requests and keep-alive reconnects per reload', load: { kind: 'keep-alive-and-churn', connections: 32, churnConnections: 32 }, reload: RELOAD },
