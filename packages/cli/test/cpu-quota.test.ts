@@ -81,7 +81,7 @@ describe.skipIf(skip)(`workers auto in a cpu cgroup${controller.reason === undef
     expect(ready).toMatchObject({ workers: 1, auto: { workers: 1, quota: 1, parallelism: cpus } });
     expect(ready.msg).toContain(`auto: ${cpus > 1 ? `cgroup cpu quota 1.0 of ${cpus} CPUs` : '1 available CPUs'}`);
     expect(readFileSync(cgroup.procs, 'utf8').trim().split('\n').map(Number)).toEqual(expect.arrayContaining([run.child.pid, ...run.workerPids]));
-    expect((await get(run.port, '/')).status).toBe(200);
+    expect((await get(run.port)).status).toBe(200);
     const status = await sandbox.cli(['status', 'quota']);
     expect(status.stdout).toContain(cpus > 1 ? `1 worker (auto: cgroup cpu quota 1.0 of ${cpus} CPUs)` : '1 worker (auto: 1 available CPUs');
   });
