@@ -16,6 +16,8 @@ export const CliErrorCode = {
   CONTROL_UNSAFE: 'HANDOFF_ERR_CONTROL_UNSAFE',
   /** A control request failed, or its answer was not understood. */
   CONTROL: 'HANDOFF_ERR_CONTROL',
+  /** A TypeScript entry this Node cannot run: no type stripping (Node 20) and no tsx in the app's folder. */
+  TYPESCRIPT: 'HANDOFF_ERR_TYPESCRIPT',
 } as const;
 
 /** One of the values of {@link CliErrorCode}. */

@@ -25,6 +25,8 @@ export function exitCodeOf(error: unknown): number {
     case CliErrorCode.CONFIG:
     case 'HANDOFF_ERR_INVALID_OPTION':
       return ExitCode.USAGE;
+    case CliErrorCode.TYPESCRIPT:
+      return ExitCode.START_FAILED;
     case CliErrorCode.NAME_IN_USE:
     case CliErrorCode.NOT_RUNNING:
       return ExitCode.NAME;

@@ -9,6 +9,7 @@ import { logPrimaryEvents } from './events-log.js';
 import { LogSink } from './logs/sink.js';
 import { appFolder, inFlagTerms, primaryOptions, type StartSettings } from './settings.js';
 import { handleSignals } from './signals.js';
+import { typescriptNodeArgs } from './typescript.js';
 import { reloadOnChange } from './watch.js';
 
 /** Where `start` writes and what it reads. */
@@ -26,11 +27,13 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const sink = new LogSink(settings.logFormat, settings.name, io.stdout as never, io.stderr as never);
   const options = primaryOptions(settings);
   const preload = new URL('./worker-preload.js', import.meta.url).href;
+  // A .ts entry: source maps, and type stripping or the app's tsx (refused here, before any fork, where neither is there).
+  const typescript = typescriptNodeArgs(settings.entry, settings.nodeArgs);
   // `auto` is counted here, once, so that status can say how (a cgroup quota, the affinity).
   const auto = settings.workers === 'auto' ? countCpus() : undefined;
   let primary: ReturnType<typeof createPrimary>;
   try {
-    primary = createPrimary({ ...options, workers: auto?.count ?? options.workers, execArgv: [...(options.execArgv ?? []), '--import', preload] });
+    primary = createPrimary({ ...options, workers: auto?.count ?? options.workers, execArgv: [...typescript, ...(options.execArgv ?? []), '--import', preload] });
   } catch (error) {
     if (error instanceof HandoffError && error.code === 'HANDOFF_ERR_INVALID_OPTION') throw new HandoffCliError(CliErrorCode.INVALID_VALUE, inFlagTerms(error.message));
     throw error;

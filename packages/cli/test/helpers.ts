@@ -24,7 +24,7 @@ export interface Running {
 }
 
 /** A test's sandbox: its own control folder, and every process it started killed after the test. */
-export function useSandbox(): { env: NodeJS.ProcessEnv; runtimeDir: () => string; start(args: string[], options?: { env?: Record<string, string>; cwd?: string; waitReady?: boolean; wrap?: readonly string[] }): Promise<Running>; cli(args: string[], options?: { cwd?: string }): Promise<{ code: number | null; stdout: string; stderr: string }> } {
+export function useSandbox(): { env: NodeJS.ProcessEnv; runtimeDir: () => string; start(args: string[], options?: { env?: Record<string, string>; cwd?: string; waitReady?: boolean; wrap?: readonly string[]; node?: string }): Promise<Running>; cli(args: string[], options?: { cwd?: string }): Promise<{ code: number | null; stdout: string; stderr: string }> } {
   let dir = '';
   const pids = new Set<number>();
   const env: NodeJS.ProcessEnv = {};
@@ -44,7 +44,8 @@ export function useSandbox(): { env: NodeJS.ProcessEnv; runtimeDir: () => string
     runtimeDir,
     async start(args, options = {}) {
       // `wrap`: a command that runs the handoff command in turn (systemd-socket-activate …), same pid.
-      const argv = [process.execPath, bin, 'start', ...args, '--log-format', 'json'];
+      // `node`: another Node binary runs the command (and so its workers).
+      const argv = [options.node ?? process.execPath, bin, 'start', ...args, '--log-format', 'json'];
       const [file, ...rest] = options.wrap === undefined ? argv : [...options.wrap, ...argv];
       const child = spawn(file!, rest, { cwd: options.cwd, env: { ...baseEnv(), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
       pids.add(child.pid!);
