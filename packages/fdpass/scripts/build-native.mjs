@@ -6,8 +6,13 @@
 //
 //   node scripts/build-native.mjs            build into build/fdpass.node
 //   node scripts/build-native.mjs --strict   exit 1 when it cannot build (CI, development)
+//
+// Where the package ships a prebuilt addon for this platform and libc (prebuilds/, made at pack
+// time by scripts/build-prebuilds.mjs) that loads, it compiles nothing, unless
+// HANDOFF_FDPASS_BUILD=1; --strict always compiles.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +27,28 @@ function skip(reason) {
 
 if (process.env.HANDOFF_FDPASS_SKIP_BUILD === '1') skip('HANDOFF_FDPASS_SKIP_BUILD=1');
 if (process.platform !== 'linux') skip(`it is Linux-only; this is ${process.platform}`);
+
+// A prebuilt addon for this platform and libc that loads: nothing to compile, unless
+// HANDOFF_FDPASS_BUILD=1 asks for a build from source (which src/native.ts then loads first).
+// The libc test is src/native.ts's `libc()`: musl's loader mapped into this process.
+if (process.env.HANDOFF_FDPASS_BUILD !== '1' && !strict) {
+  let musl = false;
+  try {
+    musl = /\/ld-musl-[^/\s]*\.so|\/libc\.musl-/.test(readFileSync('/proc/self/maps', 'utf8'));
+  } catch {}
+  const target = `${process.platform}-${process.arch}-${musl ? 'musl' : 'gnu'}`;
+  const prebuilt = join(root, 'prebuilds', target, 'fdpass.node');
+  if (existsSync(prebuilt)) {
+    try {
+      if (createRequire(import.meta.url)(prebuilt).abi === 1) {
+        console.log(`@handoff/fdpass: using the prebuilt addon for ${target} (HANDOFF_FDPASS_BUILD=1 builds from source instead)`);
+        process.exit(0);
+      }
+    } catch (error) {
+      console.log(`@handoff/fdpass: the prebuilt addon for ${target} does not load (${error.message}); building from source`);
+    }
+  }
+}
 
 // Node's own headers: next to the binary in official builds (bin/../include/node), or where
 // distributions put them.

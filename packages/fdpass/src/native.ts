@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** The addon's ABI this wrapper speaks (native/module.c, FP_ABI). */
@@ -64,25 +65,62 @@ export interface NativeStatus {
   readonly available: boolean;
   /** Why not, when `available` is false. */
   readonly reason: string | undefined;
+  /**
+   * Which addon loaded: `'built'` (compiled at install, `build/fdpass.node`) or the prebuilt target
+   * (`'prebuilt linux-x64-gnu'`); undefined when none did.
+   */
+  readonly binary?: string;
 }
 
 let loaded: { binding: NativeBinding | undefined; status: NativeStatus } | undefined;
+
+/**
+ * This process's libc: `'musl'` where musl's dynamic loader is mapped into it, else `'gnu'`. Read
+ * from /proc/self/maps (one small read) rather than `process.report` (a whole report, per worker).
+ */
+export function libc(maps = '/proc/self/maps'): 'gnu' | 'musl' {
+  try {
+    return /\/ld-musl-[^/\s]*\.so|\/libc\.musl-/.test(readFileSync(maps, 'utf8')) ? 'musl' : 'gnu';
+  } catch {
+    return 'gnu';
+  }
+}
+
+/** The prebuilt target this process loads: `linux-x64-gnu`, `linux-arm64-musl`… */
+export function prebuiltTarget(): string {
+  return `${process.platform}-${process.arch}-${libc()}`;
+}
 
 function load(): { binding: NativeBinding | undefined; status: NativeStatus } {
   const no = (reason: string) => ({ binding: undefined, status: { available: false, reason } });
   if (process.platform !== 'linux') return no(`the native transport is Linux-only; this is ${process.platform}`);
   if (process.env.HANDOFF_FDPASS_DISABLE === '1') return no('HANDOFF_FDPASS_DISABLE=1');
-  let binding: NativeBinding;
-  try {
-    // dist/native.js -> build/fdpass.node, written by scripts/build-native.mjs at install.
-    binding = createRequire(import.meta.url)('../build/fdpass.node') as NativeBinding;
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    const why = e.code === 'MODULE_NOT_FOUND' ? 'the addon was not built at install (no C compiler or Node.js headers?); run `node scripts/build-native.mjs` in @handoff/fdpass' : e.message;
-    return no(why);
+  const require = createRequire(import.meta.url);
+  const target = prebuiltTarget();
+  // An addon compiled here (HANDOFF_FDPASS_BUILD=1 at install, or no prebuilt fits) is built from
+  // this very source, so it goes first; then the prebuilt one for this platform and libc.
+  const tries: Array<[binary: string, path: string]> = [
+    ['built', '../build/fdpass.node'],
+    [`prebuilt ${target}`, `../prebuilds/${target}/fdpass.node`],
+  ];
+  const failures: string[] = [];
+  for (const [binary, path] of tries) {
+    let binding: NativeBinding;
+    try {
+      binding = require(path) as NativeBinding;
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      if (e.code !== 'MODULE_NOT_FOUND') failures.push(`${binary}: ${e.message}`);
+      continue;
+    }
+    if (binding.abi !== ABI) {
+      failures.push(`${binary} speaks ABI ${binding.abi}, this wrapper ${ABI}: rebuild it (node scripts/build-native.mjs)`);
+      continue;
+    }
+    return { binding, status: { available: true, reason: undefined, binary } };
   }
-  if (binding.abi !== ABI) return no(`the built addon speaks ABI ${binding.abi}, this wrapper ${ABI}: rebuild it (node scripts/build-native.mjs)`);
-  return { binding, status: { available: true, reason: undefined } };
+  if (failures.length > 0) return no(failures.join('; '));
+  return no(`no prebuilt addon for ${target} and none was built at install (no C compiler or Node.js headers?); run \`node scripts/build-native.mjs\` in @handoff/fdpass`);
 }
 
 /** Whether the native transport loads in this process (it is loaded at the first call, once). */

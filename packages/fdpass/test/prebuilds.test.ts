@@ -1,0 +1,89 @@
+/**
+ * Prebuilt addons (scripts/build-prebuilds.mjs): each target builds with its toolchain, the musl
+ * one links against musl's libc only (readelf), and a copy of the package with no compiled addon
+ * loads the prebuilt one for this platform and libc, while the install script compiles nothing
+ * where it loads (even with CC=/nonexistent) unless HANDOFF_FDPASS_BUILD=1. Needs cc (and musl-gcc,
+ * apt musl-tools, for the musl target): skipped with its reason otherwise, unless
+ * HANDOFF_REQUIRE_DEPLOY_TOOLS=1 (.ci/run installs them as root).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { libc } from '../src/native.js';
+
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+const required = process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1';
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const x64 = process.platform === 'linux' && process.arch === 'x64';
+const tools = x64 && has('cc') && has('musl-gcc') && has('readelf');
+const reason = !x64 ? `prebuilds are built for linux-x64 here; this is ${process.platform}-${process.arch}` : 'needs cc, musl-gcc (apt musl-tools) and readelf';
+
+describe('libc()', () => {
+  it("reads musl from the loader mapped into the process, else glibc's", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fdpass-maps-'));
+    try {
+      writeFileSync(join(dir, 'musl'), '7f0000000000-7f0000001000 r-xp 00000000 08:01 1 /lib/ld-musl-x86_64.so.1\n');
+      writeFileSync(join(dir, 'gnu'), '7f0000000000-7f0000001000 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n');
+      expect(libc(join(dir, 'musl'))).toBe('musl');
+      expect(libc(join(dir, 'gnu'))).toBe('gnu');
+      expect(libc(join(dir, 'absent'))).toBe('gnu');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!tools && !required)(`prebuilt addons${tools ? '' : ` (skipped: ${reason})`}`, () => {
+  let dir = '';
+  /** A copy of the package as a tarball installs it: dist, native, scripts, prebuilds; no build/. */
+  let copy = '';
+  beforeAll(() => {
+    if (!tools) throw new Error(`HANDOFF_REQUIRE_DEPLOY_TOOLS=1 but ${reason}`);
+    dir = mkdtempSync(join(tmpdir(), 'fdpass-prebuilds-'));
+    copy = join(dir, 'package');
+    for (const part of ['dist', 'native', 'scripts', 'package.json']) cpSync(join(pkg, part), join(copy, part), { recursive: true });
+    execFileSync(process.execPath, [join(pkg, 'scripts/build-prebuilds.mjs'), '--strict', '--out', join(copy, 'prebuilds')], { stdio: 'pipe' });
+  });
+  afterAll(() => {
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  const needed = (file: string): string[] => [...execFileSync('readelf', ['-d', file], { encoding: 'utf8' }).matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) => m[1]!);
+
+  it('links linux-x64-musl against musl libc only, and linux-x64-gnu against glibc', () => {
+    expect(needed(join(copy, 'prebuilds/linux-x64-musl/fdpass.node'))).toEqual(['libc.so']);
+    expect(needed(join(copy, 'prebuilds/linux-x64-gnu/fdpass.node'))).toEqual(['libc.so.6']);
+  });
+
+  /** nativeStatus() in a fresh process that imports the copy. */
+  const status = (env: Record<string, string> = {}): { available: boolean; binary?: string; reason?: string } =>
+    JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import { nativeStatus } from ${JSON.stringify(join(copy, 'dist/index.js'))}; console.log(JSON.stringify(nativeStatus()));`], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      }),
+    ) as { available: boolean; binary?: string };
+
+  it("loads the prebuilt addon for this platform and libc where none was compiled, and its transport's pieces work", () => {
+    expect(status()).toMatchObject({ available: true, binary: `prebuilt linux-x64-${libc()}` });
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const b = createRequire(import.meta.url)(${JSON.stringify(join(copy, `prebuilds/linux-x64-${libc()}/fdpass.node`))}); const [a, c] = b.socketpair(); b.close(a); b.close(c); console.log(b.abi, b.maxBatch > 0);`],
+      { encoding: 'utf8' },
+    );
+    expect(out.trim()).toBe('1 true');
+  });
+
+  it('the install script compiles nothing where the prebuilt loads (CC=/nonexistent), and builds from source with HANDOFF_FDPASS_BUILD=1, which then loads first', () => {
+    const install = (env: Record<string, string>): string => execFileSync(process.execPath, [join(copy, 'scripts/build-native.mjs')], { encoding: 'utf8', env: { ...process.env, ...env } });
+    expect(install({ CC: '/nonexistent' })).toContain(`using the prebuilt addon for linux-x64-${libc()}`);
+    expect(existsSync(join(copy, 'build/fdpass.node'))).toBe(false);
+    expect(install({ HANDOFF_FDPASS_BUILD: '1' })).toContain('built');
+    expect(existsSync(join(copy, 'build/fdpass.node'))).toBe(true);
+    expect(status()).toMatchObject({ available: true, binary: 'built' });
+    rmSync(join(copy, 'build'), { recursive: true });
+  });
+});
