@@ -1,3 +1,4 @@
+import { subscribe } from 'node:diagnostics_channel';
 import { countCpus, createPrimary, describeCpuCount, HandoffError } from '@handoff/orchestrator';
 import { serveMetrics, type MetricsServer } from '@handoff/metrics';
 import { claimOwnedControlDir, controlDir, controlOwner, ensureControlDir, ownerControlDir, socketPath } from './control/paths.js';
@@ -29,6 +30,10 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const preload = new URL('./worker-preload.js', import.meta.url).href;
   // A .ts entry: source maps, and type stripping or the app's tsx (refused here, before any fork, where neither is there).
   const typescript = typescriptNodeArgs(settings.entry, settings.nodeArgs);
+  // What @handoff/fdpass chose at start() (by the channel's name: the CLI does not depend on fdpass).
+  const selected: { binary?: string } = {};
+  const onSelected = (message: unknown): void => void (selected.binary = (message as { binary?: string }).binary);
+  subscribe('handoff:transport:selected', onSelected);
   // `auto` is counted here, once, so that status can say how (a cgroup quota, the affinity).
   const auto = settings.workers === 'auto' ? countCpus() : undefined;
   let primary: ReturnType<typeof createPrimary>;
@@ -120,9 +125,11 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const addresses = primary.addresses();
   // What connections cross on (mode primary): a worker whose addon did not load says 'ipc'.
   const transports = [...new Set(primary.workers().map((w) => w.transport).filter((t) => t !== null))].sort();
-  const via = transports.length === 0 ? '' : `, transport ${transports.join(' and ')}`;
+  // Which addon carries native connections (prebuilt for this platform, or built at install), as fdpass said.
+  const addon = transports.includes('native') && selected.binary !== undefined ? ` (${selected.binary === 'built' ? 'built at install' : selected.binary})` : '';
+  const via = transports.length === 0 ? '' : `, transport ${transports.join(' and ')}${addon}`;
   const counted = auto === undefined ? '' : `, auto: ${describeCpuCount(auto)}`;
-  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}${counted}); control: handoff status ${settings.name}`, { workers: run.target, auto: autoStatus(auto), addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports });
+  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}${counted}); control: handoff status ${settings.name}`, { workers: run.target, auto: autoStatus(auto), addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports, addon: selected.binary ?? null });
   if (addresses.length === 0) sink.event('warning', 'the app listens on nothing yet: does it call listen() or serve()?');
   const unwatch = settings.watch ? reloadOnChange(primary, appFolder(settings), run.log) : undefined;
   const code = await done;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the prebuilt addons that ship in the package (prebuilds/<target>/fdpass.node), one per
 // target, each for every Node >= 20 (N-API 8, libuv, no V8 API), with the cross toolchains of
-// Debian at hand: `cc` for linux-x64-gnu, `musl-gcc` (apt musl-tools) for linux-x64-musl. Runs at
+// Debian at hand: `cc` for linux-x64-gnu, `musl-gcc` (apt musl-tools) for linux-x64-musl,
+// `aarch64-linux-gnu-gcc` (apt gcc-aarch64-linux-gnu) for linux-arm64-gnu. Runs at
 // pack time (`prepack`) and in CI; a target whose compiler is missing is skipped with its reason,
 // and `--strict` makes that an error.
 //
@@ -20,8 +21,10 @@ const asked = args.filter((a, i) => !a.startsWith('--') && (outAt === -1 || i !=
 
 /** Each target: its compiler (the first found), and the flags that only it needs. */
 const TARGETS = {
-  'linux-x64-gnu': { cc: [process.env.CC_LINUX_X64_GNU, 'x86_64-linux-gnu-gcc', 'cc', 'gcc'], host: 'x64' },
+  'linux-x64-gnu': { cc: [process.env.CC_LINUX_X64_GNU, 'x86_64-linux-gnu-gcc', ...(process.arch === 'x64' ? ['cc', 'gcc'] : [])], host: 'x64' },
   'linux-x64-musl': { cc: [process.env.CC_LINUX_X64_MUSL, 'musl-gcc', 'x86_64-linux-musl-gcc'], host: 'x64' },
+  // apt gcc-aarch64-linux-gnu (with libc6-dev-arm64-cross): Node's headers are the same on every arch.
+  'linux-arm64-gnu': { cc: [process.env.CC_LINUX_ARM64_GNU, 'aarch64-linux-gnu-gcc'], host: 'arm64' },
 };
 
 const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];

