@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +76,13 @@ describe('the packed packages', () => {
       join(app, 'app.js'),
       "const express = require('express');\nconst app = express();\napp.get('/', (req, res) => res.send(`hello from ${process.pid}\\n`));\napp.listen(3000);\n",
     );
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', 'express@^4', ...tarballs], { cwd: app, timeout: 150_000 });
+    // As images without a C compiler and installs that hold back scripts do: @handoff/fdpass's
+    // install script never runs, and could not compile; its prebuilt addon serves.
+    await run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', 'express@^4', ...tarballs], {
+      cwd: app,
+      timeout: 150_000,
+      env: { ...process.env, CC: '/nonexistent' },
+    });
     const { stdout } = await run(process.execPath, ['-e', "for (const p of ['protocol', 'policies', 'orchestrator', 'worker', 'cli']) console.log(p, Object.keys(require('@handoff/' + p)).length > 0)"], { cwd: app });
     expect(stdout.trim().split('\n')).toEqual(['protocol true', 'policies true', 'orchestrator true', 'worker true', 'cli true']);
 
@@ -107,10 +113,18 @@ describe('the packed packages', () => {
     const status = await run('npx', ['handoff', 'status', '--json'], { cwd: app, env });
     const workers = (JSON.parse(status.stdout) as { workers: Array<{ transport: string }> }).workers;
     expect(workers).toHaveLength(2);
-    // npm ran @handoff/fdpass's install script, which compiled the addon (where CI requires it):
-    // connections cross on the native transport, unless the suite runs on IPC.
+    // The tarball's prebuilt addon for this platform and libc (packed where its toolchain was; CI
+    // has them): connections cross on the native transport with nothing compiled, unless the suite runs on IPC.
+    const musl = /\/ld-musl-/.test(readFileSync('/proc/self/maps', 'utf8'));
+    const target = `${process.platform}-${process.arch}-${musl ? 'musl' : 'gnu'}`;
+    const prebuilt = existsSync(join(app, 'node_modules/@handoff/fdpass/prebuilds', target, 'fdpass.node'));
+    if (process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1' && process.arch === 'x64') expect(prebuilt).toBe(true);
+    expect(existsSync(join(app, 'node_modules/@handoff/fdpass/build'))).toBe(false);
     if (process.env.HANDOFF_TRANSPORT === 'ipc') expect(workers.map((w) => w.transport)).toEqual(['ipc', 'ipc']);
-    else if (process.env.HANDOFF_FDPASS_REQUIRE === '1') expect(workers.map((w) => w.transport)).toEqual(['native', 'native']);
+    else if (prebuilt) {
+      expect(workers.map((w) => w.transport)).toEqual(['native', 'native']);
+      expect(lines.find((l) => l.event === 'ready')).toMatchObject({ transport: 'native', addon: `prebuilt ${target}` });
+    }
     await run('npx', ['handoff', 'stop'], { cwd: app, env });
     expect(await exited).toBe(0);
   }, 240_000);
