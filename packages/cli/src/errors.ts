@@ -18,6 +18,12 @@ export const CliErrorCode = {
   CONTROL: 'HANDOFF_ERR_CONTROL',
   /** A TypeScript entry this Node cannot run: no type stripping (Node 20) and no tsx in the app's folder. */
   TYPESCRIPT: 'HANDOFF_ERR_TYPESCRIPT',
+  /** `upgrade`: another upgrade of this primary runs, or it is not running (starting, draining). */
+  UPGRADE_BUSY: 'HANDOFF_ERR_UPGRADE_BUSY',
+  /** `upgrade`: this primary may not upgrade itself (PID 1 of a container). */
+  UPGRADE_REFUSED: 'HANDOFF_ERR_UPGRADE_REFUSED',
+  /** `upgrade`: the new primary failed to start or its workers to become ready; it was stopped, the old one serves on. */
+  UPGRADE_FAILED: 'HANDOFF_ERR_UPGRADE_FAILED',
 } as const;
 
 /** One of the values of {@link CliErrorCode}. */

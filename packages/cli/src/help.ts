@@ -8,6 +8,7 @@ const SYNOPSIS: Record<Command, { readonly usage: string; readonly about: string
   stop: { usage: 'handoff stop [name] [--timeout MS]', about: 'Drain the workers and stop the primary.' },
   logs: { usage: 'handoff logs [name] [--json]', about: "Follow a running primary's log (its workers' lines and its events) from another terminal." },
   ls: { usage: 'handoff ls [--json]', about: 'Every running primary of this user.' },
+  upgrade: { usage: 'handoff upgrade [name] [--node PATH]', about: 'Replace the primary itself (a new handoff, Node or config) with no closed port: the new one takes the sockets, the old one drains and exits.' },
   top: { usage: 'handoff top [name]', about: 'A live view of a running primary: per worker CPU, memory, connections, req/s, loop delay, restarts; queue and 503s (q quits).' },
 };
 

@@ -7,6 +7,7 @@ import { commandHelp, mainHelp } from './help.js';
 import { runRemote } from './remote.js';
 import { resolveSettings } from './settings.js';
 import { runStart } from './start.js';
+import { reportFailedSuccessor } from './upgrade.js';
 
 /** What `main` reads and writes: the process's own by default. */
 export interface MainIO {
@@ -64,6 +65,8 @@ export async function main(argv: readonly string[], io: MainIO = { stdout: proce
   } catch (error) {
     const known = error instanceof HandoffError;
     io.stderr.write(`handoff: ${known ? (error as Error).message : ((error as Error)?.stack ?? String(error))}\n`);
+    // A new primary of an upgrade that could not start: the old one answers `upgrade` with why.
+    await reportFailedSuccessor(error);
     return exitCodeOf(error);
   }
 }

@@ -4,7 +4,7 @@ import { bytes, choice, duration, integer, splitWords, text } from './units.js';
 import { CliErrorCode, HandoffCliError } from './errors.js';
 
 /** The commands of `handoff`. */
-export const COMMANDS = ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'ls', 'top'] as const;
+export const COMMANDS = ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'ls', 'top', 'upgrade'] as const;
 /** One of {@link COMMANDS}. */
 export type Command = (typeof COMMANDS)[number];
 
@@ -205,7 +205,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     value: 'NAME',
     help: 'the name other terminals steer it by',
     defaultText: "the entry's file name",
-    commands: ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'top'],
+    commands: ['start', 'status', 'reload', 'scale', 'stop', 'logs', 'top', 'upgrade'],
     inConfig: true,
     read: (v, w) => {
       const name = text(v, w);
@@ -248,6 +248,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'config', short: 'c', value: 'PATH', help: 'the config file', defaultText: 'handoff.config.{mjs,js,cjs,json} here', commands: START, inConfig: false, read: text },
   { key: 'json', help: 'print JSON instead of a table (logs: JSON lines)', commands: ['status', 'ls', 'logs'], inConfig: false },
   { key: 'timeout', value: 'MS', help: 'how long the workers may take to drain', defaultText: 'the drain timeout', commands: ['stop'], inConfig: false, read: duration },
+  { key: 'node', value: 'PATH', help: 'the Node.js binary the new primary runs on (an upgrade of Node itself)', defaultText: "the running primary's", commands: ['upgrade'], inConfig: false, read: text },
   { key: 'help', short: 'h', help: 'show this help', commands: COMMANDS, inConfig: false },
 ];
 

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { request } from './control/client.js';
 import { controlDir, listNames, socketPath } from './control/paths.js';
 import { socketAnswers } from './control/server.js';
@@ -86,6 +87,14 @@ export async function runRemote(line: CommandLine, io: RemoteIO): Promise<number
     case 'top': {
       const name = await target(dir, one(positional, line));
       return await runTop(socketPath(dir, name), name, io);
+    }
+    case 'upgrade': {
+      const name = await target(dir, one(positional, line));
+      // The new primary runs where the old one does: a relative --node means this terminal's folder.
+      const node = line.values.node === undefined ? undefined : resolve(line.values.node as string);
+      const result = (await request(socketPath(dir, name), name, 'upgrade', node === undefined ? {} : { node }, progress)) as { pid: number; generation: number; ms: number };
+      out(`${name}: upgraded, generation ${result.generation} (pid ${result.pid}) serves, in ${(result.ms / 1000).toFixed(1)} s; the old primary drains and exits\n`);
+      return ExitCode.OK;
     }
     case 'stop': {
       const name = await target(dir, one(positional, line));

@@ -39,7 +39,7 @@ function workersLine(s: PrimaryStatus): string {
 /** `handoff status` for people. */
 export function renderStatus(s: PrimaryStatus): string {
   const head = [
-    `${s.name}: ${s.state}, pid ${s.pid}, up ${duration(s.uptimeMs)}, ${s.entry}`,
+    `${s.name}: ${s.state}, pid ${s.pid}, generation ${s.generation}, Node ${s.node}, up ${duration(s.uptimeMs)}, ${s.entry}`,
     `${workersLine(s)}; policy ${s.policy.name} (mode ${s.policy.mode})${transports(s.workers)}; listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
     `queued ${s.queued}; answered by the primary (503 or closed): ${s.rejectedTotal}${s.rejectedTotal > 0 ? ` (${Object.entries(s.rejected).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')})` : ''}; moved by drains: ${s.moved}`,
   ];

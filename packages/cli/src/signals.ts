@@ -1,12 +1,13 @@
 import { ExitCode } from './errors.js';
 import { scaleTo, type RunningPrimary } from './control/handlers.js';
 
-/** The signals `handoff start` answers, as gunicorn users expect. */
-export const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'];
+/** The signals `handoff start` answers, as gunicorn users expect (USR2: an upgrade, as nginx and unicorn do). */
+export const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR2'];
 
 /**
  * Answers the signals of a running `handoff start`: HUP reloads, TERM and INT drain (a second INT
- * kills the workers: `forced(130)`), TTIN and TTOU add and remove a worker. Returns the removal.
+ * kills the workers: `forced(130)`), TTIN and TTOU add and remove a worker, USR2 upgrades the
+ * primary itself (see upgrade.ts). Returns the removal.
  */
 export function handleSignals(run: RunningPrimary, forced: (code: number) => void): () => void {
   const { primary } = run;
@@ -26,6 +27,11 @@ export function handleSignals(run: RunningPrimary, forced: (code: number) => voi
     }
     if (signal === 'SIGINT' || signal === 'SIGTERM') {
       void run.stop(undefined);
+      return;
+    }
+    if (signal === 'SIGUSR2') {
+      // Refusals and failures are logged by the upgrade; this primary serves on.
+      run.upgrade({}, () => {}).catch(() => {});
       return;
     }
     if (primary.state !== 'running' && primary.state !== 'reloading') return;

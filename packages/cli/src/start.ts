@@ -12,6 +12,8 @@ import { appFolder, inFlagTerms, primaryOptions, type StartSettings } from './se
 import { handleSignals } from './signals.js';
 import { typescriptNodeArgs } from './typescript.js';
 import { reloadOnChange } from './watch.js';
+import { notifySystemd } from './sd-notify.js';
+import { adoptHanded, closeUnadopted, handedSockets, reportFailedSuccessor, spawnSuccessor, takeHandover, tellPredecessor, upgradeRefusal, type UpgradeResult } from './upgrade.js';
 
 /** Where `start` writes and what it reads. */
 export interface StartIO {
@@ -26,7 +28,10 @@ export interface StartIO {
  */
 export async function runStart(settings: StartSettings, io: StartIO): Promise<number> {
   const sink = new LogSink(settings.logFormat, settings.name, io.stdout as never, io.stderr as never);
-  const options = primaryOptions(settings);
+  // An upgrade's new primary: the old one handed it its listening sockets (upgrade.ts).
+  const handover = takeHandover();
+  const generation = handover?.generation ?? 1;
+  const options = adoptHanded(primaryOptions(settings), handover);
   const preload = new URL('./worker-preload.js', import.meta.url).href;
   // A .ts entry: source maps, and type stripping or the app's tsx (refused here, before any fork, where neither is there).
   const typescript = typescriptNodeArgs(settings.entry, settings.nodeArgs);
@@ -51,6 +56,8 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const cpu = new CpuSampler(() => primary.workers().map((w) => w.pid));
   let killedAtDeadline = false;
   let stopping: Promise<number> | undefined;
+  let upgrading: Promise<UpgradeResult> | undefined;
+  let handedOver = false;
   let finish: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (finish = resolve));
   const run: RunningPrimary = {
@@ -79,9 +86,39 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
       })();
       return stopping;
     },
+    generation,
+    upgrade: (request, progress) => {
+      const refused = upgradeRefusal();
+      const busy = upgrading !== undefined ? 'an upgrade of this primary runs already' : handedOver || primary.state !== 'running' ? `the primary is ${handedOver ? 'handed over' : primary.state}; upgrade it once it is running` : undefined;
+      if (refused !== undefined || busy !== undefined) {
+        sink.event('upgrade-refused', `upgrade refused: ${refused ?? busy}`);
+        return Promise.reject(refused !== undefined ? new HandoffCliError(CliErrorCode.UPGRADE_REFUSED, refused) : new HandoffCliError(CliErrorCode.UPGRADE_BUSY, busy!));
+      }
+      upgrading = (async () => {
+        const began = Date.now();
+        const sockets = handedSockets(primary.listeningSockets());
+        const on = request.node === undefined ? '' : ` on ${request.node}`;
+        sink.event('upgrade', `upgrading: starting generation ${generation + 1}${on} with ${plural(sockets.length, 'listening socket')}`, { generation: generation + 1, sockets: sockets.map((s) => s.address) });
+        progress(`starting the new primary${on} with ${plural(sockets.length, 'listening socket')}`);
+        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), generation + 1, request, settings.readyTimeout ?? 30_000);
+        // The new primary serves, and its control socket has this one's name: this one drains.
+        handedOver = true;
+        control.releaseName();
+        // The new primary binds the metrics port once this one lets go of it.
+        void metrics?.close();
+        sink.event('upgraded', `generation ${generation + 1} (pid ${next.pid}) serves; generation ${generation} drains and exits`, { pid: next.pid, generation: generation + 1 });
+        setImmediate(() => void run.stop(undefined));
+        return { pid: next.pid, generation: generation + 1, sockets: sockets.length, ms: Date.now() - began };
+      })();
+      upgrading
+        .catch((error: Error) => sink.event('upgrade-failed', `upgrade failed; this primary serves on: ${error.message}`, { code: (error as HandoffError).code }))
+        .finally(() => (upgrading = undefined));
+      return upgrading;
+    },
   };
   // The name first: a second `start` of a running name forks nothing.
-  const control = await listenControl(path, controlHandlers(run), settings.name).catch((error: unknown) => {
+  // A new primary listens beside the old one's socket, and takes its name once it serves.
+  const control = await listenControl(handover === undefined ? path : `${path}.next`, controlHandlers(run), settings.name).catch((error: unknown) => {
     claimed?.handOver();
     throw error;
   });
@@ -104,18 +141,26 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   };
 
   let metrics: MetricsServer | undefined;
+  const logMetrics = (server: MetricsServer): void => {
+    const at = server.address();
+    sink.event('metrics', `metrics on http://${at.family === 'IPv6' ? `[${at.address}]` : at.address}:${at.port}/metrics (and /healthz, /readyz)`, { metrics: at });
+  };
   try {
     // Before start(): every worker and event is counted, and a taken metrics port forks nothing.
     if (settings.metrics !== undefined) {
-      metrics = await serveMetrics(primary, settings.metrics);
-      const at = metrics.address();
-      sink.event('metrics', `metrics on http://${at.family === 'IPv6' ? `[${at.address}]` : at.address}:${at.port}/metrics (and /healthz, /readyz)`, { metrics: at });
+      // An upgrade's new primary: the old one holds the metrics port until the hand-over (below).
+      metrics = await serveMetrics(primary, settings.metrics).catch((error: HandoffError) => {
+        if (handover !== undefined && error.code === 'HANDOFF_ERR_PORT_IN_USE') return undefined;
+        throw error;
+      });
+      if (metrics !== undefined) logMetrics(metrics);
     }
     await primary.start();
   } catch (error) {
     await metrics?.close();
     const e = error as HandoffError;
     sink.event('start-failed', `the app failed to start: ${e.message}`, { code: e.code });
+    await reportFailedSuccessor(e);
     await control.close();
     cleanup();
     // A stop that began while starting ends here too.
@@ -130,6 +175,22 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const via = transports.length === 0 ? '' : `, transport ${transports.join(' and ')}${addon}`;
   const counted = auto === undefined ? '' : `, auto: ${describeCpuCount(auto)}`;
   sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}${counted}); control: handoff status ${settings.name}`, { workers: run.target, auto: autoStatus(auto), addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports, addon: selected.binary ?? null });
+  if (handover !== undefined) {
+    control.takeName(path);
+    closeUnadopted(handover, primary.listeningSockets());
+  }
+  // Under systemd (Type=notify): this process is the service's main one now, before the old exits.
+  const unnotified = await notifySystemd({ MAINPID: process.pid, READY: 1 });
+  if (unnotified !== undefined) sink.event('warning', unnotified);
+  if (handover !== undefined) await tellPredecessor({ type: 'handoff:upgrade-ready', pid: process.pid });
+  if (settings.metrics !== undefined && metrics === undefined) {
+    // The old primary lets go of the metrics port as soon as it is told: a moment without /metrics.
+    for (let tries = 0; metrics === undefined && tries < 100; tries++) {
+      metrics = await serveMetrics(primary, settings.metrics).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)));
+    }
+    if (metrics === undefined) sink.event('warning', `the metrics port is still taken after the upgrade; /metrics is not served`);
+    else logMetrics(metrics);
+  }
   if (addresses.length === 0) sink.event('warning', 'the app listens on nothing yet: does it call listen() or serve()?');
   const unwatch = settings.watch ? reloadOnChange(primary, appFolder(settings), run.log) : undefined;
   const code = await done;

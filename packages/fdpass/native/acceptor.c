@@ -211,6 +211,10 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   a->want_peer = want_peer;
   napi_value fds = fp_shared_array(env, (size_t)max * 4, (void**)&a->fds, napi_int32_array, (size_t)max, &a->fds_ref);
   napi_set_named_property(env, self, "fds", fds);
+  // Its copy of the listening socket: what an upgrade hands a new primary (Node's own was closed).
+  napi_value js_fd;
+  napi_create_int32(env, fd, &js_fd);
+  napi_set_named_property(env, self, "fd", js_fd);
   if (want_peer) {
     napi_value peers = fp_shared_array(env, (size_t)max * PEER_BYTES, (void**)&a->peers, napi_uint8_array, (size_t)max * PEER_BYTES, &a->peers_ref);
     napi_set_named_property(env, self, "peers", peers);

@@ -59,6 +59,9 @@ export function acceptNatively(binding: NativeBinding, factory: ConnectionFactor
   let closed = false;
   return {
     address,
+    get fd() {
+      return closed ? undefined : native.fd;
+    },
     pause: () => native.pause(),
     resume: () => native.resume(),
     close: () => {

@@ -25,6 +25,8 @@ export interface NativeBinding {
 
 /** native/acceptor.c. */
 export interface NativeAcceptor {
+  /** Its duplicate of the listening socket (undefined from an addon built before it said so). */
+  readonly fd?: number;
   readonly fds: Int32Array;
   readonly peers?: Uint8Array;
   pause(): void;

@@ -67,6 +67,8 @@ export interface Acceptor {
   resume(): void;
   /** Stops accepting for good and closes the acceptor's copy of the listening socket. */
   close(): void;
+  /** The descriptor it accepts on, while open: the listening socket, for an upgrade to hand over; undefined where Node's handle accepts. */
+  readonly fd?: number | undefined;
   stats(): AcceptorStats;
 }
 

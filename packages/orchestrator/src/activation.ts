@@ -74,8 +74,9 @@ export function adoptListener(option: PassedSocket, mode: PolicyMode): Promise<A
   if (mode === 'shared') {
     const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
     if (typeof create !== 'function') throw failed(option, 'this Node.js runtime lacks net._createServerHandle');
-    // With a descriptor, Node wraps it in a TCP or Pipe handle after its type (guessHandleType).
-    const handle = create(null, -1, -1, option.fd);
+    // With a descriptor, Node wraps it in a TCP or Pipe handle after its type (guessHandleType);
+    // the port must be falsy then (lib/net.js asserts `!address && !port`), not -1.
+    const handle = create(null, 0, -1, option.fd);
     if (typeof handle === 'number') throw failed(option, `error ${handle}`);
     const out: Record<string, unknown> = {};
     const tcp = typeof handle.getsockname === 'function' && handle.getsockname(out) === 0;

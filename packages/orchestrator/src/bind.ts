@@ -38,7 +38,7 @@ type ListenerParts = Pick<BoundListener, 'address' | 'mode' | 'server' | 'shared
 
 /** The listener record: `close()` closes what `closeWith()` tied to it, then `parts`' socket. */
 function listenerOf(index: number, option: ListenOption, parts: ListenerParts): BoundListener {
-  const tied: Array<{ close(): void }> = [];
+  const tied: Array<{ close(): void; readonly fd?: number | undefined }> = [];
   let closed = false;
   return {
     index,
@@ -48,6 +48,13 @@ function listenerOf(index: number, option: ListenOption, parts: ListenerParts): 
     server: parts.server,
     sharedHandle: parts.sharedHandle,
     closeWith: (resource) => void tied.push(resource),
+    descriptor: () => {
+      if (closed) return undefined;
+      const own = (parts.server as unknown as { _handle?: { fd?: number } | null } | undefined)?._handle?.fd ?? parts.sharedHandle?.fd;
+      if (typeof own === 'number' && own >= 0) return own;
+      for (const resource of tied) if (typeof resource.fd === 'number' && resource.fd >= 0) return resource.fd;
+      return undefined;
+    },
     // Once: a drop-in listener no worker holds any more is closed before the primary closes the rest.
     close: () => {
       if (closed) return;

@@ -42,6 +42,8 @@ export class DropInBinder {
   private readonly holders = new Map<string, Map<WorkerProcess, number>>();
   /** The key of each listener index bound here. */
   private readonly keys = new Map<number, string>();
+  /** The address the app asked for, of each listener index bound here (an upgrade maps it to the socket). */
+  private readonly apps = new Map<number, ListenAddress>();
   /** Workers whose `unlisten` and exit the binder follows. */
   private readonly followed = new WeakSet<WorkerProcess>();
   private queue: Promise<void> = Promise.resolve();
@@ -98,6 +100,7 @@ export class DropInBinder {
         bindListener(this.host.listeners.length, option, this.mode).then((bound) => {
           this.host.listeners.push(bound);
           this.keys.set(bound.index, key);
+          this.apps.set(bound.index, message.address);
           this.host.attach(bound);
           debug('drop-in: bound listener %d at %o for worker %d', bound.index, bound.address, worker.id);
           return bound;
@@ -134,6 +137,11 @@ export class DropInBinder {
         worker.post(createMessage('bind-error', { request: message.request, code, message: (error as Error).message.slice(0, MAX_STRING) }));
       },
     );
+  }
+
+  /** The address an app's `listen()` asked for, that listener `index` serves; undefined: not bound here. */
+  appAddress(index: number): ListenAddress | undefined {
+    return this.apps.get(index);
   }
 
   /** Counts `worker`'s servers on `key` up or down; `undefined`: the worker holds none of it any more. */
@@ -194,6 +202,7 @@ export class DropInBinder {
         // A socket systemd passed outlives the primary's use of it: never closed here.
         if ('fd' in bound.option) return;
         this.keys.delete(bound.index);
+        this.apps.delete(bound.index);
         bound.close();
         debug('drop-in: closed listener %d at %o: no worker holds it', bound.index, bound.address);
       },

@@ -5,6 +5,7 @@ export type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 export type { WorkerState } from './worker-process.js';
 export type { WorkerMetrics, WorkerMetricsOptions } from './app-metrics.js';
 export type { RejectReason } from './dispatcher.js';
+export type { ListeningSocket } from './handover.js';
 export { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 export { channels as diagnosticsChannels } from './diagnostics.js';
 export { reusePortSupported } from './bind.js';

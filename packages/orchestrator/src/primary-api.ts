@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { ListenAddress } from '@handoff/protocol';
 import type { WorkerMetrics, WorkerMetricsOptions } from './app-metrics.js';
 import type { RejectReason } from './dispatcher.js';
+import type { ListeningSocket } from './handover.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 
 // The primary's public face: what `createPrimary()` returns (implemented in primary.ts).
@@ -58,6 +59,12 @@ export interface Primary extends EventEmitter<PrimaryEvents> {
   workers(): readonly WorkerInfo[];
   /** Where each listener is bound (with the real port when 0 was asked for), in `listen` order. */
   addresses(): readonly ListenAddress[];
+  /**
+   * The listening sockets it holds, each with this process's descriptor and (drop-in mode) the app
+   * address it serves: what a new primary adopts as `{ fd }` in an upgrade (`handoff upgrade`).
+   * Empty unless it is running.
+   */
+  listeningSockets(): readonly ListeningSocket[];
   /** Counters of the primary itself: connections waiting for a worker now, and those it answered itself (503 or close), by reason. */
   stats(): PrimaryStats;
   /**

@@ -10,6 +10,7 @@ import type { BoundListener } from './types.js';
 import { channels } from './diagnostics.js';
 import { connectionMessage, Dispatcher, type RejectReason } from './dispatcher.js';
 import { DropInBinder } from './drop-in.js';
+import { listeningSockets, type ListeningSocket } from './handover.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 import { resolveOptions, type PrimaryOptions, type ResolvedOptions } from './options.js';
@@ -95,7 +96,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     const ready = new ReadySet(this.options.dropIn !== undefined);
     let dropIn: DropInBinder | undefined;
     if (this.options.dropIn !== undefined) {
-      dropIn = new DropInBinder(mode, this.options.dropIn.ports, {
+      dropIn = this.binder = new DropInBinder(mode, this.options.dropIn.ports, {
         listeners: this.bound,
         attach: (l) => {
           if (accepts) this.dispatcher?.attach(l);
@@ -278,6 +279,14 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   addresses(): readonly ListenAddress[] {
     return this.bound.map((l) => l.address);
+  }
+
+  /** Drop-in mode: binds what the apps ask for (made by start()). */
+  private binder: DropInBinder | undefined;
+
+  listeningSockets(): readonly ListeningSocket[] {
+    if (this.current === 'new' || this.current === 'stopped' || this.current === 'draining') return [];
+    return listeningSockets(this.bound, (i) => this.binder?.appAddress(i));
   }
 
   private readonly rejected: Record<RejectReason, number> = { 'queue-full': 0, 'queue-timeout': 0, closing: 0, attempts: 0, descriptors: 0 };

@@ -29,7 +29,12 @@ export interface BoundListener {
    * Ties `resource` to the listener: `close()` closes it first, then the socket. The native
    * acceptor holds a duplicate of the listening socket, which must close with it.
    */
-  closeWith(resource: { close(): void }): void;
+  closeWith(resource: { close(): void; readonly fd?: number | undefined }): void;
+  /**
+   * The descriptor of its listening socket in this process while open: Node's handle's, or (the
+   * native acceptor closed that) the acceptor's duplicate; undefined once closed.
+   */
+  descriptor(): number | undefined;
   /** Closes what was tied to it, then its socket. */
   close(): void;
 }

@@ -5,6 +5,7 @@ import type { StartSettings } from '../settings.js';
 import type { ControlHandler } from './server.js';
 import type { ControlCommand } from './protocol.js';
 import type { LogRecord } from '../logs/sink.js';
+import type { UpgradeRequest, UpgradeResult } from '../upgrade.js';
 
 /** What a running `handoff start` lends its control handlers. */
 export interface RunningPrimary {
@@ -22,6 +23,13 @@ export interface RunningPrimary {
   log(event: string, message: string, fields?: Readonly<Record<string, unknown>>): void;
   /** Starts the graceful stop (as SIGTERM) and resolves with the exit code once every worker is gone. */
   stop(timeout: number | undefined): Promise<number>;
+  /** Which primary this is: 1 for one `handoff start` began, one more at each upgrade. */
+  readonly generation: number;
+  /**
+   * Upgrades the primary itself (as `handoff upgrade` and SIGUSR2 do): resolves once a new primary
+   * serves and holds the control socket, this one draining; rejects, this one serving on, when not.
+   */
+  upgrade(request: UpgradeRequest, progress: (message: string, data?: unknown) => void): Promise<UpgradeResult>;
 }
 
 /** One worker as `status` shows it. */
@@ -45,6 +53,10 @@ export interface WorkerStatus {
 export interface PrimaryStatus {
   readonly name: string;
   readonly pid: number;
+  /** 1 for the primary `handoff start` began, one more at each upgrade. */
+  readonly generation: number;
+  /** The primary's Node.js version (`v24.1.0`): what `upgrade --node` changes. */
+  readonly node: string;
   readonly entry: string;
   readonly state: string;
   readonly uptimeMs: number;
@@ -87,6 +99,8 @@ export function statusOf(run: RunningPrimary): PrimaryStatus {
   return {
     name: run.settings.name,
     pid: process.pid,
+    generation: run.generation,
+    node: process.version,
     entry: run.settings.entry,
     state: run.primary.state,
     uptimeMs: now - run.startedAt,
@@ -170,6 +184,11 @@ export function controlHandlers(run: RunningPrimary): Record<ControlCommand, Con
         const untap = run.tapLogs((record) => progress('', record));
         closed.addEventListener('abort', () => resolve(untap()), { once: true });
       }),
+    upgrade: async (args, progress) => {
+      for (const key of Object.keys(args)) if (key !== 'node') throw new HandoffCliError(CliErrorCode.USAGE, `upgrade takes no argument ${JSON.stringify(key)}; it takes node`);
+      if (args.node !== undefined && typeof args.node !== 'string') throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `upgrade's node must be a path, got ${JSON.stringify(args.node)}`);
+      return run.upgrade({ node: args.node }, progress);
+    },
     stop: async (args, progress) => {
       const timeout = typeof args.timeout === 'number' && Number.isInteger(args.timeout) && args.timeout >= 0 ? args.timeout : undefined;
       progress(`draining ${run.primary.workers().length} workers`);

@@ -17,7 +17,7 @@ export const CONTROL_VERSION = 1;
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
 /** The commands a primary answers. */
-export const CONTROL_COMMANDS = ['status', 'reload', 'scale', 'stop', 'logs'] as const;
+export const CONTROL_COMMANDS = ['status', 'reload', 'scale', 'stop', 'logs', 'upgrade'] as const;
 /** One of {@link CONTROL_COMMANDS}. */
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 

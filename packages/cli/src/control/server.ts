@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { CliErrorCode, HandoffCliError } from '../errors.js';
 import { CONTROL_VERSION, ControlErrorCode, decodeRequest, encodeReply, MAX_REQUEST_BYTES, type ControlCommand, type ControlReply } from './protocol.js';
@@ -145,15 +145,35 @@ export class ControlServer {
     }
   }
 
+  /**
+   * Upgrade, the new primary: takes the name `path` over from the old primary by renaming its own
+   * socket file onto it (atomic: a client connects to one or the other, never to nothing). The old
+   * primary's socket stays open, unnamed, for the clients it has.
+   */
+  takeName(path: string): void {
+    renameSync(this.path, path);
+    this.path = path;
+  }
+
+  /** Upgrade, the old primary: its socket file is the new primary's now; `close()` must leave it. */
+  releaseName(): void {
+    this.path = '';
+    this.released = true;
+  }
+
+  private released = false;
+
   /** Stops listening, ends every client, and removes the socket file. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // libuv unlinks the path a Unix socket server was bound to when it closes (uv__pipe_close):
+    // once the name is another primary's, the listening socket is left for the process's exit.
+    const closed = this.released ? Promise.resolve() : new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.clients) socket.end();
     setTimeout(() => {
       for (const socket of this.clients) socket.destroy();
     }, 200).unref();
     try {
-      unlinkSync(this.path);
+      if (this.path !== '') unlinkSync(this.path);
     } catch {
       // Already gone.
     }

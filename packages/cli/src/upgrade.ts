@@ -1,0 +1,200 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import type { DropInSocket, ListeningSocket, PrimaryOptions } from '@handoff/orchestrator';
+import { CliErrorCode, HandoffCliError } from './errors.js';
+
+// An upgrade: the running primary (the old one) starts a new primary from the command line it was
+// started with, and hands it every listening socket as systemd would, as inherited descriptors.
+// The new one adopts them (`dropIn.ports` maps each app port to `{ fd }`: the one adoption path),
+// starts its workers, takes the control socket's name and says so; only then does the old one stop
+// accepting and drain. Both hold the sockets meanwhile, so no port is ever closed: a connection is
+// accepted by whichever primary accepts it. nginx (USR2), unicorn and HAProxy (-x) do the same.
+
+/** The environment variable that tells a new primary what the old one handed it. */
+export const HANDOVER_ENV = 'HANDOFF_UPGRADE';
+
+/** One socket handed over: its descriptor in the new primary and the app port it serves. */
+export interface HandedSocket {
+  readonly fd: number;
+  readonly port: number;
+}
+
+/** What the old primary tells the new one, in {@link HANDOVER_ENV}. */
+export interface Handover {
+  /** The old primary's pid: the new one trusts the variable only when that is its parent. */
+  readonly from: number;
+  /** The new primary's generation (the first primary's is 1). */
+  readonly generation: number;
+  readonly sockets: readonly HandedSocket[];
+}
+
+/** Messages the new primary sends the old one on the IPC channel it was spawned with. */
+type SuccessorMessage = { readonly type: 'handoff:upgrade-ready'; readonly pid: number } | { readonly type: 'handoff:upgrade-failed'; readonly code: string; readonly message: string };
+
+/** What an upgrade asks for. */
+export interface UpgradeRequest {
+  /** The Node.js binary of the new primary; default: this one's. */
+  readonly node?: string | undefined;
+}
+
+/** The answer to `upgrade`. */
+export interface UpgradeResult {
+  readonly pid: number;
+  readonly generation: number;
+  readonly sockets: number;
+  readonly ms: number;
+}
+
+/** The sockets worth handing over: TCP listeners of an app port (a port-0 app asks for a new port anyway). */
+export function handedSockets(sockets: readonly ListeningSocket[]): Array<ListeningSocket & { readonly port: number }> {
+  const out: Array<ListeningSocket & { readonly port: number }> = [];
+  const ports = new Set<number>();
+  for (const s of sockets) {
+    const app = s.app;
+    if (app === undefined || !('port' in app) || app.port === 0 || ports.has(app.port)) continue;
+    ports.add(app.port);
+    out.push({ ...s, port: app.port });
+  }
+  return out;
+}
+
+/** Why this process may not upgrade itself; undefined: it may. */
+export function upgradeRefusal(pid = process.pid): string | undefined {
+  if (pid === 1) {
+    return 'handoff runs as PID 1 of a container, and the container ends when PID 1 exits: upgrade the container instead, with a rolling deployment (a new container started and ready before the old one is stopped), or run handoff under an init (docker run --init, tini) to upgrade in place';
+  }
+  return undefined;
+}
+
+/** How long the old primary waits for the new one to say it is ready, past the workers' own `readyTimeout`. */
+const GRACE_MS = 15_000;
+/** How long a new primary that is being stopped may drain before it is killed. */
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * The old primary's side: spawns the new primary with `sockets` at descriptors 4 and up (3 is the
+ * IPC channel), and resolves with its pid once it reports ready (its workers are ready, and the
+ * control socket's name is its own). A new primary that fails, exits or stays silent past
+ * `readyTimeout` is stopped, every process of it gone, and the promise rejects with its error.
+ */
+export function spawnSuccessor(sockets: readonly ListeningSocket[], ports: readonly number[], generation: number, request: UpgradeRequest, readyTimeout: number): Promise<{ readonly pid: number }> {
+  const node = request.node ?? process.execPath;
+  if (!isAbsolute(node) || !existsSync(node)) return Promise.reject(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `--node ${node}: no such file; give the absolute path of a Node.js binary`));
+  const handover: Handover = { from: process.pid, generation, sockets: sockets.map((_, i) => ({ fd: 4 + i, port: ports[i]! })) };
+  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'ipc', ...sockets.map((s) => s.fd)];
+  // The command line this primary was started with: a changed config file is read anew.
+  const child = spawn(node, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], { cwd: process.cwd(), env: { ...process.env, [HANDOVER_ENV]: JSON.stringify(handover) }, stdio });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let failure: HandoffCliError | undefined;
+    const timer = setTimeout(() => fail(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `the new primary (pid ${child.pid}) was not ready within ${readyTimeout + GRACE_MS} ms; it was stopped`)), readyTimeout + GRACE_MS);
+    const fail = (error: HandoffCliError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      failure = error;
+      // Nothing of the new primary may be left: it drains its workers on SIGTERM, else is killed.
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          reject(failure);
+        });
+      } else {
+        reject(failure);
+      }
+    };
+    child.once('error', (error) => fail(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `could not start the new primary (${node}): ${error.message}`, { cause: error })));
+    child.on('message', (message: SuccessorMessage) => {
+      if (message?.type === 'handoff:upgrade-failed') fail(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `the new primary failed: ${message.message}`));
+      if (message?.type === 'handoff:upgrade-ready' && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        // The old primary exits soon: nothing of the new one may keep it alive.
+        child.removeAllListeners('message');
+        child.unref();
+        (child as ChildProcess & { channel?: { unref(): void } }).channel?.unref();
+        resolve({ pid: child.pid! });
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (!settled) fail(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `the new primary exited (${signal ?? `code ${code}`}) before it was ready; its log says why`));
+    });
+  });
+}
+
+/**
+ * The new primary's side: the hand-over its parent left in {@link HANDOVER_ENV}, taken once (the
+ * variable is removed, so that its workers never see it). Undefined when this process is no new
+ * primary of an upgrade (no variable, or one its parent did not set).
+ */
+export function takeHandover(env: NodeJS.ProcessEnv = process.env): Handover | undefined {
+  const raw = env[HANDOVER_ENV];
+  delete env[HANDOVER_ENV];
+  if (raw === undefined || typeof process.send !== 'function') return undefined;
+  let value: Handover;
+  try {
+    value = JSON.parse(raw) as Handover;
+  } catch {
+    return undefined;
+  }
+  if (value?.from !== process.ppid || !Number.isInteger(value.generation) || !Array.isArray(value.sockets)) return undefined;
+  successor = true;
+  // The IPC channel must not keep this primary alive, nor its parent's exit end it.
+  (process as NodeJS.Process & { channel?: { unref(): void } }).channel?.unref();
+  return value;
+}
+
+/** The new primary tells the old one: `ready` (it serves and holds the control socket), or why it failed. */
+export function tellPredecessor(message: SuccessorMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof process.send !== 'function' || !process.connected) return resolve();
+    process.send(message, undefined, {}, () => {
+      // The channel has done its work: the old primary is about to exit.
+      if (process.connected) process.disconnect();
+      resolve();
+    });
+  });
+}
+
+/**
+ * Closes the handed-over descriptors of app ports that no app listened on (its code changed), so
+ * that no socket is left listening with nobody accepting. By app port, not by descriptor: an
+ * adopted one is the listener's to close (the native transport accepts on a duplicate and closes
+ * it early, and its number may be another file's by now).
+ */
+export function closeUnadopted(handover: Handover, served: readonly ListeningSocket[]): void {
+  const ports = new Set(served.map((s) => (s.app !== undefined && 'port' in s.app ? s.app.port : -1)));
+  for (const { fd, port } of handover.sockets) {
+    if (ports.has(port)) continue;
+    try {
+      closeSync(fd);
+    } catch {
+      // Not open.
+    }
+  }
+}
+
+/**
+ * The new primary's options: each handed-over socket serves its app port (`dropIn.ports[port] =
+ * { fd }`), in place of what the command line says (a port to bind, systemd's socket), since the
+ * old primary holds those still.
+ */
+export function adoptHanded(options: PrimaryOptions, handover: Handover | undefined): PrimaryOptions {
+  const dropIn = options.dropIn;
+  if (handover === undefined || typeof dropIn !== 'object') return options;
+  const ports: Record<number, number | DropInSocket> = { ...dropIn.ports };
+  for (const { fd, port } of handover.sockets) ports[port] = { fd };
+  return { ...options, dropIn: { ...dropIn, ports } };
+}
+
+let successor = false;
+
+/** In a new primary whose start failed (before or after it read its hand-over): tells the old one why. */
+export function reportFailedSuccessor(error: unknown): Promise<void> {
+  if (!successor && process.env[HANDOVER_ENV] === undefined) return Promise.resolve();
+  const e = error as { code?: unknown; message?: unknown };
+  return tellPredecessor({ type: 'handoff:upgrade-failed', code: typeof e?.code === 'string' ? e.code : CliErrorCode.UPGRADE_FAILED, message: typeof e?.message === 'string' ? e.message : String(error) });
+}

