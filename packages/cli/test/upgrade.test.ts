@@ -256,6 +256,25 @@ describe('handoff upgrade', () => {
     await waitFor(() => !running(after.pid), 10_000, 50, 'the new primary to stop');
   }, 60_000);
 
+  it('SIGUSR2 to the primary upgrades it as handoff upgrade does', async () => {
+    const { app, port, first } = await startApp('usr2');
+    process.kill(first.pid, 'SIGUSR2');
+    expect(await app.exited).toBe(0);
+    const after = await status('usr2');
+    expect(after.generation).toBe(2);
+    expect(after.pid).not.toBe(first.pid);
+    expect((await get(port)).status).toBe(200);
+  }, 30_000);
+
+  it('--node that is no file: exits 1 saying so; the primary serves on', async () => {
+    const { port, first } = await startApp('nonode');
+    const r = await sandbox.cli(['upgrade', 'nonode', '--node', '/nonexistent/node']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--node \/nonexistent\/node: no such file/);
+    expect((await status('nonode')).pid).toBe(first.pid);
+    expect((await get(port)).status).toBe(200);
+  }, 30_000);
+
   it('refuses as PID 1 of a container, naming the rolling deployment', () => {
     expect(upgradeRefusal(1)).toMatch(/rolling deployment/);
     expect(upgradeRefusal(4242)).toBeUndefined();
