@@ -100,7 +100,11 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
         const on = request.node === undefined ? '' : ` on ${request.node}`;
         sink.event('upgrade', `upgrading: starting generation ${generation + 1}${on} with ${plural(sockets.length, 'listening socket')}`, { generation: generation + 1, sockets: sockets.map((s) => s.address) });
         progress(`starting the new primary${on} with ${plural(sockets.length, 'listening socket')}`);
-        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), generation + 1, request, settings.readyTimeout ?? 30_000);
+        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), generation + 1, request, settings.readyTimeout ?? 30_000).catch(async (error: unknown) => {
+          // A new primary killed after it took the name: the name is this one's again.
+          await control.reclaimName(path).catch((e: Error) => sink.event('warning', `could not take the control socket ${path} back: ${e.message}`));
+          throw error;
+        });
         // The new primary serves, and its control socket has this one's name: this one drains.
         handedOver = true;
         control.releaseName();

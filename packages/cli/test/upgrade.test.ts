@@ -256,6 +256,35 @@ describe('handoff upgrade', () => {
     await waitFor(() => !running(after.pid), 10_000, 50, 'the new primary to stop');
   }, 60_000);
 
+  it('a new primary SIGKILLed after it took the control socket: the old one takes the name back and serves on; upgrade exits 1', async () => {
+    const cwd = appFolder();
+    // The stand-in systemd-notify holds the new primary (its second caller) after it took the name.
+    const notified = join(cwd, 'notified.txt');
+    writeFileSync(join(cwd, 'systemd-notify'), '#!/bin/sh\nif [ -e "$NOTIFY_LOG" ]; then echo "$@" >> "$NOTIFY_LOG"; exec sleep 5; fi\necho "$@" >> "$NOTIFY_LOG"\n');
+    chmodSync(join(cwd, 'systemd-notify'), 0o755);
+    const app = await sandbox.start(['app.cjs', '-w', '2', '--port', '3000:0', '--name', 'killed'], { cwd, env: { PATH: `${cwd}:${process.env.PATH}`, NOTIFY_SOCKET: '/run/systemd/notify-stand-in', NOTIFY_LOG: notified } });
+    pids.add(app.child.pid!);
+    await waitFor(() => existsSync(notified), 10_000, 20, 'the first primary to notify');
+    const first = await status('killed');
+    const port = first.listeners[0]!.port;
+    const upgrading = sandbox.cli(['upgrade', 'killed']);
+    let next: Status | undefined;
+    await waitFor(async () => (next = await status('killed')).pid !== first.pid, 20_000, 50, 'the new primary to take the name');
+    const held = childrenOf(next!.pid);
+    for (const pid of held) pids.add(pid);
+    process.kill(next!.pid, 'SIGKILL');
+    const upgraded = await upgrading;
+    expect(upgraded.code).toBe(1);
+    expect(upgraded.stderr).toMatch(/the new primary exited \(SIGKILL\)/);
+    const after = await status('killed');
+    expect(after.pid).toBe(first.pid);
+    expect(after.generation).toBe(1);
+    expect((await get(port)).status).toBe(200);
+    // Its workers follow it (their IPC channel closed); the stand-in is killed here.
+    killAll(held.filter((pid) => !next!.workers.some((w) => w.pid === pid)));
+    await waitFor(() => next!.workers.every((w) => !running(w.pid)), 10_000, 50, "the killed primary's workers to exit");
+  }, 60_000);
+
   it('SIGUSR2 to the primary upgrades it as handoff upgrade does', async () => {
     const { app, port, first } = await startApp('usr2');
     process.kill(first.pid, 'SIGUSR2');

@@ -155,6 +155,32 @@ export class ControlServer {
     this.path = path;
   }
 
+  /**
+   * Upgrade, the old primary, when the new one died after it took the name (a SIGKILL in the
+   * moment between): the name's socket answers nobody, so this primary listens on it again.
+   */
+  async reclaimName(path: string): Promise<void> {
+    if (await socketAnswers(path, 500)) return;
+    try {
+      unlinkSync(path);
+    } catch {
+      // Gone already.
+    }
+    const server = createServer((socket) => this.accept(socket));
+    server.maxConnections = MAX_CLIENTS;
+    server.unref();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    chmodSync(path, 0o600);
+    this.reclaimed.push(server);
+    this.path = path;
+  }
+
+  /** Servers of {@link reclaimName}, closed with the first. */
+  private readonly reclaimed: Server[] = [];
+
   /** Upgrade, the old primary: its socket file is the new primary's now; `close()` must leave it. */
   releaseName(): void {
     this.path = '';
@@ -167,7 +193,7 @@ export class ControlServer {
   async close(): Promise<void> {
     // libuv unlinks the path a Unix socket server was bound to when it closes (uv__pipe_close):
     // once the name is another primary's, the listening socket is left for the process's exit.
-    const closed = this.released ? Promise.resolve() : new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.released ? Promise.resolve() : Promise.all([this.server, ...this.reclaimed].map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined);
     for (const socket of this.clients) socket.end();
     setTimeout(() => {
       for (const socket of this.clients) socket.destroy();
