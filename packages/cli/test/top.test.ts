@@ -18,6 +18,8 @@ const status = (workers: WorkerStatus[], rejectedTotal: number): PrimaryStatus =
   rejected: { 'queue-full': rejectedTotal },
   rejectedTotal,
   moved: 0,
+  generation: 1,
+  node: process.version,
 });
 
 describe('handoff top: a frame', () => {
