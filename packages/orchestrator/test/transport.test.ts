@@ -49,7 +49,8 @@ describe('option transport', () => {
     try {
       current = await startTestPrimary({ worker: app, workers: 1, transport: 'auto' });
       expect((await get(current.port)).status).toBe(200);
-      expect(s.seen).toEqual([{ requested: 'auto', transport: 'native', reason: undefined }]);
+      // binary: which addon loaded (built at install, or prebuilt).
+      expect(s.seen).toEqual([{ requested: 'auto', transport: 'native', reason: undefined, binary: expect.any(String) }]);
     } finally {
       s.stop();
     }
@@ -88,7 +89,7 @@ describe('option transport', () => {
             pids.set(pid, (pids.get(pid) ?? 0) + 1);
           }
           expect([...pids.values()]).toEqual([10, 10]);
-          expect(s.seen).toEqual([{ requested: transport, transport, reason: undefined }]);
+          expect(s.seen).toEqual([{ requested: transport, transport, reason: undefined, ...(transport === 'native' ? { binary: expect.any(String) } : {}) }]);
         } finally {
           s.stop();
         }
