@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { get, waitFor } from '../../../tools/testing/src/index.js';
+import { freePort, get, waitFor } from '../../../tools/testing/src/index.js';
 import { bin, fixture, useSandbox, type Running } from './helpers.js';
 
 const required = process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1';
@@ -63,14 +63,6 @@ function body(answer: string): Who {
 }
 
 const request = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Waits until systemd-socket-activate holds the socket (it says so on stderr). */
 async function activated(run: Running): Promise<void> {

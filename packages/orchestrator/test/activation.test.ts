@@ -6,11 +6,10 @@
  * HANDOFF_REQUIRE_DEPLOY_TOOLS=1 (CI).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPrimary } from '@handoff/orchestrator';
-import { get, killAll, runLoad, waitFor } from '../../../tools/testing/src/index.js';
+import { freePort, get, killAll, runLoad, waitFor } from '../../../tools/testing/src/index.js';
 
 const holder = fileURLToPath(new URL('./fixtures/socket-holder.mjs', import.meta.url));
 const envApp = fileURLToPath(new URL('./fixtures/env-app.mjs', import.meta.url));
@@ -37,14 +36,6 @@ afterEach(async () => {
   pids.clear();
   activator = undefined;
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Starts systemd-socket-activate on a free port; resolves once it listens, with the `ready` lines as they come. */
 async function activate(env: Record<string, string>): Promise<{ port: number; readies: Ready[] }> {

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ipHash, roundRobin, sharedHandle, type Policy } from '@handoff/policies';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { killAll, runLoad, startLoadProcess, startTestPrimary, waitFor, type LoadProcess, type TestPrimary } from '../../../tools/testing/src/index.js';
+import { freePort, killAll, runLoad, startLoadProcess, startTestPrimary, waitFor, type LoadProcess, type TestPrimary } from '../../../tools/testing/src/index.js';
 import { proxyApp } from './helpers.js';
 
 const deploy = fileURLToPath(new URL('../../../docs/deploy/', import.meta.url));
@@ -56,14 +56,6 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
   await exited;
   clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Runs a proxy in the foreground, recorded for cleanup; fails the test if it exits early. */
