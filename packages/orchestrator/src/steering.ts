@@ -6,71 +6,13 @@
  * listening socket (the socket itself stays open in the primary and the other workers, and what
  * waits in its accept queue stays there), so the kernel wakes only the others; it says so in its
  * next `load` report. The primary re-arms it (sends the socket again, with a fresh limit) as soon as
- * it is below the limit again. The limit is the fair share of all open connections plus a tolerance
- * (and an optional slack), so the workers can never all be paused at once for longer than a
- * report's round trip: the least loaded one is always below it.
+ * it is below the limit again, and probes and lends while a worker is paused (work conservation).
  *
- * Work-conserving: a paused worker must not wait while the ones that accept cannot. While a worker is
- * paused, the primary probes the armed ones (a `ping`, answered from the worker's event loop); one
- * that leaves it unanswered for `busyAfter` ms is busy (running code, not accepting). When every
- * armed worker is busy, the paused ones that are free to accept are re-armed over their limit (a
- * small loan, renewed while the others stay busy), and the loans are called back (the fair limit told
- * again) as soon as one of those answers.
- *
- * Pure bookkeeping: the primary feeds it reports, pongs and ticks, and it says whom to re-arm,
- * tighten or probe, and when to tick next. The decision itself is {@link decide}, a pure function.
+ * The decisions are `@handoff/policies`' (`fairLimit`, `decide`, `standing`, `probeDue`: pure, see
+ * `balance.ts` there); this module keeps one record per worker, carries out what they answer
+ * (re-arm, tighten, probe) and owns the one timer that ticks them.
  */
-
-/** The balance settings of a shared policy. */
-export interface BalanceSettings {
-  /** How far above the fair share a worker may go, as a fraction (0.05: 5 %). */
-  readonly tolerance: number;
-  /** Connections a worker may hold above its share besides the tolerance (0 by default). */
-  readonly slack: number;
-  /**
-   * How long, in ms, an armed worker may leave a probe unanswered before it counts as busy and the
-   * paused ones may accept over their limit; 0 or absent: never (a worker over its share waits,
-   * however busy the others are). See {@link SUGGESTED_BUSY_AFTER_MS}.
-   */
-  readonly busyAfter?: number;
-}
-
-/**
- * How long a paused worker stays paused at least, in ms, unless every worker is (or every armed one
- * is busy): under churn the counts wobble around the fair share many times a second, and each re-arm
- * costs a handle sent and a listen; this bounds re-arms to a few dozen per second per worker.
- */
-export const MIN_PAUSE_MS = 20;
-
-/** The most connections a worker may hold above its share through the tolerance (slack adds to it). */
-export const MAX_EXCESS = 8;
-
-/**
- * A `busyAfter` for apps with CPU-heavy requests on short connections: longer than a turn of a
- * loaded event loop that serves keep-alive requests (well under a millisecond here), shorter than
- * most CPU-heavy requests. Not the default (0, off): on a loaded machine every worker answers a
- * probe late in a burst of new connections, and the loans then spread it past the tolerance
- * (measured: 36-38 of 64 on one of 2 workers, with the CPU saturated by other work).
- */
-export const SUGGESTED_BUSY_AFTER_MS = 3;
-
-/**
- * How long after a worker paused the probes stay frequent (every {@link PRESSURE_PROBE_MS}), in ms.
- * A pause means connections are arriving; later, with the counts steady (a pool of keep-alive
- * connections where one worker sits at its limit), probing every {@link QUIET_PROBE_MS} is enough
- * and costs a few messages a second.
- */
-export const PRESSURE_MS = 250;
-
-/**
- * The probe interval while connections arrive, in ms. Each pause also probes every worker at once
- * (the moment a loan may be needed), so this only catches a worker that turns busy while another is
- * already paused; more often would cost the primary a message per worker per interval.
- */
-export const PRESSURE_PROBE_MS = 10;
-
-/** The probe interval while no worker paused for {@link PRESSURE_MS}, in ms. */
-export const QUIET_PROBE_MS = 100;
+import { decide, fairLimit, MIN_PAUSE_MS, probeDue, probeInterval, standing, type BalanceSettings, type SteeringClock, type SteeringRecord } from '@handoff/policies';
 
 /** Probes' `seq` start here, far above the heartbeat's, so neither mistakes the other's pong. */
 export const PROBE_SEQ_BASE = 2 ** 40;
@@ -90,143 +32,64 @@ export interface SteeringActions<W extends SteeredWorker> {
   tighten(worker: W, limit: number): void;
   /** Ping `worker` with this `seq` (its `pong` goes to {@link AcceptSteering.pong}). */
   probe?(worker: W, seq: number): void;
-  /** Call {@link AcceptSteering.tick} in `ms` ms, instead of any tick asked for before; `undefined`: no tick. */
-  wake?(ms: number | undefined): void;
 }
 
-/** One ready worker as {@link decide} sees it. */
-export interface Standing {
-  /** Open connections, as last reported. */
-  readonly connections: number;
-  /** When it paused (ms), or undefined while it accepts. */
-  readonly pausedAt: number | undefined;
-  /** It accepts over its limit on a loan (every other armed one was busy). */
-  readonly lent: boolean;
-  /** It left a probe unanswered for `busyAfter` ms (its event loop is running code). */
-  readonly busy: boolean;
-  /** It answered its last probe within `busyAfter` ms, lately: its loop is free to accept. */
-  readonly idle: boolean;
-  /** The limit it was last told while it accepts, if any. */
-  readonly told: number | undefined;
-}
-
-/** One thing {@link decide} asks for, by index into the pool it was given. */
-export type Move =
-  /** Re-arm the paused worker `index` with `limit`; `lent`: over the fair limit, while the others are busy. */
-  | { readonly kind: 'rearm'; readonly index: number; readonly limit: number; readonly lent: boolean }
-  /** Tell the armed worker `index` this lower limit (a loan called back, or a limit that fell). */
-  | { readonly kind: 'tighten'; readonly index: number; readonly limit: number };
-
-/** The limit for a pool: the fair share of what is open now, plus the tolerance and the slack. */
-export function fairLimit(connections: readonly number[], settings: BalanceSettings): number {
-  let open = 0;
-  for (const c of connections) open += c;
-  const share = open / Math.max(1, connections.length);
-  // The tolerance is a fraction of the share, but at most MAX_EXCESS connections: with thousands
-  // of idle connections open, 5 % would let the few busy ones pile on one worker.
-  const excess = Math.min(share * settings.tolerance, MAX_EXCESS);
-  // At least 1, and with a tolerance above 0 the least loaded worker is always below the limit:
-  // the pool can never stay paused as a whole.
-  return Math.max(1, Math.ceil(share + excess) + settings.slack);
-}
-
-/**
- * The limit of a loan: what the worker may hold now (the fair limit, or what it holds if more) plus
- * one tolerance's worth (at least 1, at most {@link MAX_EXCESS}). Small, so a worker mistaken for
- * busy (a burst of new connections keeps every worker slow at once) costs the spread at most that;
- * renewed each time the lent worker reaches it while the others stay busy, so a long CPU-heavy
- * request of the others does not leave connections waiting.
- */
-export function loanLimit(connections: number, limit: number, settings: BalanceSettings): number {
-  return Math.max(limit, connections) + Math.max(1, Math.min(MAX_EXCESS, Math.ceil(limit * settings.tolerance)));
-}
-
-/**
- * Who accepts next, given the pool and its fair `limit`. Pure: the same standings give the same
- * moves. In order:
- * 1. The others are busy (every armed worker that is not on a loan is busy): every paused worker
- *    below the limit, or idle, is re-armed on a loan ({@link loanLimit}). Otherwise every loan is
- *    called back (the fair limit told again). A paused worker at its limit that is busy too gains
- *    nothing from a loan; and where all are slow alike (a burst of new connections on a loaded
- *    machine) none at its limit is lent, so such a burst spreads nearly as strictly as without loans.
- * 2. A paused worker below the limit that rested {@link MIN_PAUSE_MS} is re-armed.
- * 3. With every worker paused, the least loaded one (below the limit, see {@link fairLimit}) is re-armed.
- * 4. An armed worker whose limit fell a lot is told the lower one.
- */
-export function decide(pool: readonly Standing[], limit: number, now: number, settings: BalanceSettings): Move[] {
-  const moves: Move[] = [];
-  let accepting = 0;
-  let othersBusy = (settings.busyAfter ?? 0) > 0;
-  let steady = 0;
-  for (const w of pool) {
-    if (w.pausedAt !== undefined || w.lent) continue;
-    steady++;
-    if (!w.busy) othersBusy = false;
-  }
-  // No armed worker to be busy: every one is paused (rule 3) or on a loan, which then has no reason.
-  if (steady === 0) othersBusy = false;
-  let leastLoaded = -1;
-  for (let i = 0; i < pool.length; i++) {
-    const w = pool[i]!;
-    if (w.pausedAt !== undefined) {
-      const below = w.connections < limit;
-      // A worker below the limit is spared its rest; one at it must be idle: a busy one could not use a loan.
-      if (othersBusy && (below || w.idle)) {
-        moves.push({ kind: 'rearm', index: i, limit: loanLimit(w.connections, limit, settings), lent: true });
-        accepting++;
-        continue;
-      }
-      // Under churn the counts wobble around the fair share, and each re-arm costs a handle sent.
-      if (below && now - w.pausedAt >= MIN_PAUSE_MS) {
-        moves.push({ kind: 'rearm', index: i, limit, lent: false });
-        accepting++;
-      } else if (below && (leastLoaded === -1 || w.connections < pool[leastLoaded]!.connections)) {
-        leastLoaded = i;
-      }
-      continue;
-    }
-    accepting++;
-    if (w.lent) {
-      if (!othersBusy) moves.push({ kind: 'tighten', index: i, limit });
-      continue;
-    }
-    // Only tightening needs a message (a limit too low corrects itself through a pause), and only
-    // a clear fall: a limit that wobbles with every closed connection would cost a message each.
-    if (w.told !== undefined && w.told > limit + Math.max(settings.slack, Math.ceil(limit / 4))) moves.push({ kind: 'tighten', index: i, limit });
-  }
-  // Someone must always accept: with every worker paused, the least loaded one goes back to work.
-  if (accepting === 0 && leastLoaded !== -1) moves.push({ kind: 'rearm', index: leastLoaded, limit, lent: false });
-  return moves;
+/** Everything the steering remembers of one worker: the record the decisions read, and the rest. */
+interface State<W> extends SteeringRecord {
+  readonly worker: W;
+  pausedAt: number | undefined;
+  told: number | undefined;
+  lent: boolean;
+  probeSentAt: number | undefined;
+  probedAt: number;
+  prompt: number;
+  unused: number;
+  /** The seq of its probe in flight (with `probeSentAt`). */
+  probeSeq: number;
+  /** What it held when it was lent: a loan called back with no more took nothing. */
+  lentAt: number;
 }
 
 /** Keeps every worker's share of open connections near the fair share, without per-connection IPC. */
 export class AcceptSteering<W extends SteeredWorker> {
-  /** Paused workers, with when they paused (ms). */
-  private readonly paused = new Map<W, number>();
-  /** The limit each armed worker was last told. */
-  private readonly told = new Map<W, number>();
-  /** Armed workers on a loan: over the fair limit while the others are busy. */
-  private readonly lent = new Set<W>();
-  /** Each worker's unanswered probe: its seq and when it was sent (ms). */
-  private readonly probes = new Map<W, { readonly seq: number; readonly sentAt: number }>();
-  /** When each worker was last probed (ms). */
-  private readonly probedAt = new Map<W, number>();
-  /** When each worker last answered a probe within `busyAfter` ms. */
-  private readonly prompt = new Map<W, number>();
-  /** What each lent worker held when it was lent. */
-  private readonly lentAt = new Map<W, number>();
-  /** When a worker's loan was called back having taken nothing (see `idle` in rebalance). */
-  private readonly unused = new Map<W, number>();
+  /** One state per worker in the pool, by worker id. */
+  private readonly states = new Map<number, State<W>>();
   private readonly busyAfter: number;
   private nextSeq = PROBE_SEQ_BASE;
   /** When a worker last paused (ms): probes are frequent for PRESSURE_MS after. */
   private lastPause = Number.NEGATIVE_INFINITY;
+  /** The delay of the tick asked for last (ms), undefined: none. */
+  private wanted: number | undefined;
+  /** Set by `start()`: ticks run on a timer. */
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = 0;
 
+  /** `pool`: the ready workers, read when the timer ticks. */
   constructor(
     private readonly settings: BalanceSettings,
     private readonly actions: SteeringActions<W>,
+    private readonly pool: () => readonly W[],
   ) {
     this.busyAfter = settings.busyAfter ?? 0;
+  }
+
+  /** Ticks from now on run on a timer (unref'd), when the steering asks for one. */
+  start(): void {
+    this.running = true;
+    if (this.wanted !== undefined) this.arm(this.wanted);
+  }
+
+  /** No more ticks: the timer is cleared (the primary closes). */
+  stop(): void {
+    this.running = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** In how many ms the steering asked to tick last (probes, rests that end); undefined: it needs no tick. */
+  get nextTick(): number | undefined {
+    return this.wanted;
   }
 
   /** The limit for a pool: the fair share of what is open now, plus the tolerance and the slack. */
@@ -240,18 +103,18 @@ export class AcceptSteering<W extends SteeredWorker> {
   /** The limit to give a worker joining `workers` (it is armed from the start). */
   armed(worker: W, workers: readonly W[]): number {
     const limit = this.limit(workers);
-    this.told.set(worker, limit);
+    this.state(worker).told = limit;
     return limit;
   }
 
   /** True while `worker` is paused (its socket copy closed) and not yet re-armed. */
   isPaused(worker: W): boolean {
-    return this.paused.has(worker);
+    return this.states.get(worker.id)?.pausedAt !== undefined;
   }
 
   /** True while `worker` accepts over its limit because the others were busy. */
   isLent(worker: W): boolean {
-    return this.lent.has(worker);
+    return this.states.get(worker.id)?.lent === true;
   }
 
   /**
@@ -260,29 +123,29 @@ export class AcceptSteering<W extends SteeredWorker> {
    * whose limit fell.
    */
   report(worker: W, paused: boolean, workers: readonly W[], now = Date.now()): void {
-    if (paused && !this.paused.has(worker)) {
-      this.paused.set(worker, now);
-      this.told.delete(worker);
-      this.lent.delete(worker);
+    const s = this.state(worker);
+    if (paused && s.pausedAt === undefined) {
+      s.pausedAt = now;
+      s.told = undefined;
+      s.lent = false;
       this.lastPause = now;
       // Now is when a loan may be needed: probe every worker without a probe in flight at once.
-      this.probedAt.clear();
+      for (const other of this.states.values()) other.probedAt = Number.NEGATIVE_INFINITY;
     }
     this.rebalance(workers, now);
   }
 
   /** A `pong` came from `worker`: if it answers this steering's probe, the worker is not busy. */
   pong(worker: W, seq: number, workers: readonly W[], now = Date.now()): void {
-    const probe = this.probes.get(worker);
-    if (probe === undefined || probe.seq !== seq) return;
-    this.probes.delete(worker);
-    if (now - probe.sentAt < this.busyAfter) this.prompt.set(worker, now);
-    else this.prompt.delete(worker);
+    const s = this.states.get(worker.id);
+    if (s === undefined || s.probeSentAt === undefined || s.probeSeq !== seq) return;
+    s.prompt = now - s.probeSentAt < this.busyAfter ? now : Number.NEGATIVE_INFINITY;
+    s.probeSentAt = undefined;
     // It was busy (a loan may be out on its account) or a paused one waits: decide again.
-    if (this.lent.size > 0 || this.paused.size > 0) this.rebalance(workers, now);
+    if (this.any((x) => x.lent || x.pausedAt !== undefined)) this.rebalance(workers, now);
   }
 
-  /** The timer the steering asked for (`wake`) fired: probes, re-arms the rested, lends or calls loans back. */
+  /** The tick the steering asked for: probes, re-arms the rested, lends or calls loans back. */
   tick(workers: readonly W[], now = Date.now()): void {
     this.rebalance(workers, now);
   }
@@ -290,115 +153,137 @@ export class AcceptSteering<W extends SteeredWorker> {
   /** The pool changed (a worker left or joined): re-arms and tightens as {@link report} does. */
   rebalance(workers: readonly W[], now = Date.now()): void {
     const limit = this.limit(workers);
-    // Idle: answered promptly since it paused (a worker that just used up a loan is busy with what
-    // it took until it answers again), within the last two probe intervals, nothing overdue since.
-    const fresh = 2 * this.interval(now) + this.busyAfter;
-    const pool: Standing[] = workers.map((w) => {
-      const probe = this.probes.get(w);
-      const busy = probe !== undefined && now - probe.sentAt >= this.busyAfter;
-      const pausedAt = this.paused.get(w);
-      const prompt = this.prompt.get(w) ?? Number.NEGATIVE_INFINITY;
-      return {
-        connections: w.connections,
-        pausedAt,
-        lent: this.lent.has(w),
-        busy,
-        // A loan that took nothing is not offered again until connections arrive (someone pauses
-        // by accepting): where none arrive, lending would only cost re-arms.
-        idle: !busy && now - prompt <= fresh && (pausedAt === undefined || prompt > pausedAt) && !((this.unused.get(w) ?? Number.NEGATIVE_INFINITY) >= this.lastPause),
-        told: this.told.get(w),
-      };
-    });
+    const states = workers.map((w) => this.state(w));
+    const clock = this.clock(now);
+    const pool = states.map((s, i) => standing(s, workers[i]!.connections, clock));
     for (const move of decide(pool, limit, now, this.settings)) {
-      const w = workers[move.index]!;
+      const s = states[move.index]!;
+      const w = s.worker;
       if (move.kind === 'rearm') {
-        this.paused.delete(w);
-        this.told.set(w, move.limit);
-        if (move.lent) {
-          this.lent.add(w);
-          this.lentAt.set(w, w.connections);
-        } else this.lent.delete(w);
+        s.pausedAt = undefined;
+        s.told = move.limit;
+        s.lent = move.lent;
+        if (move.lent) s.lentAt = w.connections;
         this.actions.rearm(w, move.limit);
-      } else {
-        if (this.lent.has(w)) {
-          if (w.connections <= (this.lentAt.get(w) ?? 0)) this.unused.set(w, now);
-          // At or over the fair limit it pauses on this message: known now, and no sign that
-          // connections arrive (so not a pause that probes everyone or counts as pressure).
-          if (w.connections >= move.limit) {
-            this.paused.set(w, now);
-            this.lent.delete(w);
-            this.told.delete(w);
-            this.actions.tighten(w, move.limit);
-            continue;
-          }
-        }
-        this.told.set(w, move.limit);
-        this.lent.delete(w);
-        this.actions.tighten(w, move.limit);
+        continue;
       }
+      if (s.lent) {
+        if (w.connections <= s.lentAt) s.unused = now;
+        // At or over the fair limit it pauses on this message: known now, and no sign that
+        // connections arrive (so not a pause that probes everyone or counts as pressure).
+        if (w.connections >= move.limit) {
+          s.pausedAt = now;
+          s.lent = false;
+          s.told = undefined;
+          this.actions.tighten(w, move.limit);
+          continue;
+        }
+      }
+      s.told = move.limit;
+      s.lent = false;
+      this.actions.tighten(w, move.limit);
     }
     this.schedule(workers, now);
   }
 
+  /** `worker` is no longer in the pool (draining, exited). */
+  leave(worker: W): void {
+    this.states.delete(worker.id);
+  }
+
   /**
    * While a worker is paused or on a loan, probes every worker not on a loan (one probe in flight
-   * each, and at most one per interval) and asks for the next tick: probes at each pause, every
-   * PRESSURE_PROBE_MS while connections arrive (a pause in the last PRESSURE_MS, or a loan out), every
-   * QUIET_PROBE_MS otherwise; ticks in time to see a probe go unanswered and a paused worker's rest end. While every
-   * worker accepts, nothing: then the steering costs the primary no work at all.
+   * each, and at most one per interval: `probeDue`) and asks for the next tick, in time to see a
+   * probe go unanswered and a paused worker's rest end. While every worker accepts, nothing: then
+   * the steering costs the primary no work at all.
    */
   private schedule(workers: readonly W[], now: number): void {
-    if (this.paused.size === 0 && this.lent.size === 0) {
-      this.actions.wake?.(undefined);
+    if (!this.any((s) => s.pausedAt !== undefined || s.lent)) {
+      this.wake(undefined);
       return;
     }
     let next = Number.POSITIVE_INFINITY;
     const limit = this.limit(workers);
-    for (const [w, pausedAt] of this.paused) {
-      if (w.connections < limit) next = Math.min(next, pausedAt + MIN_PAUSE_MS - now);
+    for (const s of this.states.values()) {
+      if (s.pausedAt !== undefined && s.worker.connections < limit) next = Math.min(next, s.pausedAt + MIN_PAUSE_MS - now);
     }
     if (this.busyAfter > 0 && this.actions.probe !== undefined) {
-      const interval = this.interval(now);
+      const clock = this.clock(now);
       // Every worker but those on a loan: the armed ones may be busy, the paused ones must be idle to be lent.
       for (const w of workers) {
-        if (this.lent.has(w)) continue;
-        const probe = this.probes.get(w);
-        if (probe !== undefined) {
-          // In flight: tick when it would count as busy (+1: Date.now() has whole milliseconds);
-          // once it does, its pong is what changes anything: no tick for it meanwhile.
-          const due = probe.sentAt + this.busyAfter + 1 - now;
-          if (due > 0) next = Math.min(next, due);
+        const s = this.state(w);
+        if (s.lent) continue;
+        const due = probeDue(s, clock);
+        if (due === undefined) continue;
+        if (due > 0) {
+          next = Math.min(next, due);
           continue;
         }
-        const last = this.probedAt.get(w) ?? Number.NEGATIVE_INFINITY;
-        if (now - last < interval) {
-          next = Math.min(next, last + interval - now);
-          continue;
-        }
-        const seq = this.nextSeq++;
-        this.probes.set(w, { seq, sentAt: now });
-        this.probedAt.set(w, now);
-        this.actions.probe(w, seq);
+        s.probeSeq = this.nextSeq++;
+        s.probeSentAt = now;
+        s.probedAt = now;
+        this.actions.probe(w, s.probeSeq);
         next = Math.min(next, this.busyAfter + 1);
       }
     }
-    this.actions.wake?.(next === Number.POSITIVE_INFINITY ? undefined : Math.max(1, Math.ceil(next)));
+    this.wake(next === Number.POSITIVE_INFINITY ? undefined : Math.max(1, Math.ceil(next)));
   }
 
-  /** How often a worker is probed: every PRESSURE_PROBE_MS while connections arrive (or a loan is out), else QUIET_PROBE_MS. */
-  private interval(now: number): number {
-    return this.lent.size > 0 || now - this.lastPause < PRESSURE_MS ? Math.max(this.busyAfter, PRESSURE_PROBE_MS) : QUIET_PROBE_MS;
+  /** The moment `now` as the decisions see it: the probe interval then, and the last pause. */
+  private clock(now: number): SteeringClock {
+    const interval = probeInterval(
+      this.busyAfter,
+      this.any((s) => s.lent),
+      now - this.lastPause,
+    );
+    return { now, busyAfter: this.busyAfter, interval, lastPause: this.lastPause };
   }
 
-  /** `worker` is no longer in the pool (draining, exited). */
-  leave(worker: W): void {
-    this.paused.delete(worker);
-    this.told.delete(worker);
-    this.lent.delete(worker);
-    this.probes.delete(worker);
-    this.probedAt.delete(worker);
-    this.prompt.delete(worker);
-    this.lentAt.delete(worker);
-    this.unused.delete(worker);
+  /** Asks for a tick in `ms` (`undefined`: none); the timer runs it once started. */
+  private wake(ms: number | undefined): void {
+    this.wanted = ms;
+    if (this.running) this.arm(ms);
+  }
+
+  /** One timer: asked on every report, a timer already due as soon is kept (its tick asks again). */
+  private arm(ms: number | undefined): void {
+    const due = ms === undefined ? Number.POSITIVE_INFINITY : Date.now() + ms;
+    if (this.timer !== undefined && this.timerDue <= due && due !== Number.POSITIVE_INFINITY) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (ms === undefined) return;
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.tick(this.pool());
+    }, ms);
+    // Never what keeps the primary alive: it only matters while workers serve.
+    this.timer.unref();
+  }
+
+  private any(test: (s: State<W>) => boolean): boolean {
+    for (const s of this.states.values()) if (test(s)) return true;
+    return false;
+  }
+
+  /** `worker`'s state, made on first sight (it joined the pool). */
+  private state(worker: W): State<W> {
+    let s = this.states.get(worker.id);
+    if (s === undefined) {
+      s = {
+        worker,
+        pausedAt: undefined,
+        told: undefined,
+        lent: false,
+        probeSentAt: undefined,
+        probedAt: Number.NEGATIVE_INFINITY,
+        prompt: Number.NEGATIVE_INFINITY,
+        unused: Number.NEGATIVE_INFINITY,
+        probeSeq: 0,
+        lentAt: 0,
+      };
+      this.states.set(worker.id, s);
+    }
+    return s;
   }
 }

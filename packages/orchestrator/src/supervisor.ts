@@ -60,9 +60,6 @@ export class Supervisor {
   private readonly workers = new Map<number, WorkerProcess>();
   /** Balanced shared mode only: who accepts on the shared sockets. */
   private readonly steering: AcceptSteering<WorkerProcess> | undefined;
-  /** Balanced shared mode: the steering's next tick (it probes and lends while a worker is paused). */
-  private steeringTimer: NodeJS.Timeout | undefined;
-  private steeringDue = 0;
   private readonly ready: ReadySet;
 
   constructor(
@@ -82,8 +79,8 @@ export class Supervisor {
         rearm: (worker, limit) => this.sendListeners(worker, limit),
         tighten: (worker, limit) => worker.post(createMessage('limit', { open: limit })),
         probe: (worker, seq) => worker.post(createMessage('ping', { seq })),
-        wake: (ms) => this.wakeSteering(ms),
-      });
+      }, () => this.ready.all);
+      this.steering.start();
     }
   }
 
@@ -231,24 +228,6 @@ export class Supervisor {
     });
   }
 
-  /** Balanced shared mode: runs the steering's tick in `ms` (one timer; `undefined` cancels it). */
-  private wakeSteering(ms: number | undefined): void {
-    const due = ms === undefined ? Number.POSITIVE_INFINITY : Date.now() + ms;
-    // Asked on every report: a timer already due as soon is kept (its tick asks again).
-    if (this.steeringTimer !== undefined && this.steeringDue <= due && due !== Number.POSITIVE_INFINITY) return;
-    if (this.steeringTimer !== undefined) clearTimeout(this.steeringTimer);
-    this.steeringTimer = undefined;
-    if (ms === undefined || this.steering === undefined) return;
-    const steering = this.steering;
-    this.steeringDue = due;
-    this.steeringTimer = setTimeout(() => {
-      this.steeringTimer = undefined;
-      steering.tick(this.ready.all);
-    }, ms);
-    // Never what keeps the primary alive: it only matters while workers serve.
-    this.steeringTimer.unref();
-  }
-
   /** Answers `hello`: tells the worker about every listener. */
   private introduce(worker: WorkerProcess): void {
     // Drop-in: the worker's app says what it listens on; it gets only those listeners.
@@ -352,6 +331,7 @@ export class Supervisor {
   stopReplacing(): void {
     this.closing = true;
     this.slots.stopRefilling();
+    this.steering?.stop();
   }
 
   /** A read-only snapshot of `worker`, as the primary's API and events give it. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { AcceptSteering, decide, SUGGESTED_BUSY_AFTER_MS, fairLimit, MAX_EXCESS, MIN_PAUSE_MS, PRESSURE_MS, PRESSURE_PROBE_MS, QUIET_PROBE_MS, type Move, type Standing } from '../src/steering.js';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { MAX_EXCESS, MIN_PAUSE_MS, PRESSURE_MS, PRESSURE_PROBE_MS, QUIET_PROBE_MS, SUGGESTED_BUSY_AFTER_MS } from '@handoff/policies';
+import { AcceptSteering } from '../src/steering.js';
 
 interface W {
   id: number;
@@ -23,7 +24,7 @@ function simulate(n: number, arrivals: number, choose: (armed: W[], step: number
     tighten: (w, limit) => {
       w.limit = limit;
     },
-  });
+  }, () => workers);
   for (const w of workers) w.limit = steering.armed(w, workers);
   for (let step = 0; step < arrivals; step++) {
     const armed = workers.filter((w) => w.armed);
@@ -67,7 +68,7 @@ describe('AcceptSteering', () => {
   it('keeps the excess over the share to a few connections when thousands are open (idle ones dominate the count)', () => {
     const a = { id: 1, connections: 2500 };
     const b = { id: 2, connections: 2500 };
-    const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: () => {}, tighten: () => {} });
+    const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: () => {}, tighten: () => {} }, () => [a, b]);
     expect(steering.limit([a, b])).toBe(2500 + MAX_EXCESS);
   });
 
@@ -76,7 +77,7 @@ describe('AcceptSteering', () => {
     const b = { id: 2, connections: 40 };
     const rearmed: number[] = [];
     const tightened: Array<[number, number]> = [];
-    const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: (w) => rearmed.push(w.id), tighten: (w, l) => tightened.push([w.id, l]) });
+    const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: (w) => rearmed.push(w.id), tighten: (w, l) => tightened.push([w.id, l]) }, () => [a, b]);
     expect(steering.armed(a, [a, b])).toBe(42);
     steering.armed(b, [a, b]);
     a.connections = 42;
@@ -95,96 +96,6 @@ describe('AcceptSteering', () => {
   });
 });
 
-/** A pool for `decide`: each worker paused (since `pausedAt`), lent, busy, as fast-check draws it. */
-const standing = fc.record({
-  connections: fc.nat({ max: 200 }),
-  pausedAt: fc.option(fc.nat({ max: 1000 }), { nil: undefined }),
-  lent: fc.boolean(),
-  busy: fc.boolean(),
-  idle: fc.boolean(),
-  told: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
-});
-/** A paused worker is not lent (the steering forgets a loan when it pauses); busy and idle exclude each other. */
-const pool = fc.array(standing, { minLength: 1, maxLength: 12 }).map((ws) => ws.map((w) => ({ ...w, lent: w.pausedAt === undefined && w.lent, idle: w.idle && !w.busy })));
-const settings = { tolerance: 0.05, slack: 0, busyAfter: SUGGESTED_BUSY_AFTER_MS };
-const NOW = 1000;
-
-/** Who accepts after `moves`: the armed, and the paused ones re-armed. */
-function accepting(ws: readonly Standing[], moves: readonly Move[]): Set<number> {
-  const set = new Set<number>();
-  ws.forEach((w, i) => w.pausedAt === undefined && set.add(i));
-  for (const m of moves) if (m.kind === 'rearm') set.add(m.index);
-  return set;
-}
-
-describe('decide (work conservation)', () => {
-  it('lends to every paused worker free to accept when every armed one not on a loan is busy, a bounded loan (property)', () => {
-    fc.assert(
-      fc.property(pool, (ws) => {
-        const steady = ws.filter((w) => w.pausedAt === undefined && !w.lent);
-        fc.pre(steady.length > 0 && steady.every((w) => w.busy) && ws.some((w) => w.pausedAt !== undefined));
-        const limit = fairLimit(ws.map((w) => w.connections), settings);
-        const moves = decide(ws, limit, NOW, settings);
-        ws.forEach((w, i) => {
-          if (w.pausedAt === undefined) return;
-          const m = moves.find((x): x is Extract<Move, { kind: 'rearm' }> => x.kind === 'rearm' && x.index === i);
-          if (w.connections >= limit && !w.idle) {
-            // At its limit and slow too: a loan would not help it, and would cost the spread.
-            if (m !== undefined) expect(m.lent).toBe(false);
-            return;
-          }
-          expect(m).toMatchObject({ kind: 'rearm', lent: true });
-          // Over what it holds, so it can take connections now; by at most MAX_EXCESS.
-          expect(m!.limit).toBeGreaterThan(w.connections);
-          expect(m!.limit).toBeLessThanOrEqual(Math.max(limit, w.connections) + MAX_EXCESS);
-        });
-      }),
-    );
-  });
-
-  it('lends nothing while an armed worker answers, and calls every loan back (property)', () => {
-    fc.assert(
-      fc.property(pool, (ws) => {
-        fc.pre(ws.some((w) => w.pausedAt === undefined && !w.lent && !w.busy));
-        const limit = fairLimit(ws.map((w) => w.connections), settings);
-        const moves = decide(ws, limit, NOW, settings);
-        for (const m of moves) {
-          if (m.kind === 'rearm') expect(m).toEqual({ kind: 'rearm', index: m.index, limit, lent: false });
-          // A paused worker over the limit is re-armed only to keep someone accepting: never here.
-          if (m.kind === 'rearm') expect(ws[m.index]!.connections).toBeLessThan(limit);
-        }
-        ws.forEach((w, i) => {
-          if (w.lent) expect(moves).toContainEqual({ kind: 'tighten', index: i, limit });
-        });
-      }),
-    );
-  });
-
-  it('always leaves someone accepting, and only positive whole limits (property)', () => {
-    fc.assert(
-      fc.property(pool, fc.constantFrom(0, 1, 4, 50), (ws, busyAfter) => {
-        const s = { ...settings, busyAfter };
-        const limit = fairLimit(ws.map((w) => w.connections), s);
-        const moves = decide(ws, limit, NOW, s);
-        expect(accepting(ws, moves).size).toBeGreaterThan(0);
-        for (const m of moves) expect(Number.isInteger(m.limit) && m.limit >= 1).toBe(true);
-        // At most one move per worker.
-        expect(new Set(moves.map((m) => m.index)).size).toBe(moves.length);
-      }),
-    );
-  });
-
-  it('never lends with busyAfter 0 (the strict spread) (property)', () => {
-    fc.assert(
-      fc.property(pool, (ws) => {
-        const s = { ...settings, busyAfter: 0 };
-        const limit = fairLimit(ws.map((w) => w.connections), s);
-        for (const m of decide(ws, limit, NOW, s)) if (m.kind === 'rearm') expect(m.lent).toBe(false);
-      }),
-    );
-  });
-});
-
 describe('AcceptSteering (probes and loans)', () => {
   interface P {
     id: number;
@@ -193,17 +104,17 @@ describe('AcceptSteering (probes and loans)', () => {
   function rig(busyAfter = SUGGESTED_BUSY_AFTER_MS) {
     const log: string[] = [];
     const probes = new Map<number, number>();
-    let wake: number | undefined;
+    // Not started: no timer runs; the tests tick by hand, at times of their own.
     const steering = new AcceptSteering<P>(
       { tolerance: 0.05, slack: 0, busyAfter },
       {
         rearm: (w, limit) => log.push(`rearm ${w.id} ${limit}`),
         tighten: (w, limit) => log.push(`tighten ${w.id} ${limit}`),
         probe: (w, seq) => probes.set(w.id, seq),
-        wake: (ms) => (wake = ms),
       },
+      () => [],
     );
-    return { steering, log, probes, wake: () => wake };
+    return { steering, log, probes, wake: () => steering.nextTick };
   }
 
   it('lends to a paused worker over its share once the other leaves a probe unanswered, and calls it back on the answer', () => {
@@ -336,5 +247,59 @@ describe('AcceptSteering (probes and loans)', () => {
     // Frequent for PRESSURE_MS after the pause, then every QUIET_PROBE_MS: about 125 in 10 s, not 1,000.
     expect(sent).toBeLessThanOrEqual(PRESSURE_MS / PRESSURE_PROBE_MS + 10_000 / QUIET_PROBE_MS + 2);
     expect(steering.isPaused(a)).toBe(true);
+  });
+});
+
+describe('AcceptSteering (its timer and its records)', () => {
+  it('once started, ticks on its own timer: a rested worker below the limit is re-armed with no report; stopped, it ticks no more', async () => {
+    const a = { id: 1, connections: 4 };
+    const b = { id: 2, connections: 4 };
+    const rearmed: number[] = [];
+    let ticks = 0;
+    const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: (w) => rearmed.push(w.id), tighten: () => {} }, () => {
+      ticks++;
+      return [a, b];
+    });
+    steering.start();
+    onTestFinished(() => steering.stop());
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    steering.report(a, true, [a, b]);
+    a.connections = 1;
+    steering.report(a, true, [a, b]);
+    expect(rearmed).toEqual([]);
+    expect(steering.nextTick).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(rearmed).toEqual([1]), { timeout: 2000, interval: 5 });
+    // Every worker accepts: it asks for no tick.
+    expect(steering.nextTick).toBeUndefined();
+    // Paused again and stopped: no timer runs it.
+    a.connections = 4;
+    steering.report(a, true, [a, b]);
+    a.connections = 1;
+    steering.report(a, true, [a, b]);
+    steering.stop();
+    const before = ticks;
+    await new Promise((resolve) => setTimeout(resolve, MIN_PAUSE_MS * 3));
+    expect(ticks).toBe(before);
+    expect(rearmed).toEqual([1]);
+  });
+
+  it('forgets a worker that leaves: it comes back armed, with no loan, pause or probe of before', () => {
+    const probes: number[] = [];
+    const a = { id: 1, connections: 3 };
+    const b = { id: 2, connections: 2 };
+    const steering = new AcceptSteering({ tolerance: 0.05, slack: 0, busyAfter: SUGGESTED_BUSY_AFTER_MS }, { rearm: () => {}, tighten: () => {}, probe: (w) => probes.push(w.id) }, () => [a, b]);
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    steering.report(a, true, [a, b], 0);
+    expect(steering.isPaused(a)).toBe(true);
+    expect(probes.sort()).toEqual([1, 2]);
+    steering.leave(a);
+    expect(steering.isPaused(a)).toBe(false);
+    steering.rebalance([b], 1);
+    // Nobody paused or lent: no probe, no tick.
+    expect(steering.nextTick).toBeUndefined();
+    steering.armed(a, [a, b]);
+    expect(steering.isPaused(a) || steering.isLent(a)).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-export type { ConnectionInfo, Policy, PolicyMode, PrimaryPolicy, ReusePortPolicy, SharedPolicy, WorkerView } from './types.js';
+export type { BalanceSettings, ConnectionInfo, Policy, PolicyMode, PrimaryPolicy, ReusePortPolicy, SharedPolicy, WorkerView } from './types.js';
 export { HandoffPolicyError, PolicyErrorCode } from './errors.js';
 export { roundRobin } from './round-robin.js';
 export { leastConnections } from './least-connections.js';
@@ -10,3 +10,21 @@ export { peakEwma, type PeakEwmaOptions } from './peak-ewma.js';
 export { sharedHandle } from './shared-handle.js';
 export { balancedShared, type BalancedSharedOptions } from './balanced-shared.js';
 export { reusePort } from './reuse-port.js';
+export {
+  decide,
+  fairLimit,
+  loanLimit,
+  probeDue,
+  probeInterval,
+  standing,
+  MAX_EXCESS,
+  MIN_PAUSE_MS,
+  PRESSURE_MS,
+  PRESSURE_PROBE_MS,
+  QUIET_PROBE_MS,
+  SUGGESTED_BUSY_AFTER_MS,
+  type Move,
+  type Standing,
+  type SteeringClock,
+  type SteeringRecord,
+} from './balance.js';

@@ -112,7 +112,21 @@ export interface SharedPolicy {
    * below it again, unless every worker that accepts has been busy for `busyAfter` ms (0 or absent:
    * never). No per-connection IPC. See `balancedShared()`.
    */
-  readonly balance?: { readonly tolerance: number; readonly slack: number; readonly busyAfter?: number };
+  readonly balance?: BalanceSettings;
+}
+
+/** The balance settings of a shared policy (`balancedShared()`), which the primary's steering reads. */
+export interface BalanceSettings {
+  /** How far above the fair share a worker may go, as a fraction (0.05: 5 %). */
+  readonly tolerance: number;
+  /** Connections a worker may hold above its share besides the tolerance (0 by default). */
+  readonly slack: number;
+  /**
+   * How long, in ms, an armed worker may leave a probe unanswered before it counts as busy and the
+   * paused ones may accept over their limit; 0 or absent: never (a worker over its share waits,
+   * however busy the others are).
+   */
+  readonly busyAfter?: number;
 }
 
 /** A policy of mode `reuseport`: each worker binds its own socket with `SO_REUSEPORT`; the kernel hashes. */
