@@ -56,6 +56,7 @@ export const TEST_SETS = {
   'examples/terminus/test/terminus.test.mjs': 'node',
   'examples/ws/test/ws.test.mjs': 'node',
   // cli
+  'packages/cli/test/addon.test.ts': 'node', // the addon in ready/status; picks its transport by flag
   'packages/cli/test/args.test.ts': 'once', // parseCommandLine, configs, the options table
   'packages/cli/test/control.test.ts': 'once', // the control socket
   'packages/cli/test/cpu-quota.test.ts': 'once', // cgroups, worker count

@@ -1,5 +1,5 @@
 import { describeAddress } from './events-log.js';
-import type { PrimaryStatus, WorkerStatus } from './control/handlers.js';
+import type { AddonStatus, PrimaryStatus, WorkerStatus } from './control/handlers.js';
 
 function duration(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -19,13 +19,18 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
   return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
-/** `, transport native` (or `native 1, ipc 1` when a worker fell back), or nothing where no connection crosses. */
-function transports(workers: readonly WorkerStatus[]): string {
+/**
+ * `, transport native (prebuilt linux-x64-gnu)` (or `native (…) 1, ipc 1` when a worker fell back;
+ * `ipc (addon not loaded: why)` where `auto` fell back), or nothing where no connection crosses.
+ */
+function transports(workers: readonly WorkerStatus[], addon: AddonStatus | null | undefined): string {
   const counts = new Map<string, number>();
   for (const w of workers) if (w.transport !== null) counts.set(w.transport, (counts.get(w.transport) ?? 0) + 1);
   if (counts.size === 0) return '';
-  if (counts.size === 1) return `, transport ${[...counts.keys()][0]}`;
-  return `, transport ${[...counts].map(([t, n]) => `${t} ${n}`).join(', ')}`;
+  // The addon's note goes with the transport it is about: a worker that fell back alone is the other.
+  const named = (t: string): string => (addon === null || addon === undefined || addon.description === '' || addon.transport !== t ? t : `${t} (${addon.description})`);
+  if (counts.size === 1) return `, transport ${named([...counts.keys()][0]!)}`;
+  return `, transport ${[...counts].map(([t, n]) => `${named(t)} ${n}`).join(', ')}`;
 }
 
 /** `2 workers (auto: cgroup cpu quota 1.0 of 2 CPUs)`: the target, and how `auto` counted it. */
@@ -40,7 +45,7 @@ function workersLine(s: PrimaryStatus): string {
 export function renderStatus(s: PrimaryStatus): string {
   const head = [
     `${s.name}: ${s.state}, pid ${s.pid}, generation ${s.generation}, Node ${s.node}, up ${duration(s.uptimeMs)}, ${s.entry}`,
-    `${workersLine(s)}; policy ${s.policy.name} (mode ${s.policy.mode})${transports(s.workers)}; listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
+    `${workersLine(s)}; policy ${s.policy.name} (mode ${s.policy.mode})${transports(s.workers, s.addon)}; listening on ${s.listeners.map(describeAddress).join(', ') || 'nothing yet'}`,
     `queued ${s.queued}; answered by the primary (503 or closed): ${s.rejectedTotal}${s.rejectedTotal > 0 ? ` (${Object.entries(s.rejected).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')})` : ''}; moved by drains: ${s.moved}`,
   ];
   const rows = s.workers.map((w) => [

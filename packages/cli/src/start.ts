@@ -1,9 +1,9 @@
 import { subscribe } from 'node:diagnostics_channel';
-import { countCpus, createPrimary, describeCpuCount, HandoffError } from '@handoff/orchestrator';
+import { countCpus, createPrimary, describeCpuCount, HandoffError, primaryDefaults } from '@handoff/orchestrator';
 import { serveMetrics, type MetricsServer } from '@handoff/metrics';
 import { claimOwnedControlDir, controlDir, controlOwner, ensureControlDir, ownerControlDir, socketPath } from './control/paths.js';
 import { listenControl } from './control/server.js';
-import { autoStatus, controlHandlers, plural, type RunningPrimary } from './control/handlers.js';
+import { addonStatus, autoStatus, controlHandlers, plural, type RunningPrimary, type TransportChoice } from './control/handlers.js';
 import { CpuSampler } from './cpu.js';
 import { CliErrorCode, ExitCode, HandoffCliError } from './errors.js';
 import { logPrimaryEvents } from './events-log.js';
@@ -13,7 +13,7 @@ import { handleSignals } from './signals.js';
 import { typescriptNodeArgs } from './typescript.js';
 import { reloadOnChange } from './watch.js';
 import { notifySystemd } from './sd-notify.js';
-import { adoptHanded, closeUnadopted, handedSockets, reportFailedSuccessor, spawnSuccessor, takeHandover, tellPredecessor, upgradeRefusal, type UpgradeResult } from './upgrade.js';
+import { adoptHanded, closeUnadopted, handedSockets, reportFailedSuccessor, spawnSuccessor, takeHandover, tellPredecessorReady, UpgradeLine, upgradeRefusal, type UpgradeResult } from './upgrade.js';
 
 /** Where `start` writes and what it reads. */
 export interface StartIO {
@@ -30,14 +30,16 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const sink = new LogSink(settings.logFormat, settings.name, io.stdout as never, io.stderr as never);
   // An upgrade's new primary: the old one handed it its listening sockets (upgrade.ts).
   const handover = takeHandover();
-  const generation = handover?.generation ?? 1;
+  // Its generation and the upgrades counted so far, carried from each primary to the next (/metrics).
+  const line = new UpgradeLine(handover);
+  const generation = line.generation;
   const options = adoptHanded(primaryOptions(settings), handover);
   const preload = new URL('./worker-preload.js', import.meta.url).href;
   // A .ts entry: source maps, and type stripping or the app's tsx (refused here, before any fork, where neither is there).
   const typescript = typescriptNodeArgs(settings.entry, settings.nodeArgs);
   // What @handoff/fdpass chose at start() (by the channel's name: the CLI does not depend on fdpass).
-  const selected: { binary?: string } = {};
-  const onSelected = (message: unknown): void => void (selected.binary = (message as { binary?: string }).binary);
+  let selected: TransportChoice | undefined;
+  const onSelected = (message: unknown): void => void (selected = message as TransportChoice);
   subscribe('handoff:transport:selected', onSelected);
   // `auto` is counted here, once, so that status can say how (a cgroup quota, the affinity).
   const auto = settings.workers === 'auto' ? countCpus() : undefined;
@@ -67,6 +69,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     startedAt: Date.now(),
     target: 0,
     auto,
+    transportChoice: () => selected,
     log: (event, message, fields) => sink.event(event, message, fields),
     tapLogs: (listener) => sink.tap(listener),
     stop: (timeout) => {
@@ -91,6 +94,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
       const refused = upgradeRefusal();
       const busy = upgrading !== undefined ? 'an upgrade of this primary runs already' : handedOver || primary.state !== 'running' ? `the primary is ${handedOver ? 'handed over' : primary.state}; upgrade it once it is running` : undefined;
       if (refused !== undefined || busy !== undefined) {
+        line.count('refused');
         sink.event('upgrade-refused', `upgrade refused: ${refused ?? busy}`);
         return Promise.reject(refused !== undefined ? new HandoffCliError(CliErrorCode.UPGRADE_REFUSED, refused) : new HandoffCliError(CliErrorCode.UPGRADE_BUSY, busy!));
       }
@@ -100,7 +104,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
         const on = request.node === undefined ? '' : ` on ${request.node}`;
         sink.event('upgrade', `upgrading: starting generation ${generation + 1}${on} with ${plural(sockets.length, 'listening socket')}`, { generation: generation + 1, sockets: sockets.map((s) => s.address) });
         progress(`starting the new primary${on} with ${plural(sockets.length, 'listening socket')}`);
-        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), generation + 1, request, settings.readyTimeout ?? 30_000).catch(async (error: unknown) => {
+        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), line, request, settings.readyTimeout ?? primaryDefaults.readyTimeout).catch(async (error: unknown) => {
           // A new primary killed after it took the name: the name is this one's again.
           await control.reclaimName(path).catch((e: Error) => sink.event('warning', `could not take the control socket ${path} back: ${e.message}`));
           throw error;
@@ -153,7 +157,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     // Before start(): every worker and event is counted, and a taken metrics port forks nothing.
     if (settings.metrics !== undefined) {
       // An upgrade's new primary: the old one holds the metrics port until the hand-over (below).
-      metrics = await serveMetrics(primary, settings.metrics).catch((error: HandoffError) => {
+      metrics = await serveMetrics(primary, { ...settings.metrics, upgrades: () => line.counts() }).catch((error: HandoffError) => {
         if (handover !== undefined && error.code === 'HANDOFF_ERR_PORT_IN_USE') return undefined;
         throw error;
       });
@@ -163,6 +167,13 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   } catch (error) {
     await metrics?.close();
     const e = error as HandoffError;
+    if (e.code === 'HANDOFF_ERR_INVALID_OPTION' && stopping === undefined) {
+      // start() read what the flags name from the machine (--listen name:web that systemd did not
+      // pass, --user that /etc/passwd lacks): a usage error in the flags' terms, as createPrimary()'s.
+      await control.close();
+      cleanup();
+      throw new HandoffCliError(CliErrorCode.INVALID_VALUE, inFlagTerms(e.message));
+    }
     sink.event('start-failed', `the app failed to start: ${e.message}`, { code: e.code });
     await reportFailedSuccessor(e);
     await control.close();
@@ -174,11 +185,13 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const addresses = primary.addresses();
   // What connections cross on (mode primary): a worker whose addon did not load says 'ipc'.
   const transports = [...new Set(primary.workers().map((w) => w.transport).filter((t) => t !== null))].sort();
-  // Which addon carries native connections (prebuilt for this platform, or built at install), as fdpass said.
-  const addon = transports.includes('native') && selected.binary !== undefined ? ` (${selected.binary === 'built' ? 'built at install' : selected.binary})` : '';
-  const via = transports.length === 0 ? '' : `, transport ${transports.join(' and ')}${addon}`;
+  // Which addon carries native connections (prebuilt for this platform, or built at install), or why
+  // `auto` fell back to IPC, as fdpass said; status says the same (render.ts).
+  const addon = addonStatus(selected);
+  const note = addon !== null && addon.description !== '' && transports.includes(addon.transport) ? ` (${addon.description})` : '';
+  const via = transports.length === 0 ? '' : `, transport ${transports.join(' and ')}${note}`;
   const counted = auto === undefined ? '' : `, auto: ${describeCpuCount(auto)}`;
-  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}${counted}); control: handoff status ${settings.name}`, { workers: run.target, auto: autoStatus(auto), addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports, addon: selected.binary ?? null });
+  sink.event('ready', `${plural(run.target, 'worker')} ready (policy ${settings.policy.name}${via}${counted}); control: handoff status ${settings.name}`, { workers: run.target, auto: autoStatus(auto), addresses, control: path, transport: transports.length === 1 ? transports[0] : transports.length === 0 ? null : transports, addon: addon?.binary ?? null, transportReason: addon?.reason ?? null });
   if (handover !== undefined) {
     control.takeName(path);
     closeUnadopted(handover, primary.listeningSockets());
@@ -186,11 +199,11 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   // Under systemd (Type=notify): this process is the service's main one now, before the old exits.
   const unnotified = await notifySystemd({ MAINPID: process.pid, READY: 1 });
   if (unnotified !== undefined) sink.event('warning', unnotified);
-  if (handover !== undefined) await tellPredecessor({ type: 'handoff:upgrade-ready', pid: process.pid });
+  if (handover !== undefined) await tellPredecessorReady(line);
   if (settings.metrics !== undefined && metrics === undefined) {
     // The old primary lets go of the metrics port as soon as it is told: a moment without /metrics.
     for (let tries = 0; metrics === undefined && tries < 100; tries++) {
-      metrics = await serveMetrics(primary, settings.metrics).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)));
+      metrics = await serveMetrics(primary, { ...settings.metrics, upgrades: () => line.counts() }).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)));
     }
     if (metrics === undefined) sink.event('warning', `the metrics port is still taken after the upgrade; /metrics is not served`);
     else logMetrics(metrics);

@@ -111,19 +111,25 @@ describe('the packed packages', () => {
     for (let i = 0; i < 20 && seen.size < 2; i++) seen.add((await get(port)).body);
     expect(seen.size).toBe(2);
     const status = await run('npx', ['handoff', 'status', '--json'], { cwd: app, env });
-    const workers = (JSON.parse(status.stdout) as { workers: Array<{ transport: string }> }).workers;
+    const { workers, addon } = JSON.parse(status.stdout) as { workers: Array<{ transport: string }>; addon: { transport: string; binary: string | null } | null };
     expect(workers).toHaveLength(2);
     // The tarball's prebuilt addon for this platform and libc (packed where its toolchain was; CI
     // has them): connections cross on the native transport with nothing compiled, unless the suite runs on IPC.
     const musl = /\/ld-musl-/.test(readFileSync('/proc/self/maps', 'utf8'));
     const target = `${process.platform}-${process.arch}-${musl ? 'musl' : 'gnu'}`;
     const prebuilt = existsSync(join(app, 'node_modules/@handoff/fdpass/prebuilds', target, 'fdpass.node'));
-    if (process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1' && process.arch === 'x64') expect(prebuilt).toBe(true);
+    if (process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1' && process.arch === 'x64') {
+      expect(prebuilt).toBe(true);
+      // What ships where CI's toolchains are (scripts/build-prebuilds.mjs): every target.
+      expect(readdirSync(join(app, 'node_modules/@handoff/fdpass/prebuilds')).sort()).toEqual(['linux-arm64-gnu', 'linux-arm64-musl', 'linux-x64-gnu', 'linux-x64-musl']);
+    }
     expect(existsSync(join(app, 'node_modules/@handoff/fdpass/build'))).toBe(false);
     if (process.env.HANDOFF_TRANSPORT === 'ipc') expect(workers.map((w) => w.transport)).toEqual(['ipc', 'ipc']);
     else if (prebuilt) {
       expect(workers.map((w) => w.transport)).toEqual(['native', 'native']);
       expect(lines.find((l) => l.event === 'ready')).toMatchObject({ transport: 'native', addon: `prebuilt ${target}` });
+      expect(addon).toMatchObject({ transport: 'native', binary: `prebuilt ${target}` });
+      expect((await run('npx', ['handoff', 'status'], { cwd: app, env })).stdout).toContain(`transport native (prebuilt ${target});`);
     }
     await run('npx', ['handoff', 'stop'], { cwd: app, env });
     expect(await exited).toBe(0);

@@ -17,6 +17,8 @@ export interface RunningPrimary {
   target: number;
   /** How `--workers auto` was counted; undefined for a number. */
   readonly auto: CpuCount | undefined;
+  /** What @handoff/fdpass chose at start (undefined before it said). */
+  transportChoice(): TransportChoice | undefined;
   /** Calls `listener` with every log record from now on; returns its removal. */
   tapLogs(listener: (record: LogRecord) => void): () => void;
   /** Writes one of the primary's own events to the log. */
@@ -71,6 +73,40 @@ export interface PrimaryStatus {
   readonly rejectedTotal: number;
   /** Connections draining workers gave back between requests, placed on other workers (`moveOnDrain`). */
   readonly moved: number;
+  /** Which fdpass addon carries connections, or why IPC does; null where fdpass said nothing, absent from an older primary. */
+  readonly addon?: AddonStatus | null;
+}
+
+/** What @handoff/fdpass publishes once on `handoff:transport:selected` (read by name: the CLI does not depend on fdpass). */
+export interface TransportChoice {
+  readonly requested: string;
+  readonly transport: 'native' | 'ipc';
+  /** Why `auto` fell back to IPC. */
+  readonly reason?: string;
+  /** On native: `'built'` (compiled at install) or `'prebuilt linux-x64-gnu'`… */
+  readonly binary?: string;
+}
+
+/** Which addon carries connections, and why IPC where it does not: what status and the ready line say. */
+export interface AddonStatus {
+  /** `'auto'`, `'native'` or `'ipc'`. */
+  readonly requested: string;
+  readonly transport: 'native' | 'ipc';
+  /** `'built'` (compiled at install) or `'prebuilt linux-x64-gnu'`…; null on IPC. */
+  readonly binary: string | null;
+  /** Why `auto` fell back to IPC (the addon's load failure); null otherwise. */
+  readonly reason: string | null;
+  /** `prebuilt linux-x64-gnu`, `built at install`, `addon not loaded: …`; empty where IPC was asked for. */
+  readonly description: string;
+}
+
+/** fdpass's choice as status and the ready line carry it. */
+export function addonStatus(choice: TransportChoice | undefined): AddonStatus | null {
+  if (choice === undefined) return null;
+  const binary = choice.transport === 'native' ? (choice.binary ?? null) : null;
+  const reason = choice.transport === 'ipc' ? (choice.reason ?? null) : null;
+  const description = binary === 'built' ? 'built at install' : binary !== null ? binary : reason !== null ? `addon not loaded: ${reason}` : '';
+  return { requested: choice.requested, transport: choice.transport, binary, reason, description };
 }
 
 /** How `auto` counted: the CPUs this process may use, and what limited them. */
@@ -126,6 +162,7 @@ export function statusOf(run: RunningPrimary): PrimaryStatus {
     rejected: stats.rejected,
     rejectedTotal: Object.values(stats.rejected).reduce((a, b) => a + b, 0),
     moved: stats.moved,
+    addon: addonStatus(run.transportChoice()),
   };
 }
 
