@@ -95,10 +95,14 @@ async function floodWhileBlocked(send: boolean, total: number): Promise<void> {
   expect(peakRss - rss0).toBeLessThan(64 * 1024);
   expect(refused.length).toBeGreaterThan(outcomes.length / 2);
   expect(refused.every((o) => o.retryAfter)).toBe(true);
-  // Promptly: not at queueTimeout (20 s) nor when the workers are back; on a loaded 2-core machine
-  // the slowest wait for a SYN retransmit (1 s) while the accept backlog is full.
+  // Promptly: refused for a full queue, as the primary counts them (a 503 for waiting would come
+  // only at queueTimeout, 20 s, after the workers are back), and before the workers are back: the
+  // bound is the block, not a guess of this machine's speed (on a loaded 2-core machine some wait
+  // for a SYN retransmit, 1 s, while the accept backlog is full).
+  const rejected = (await child.stats()).stats.rejected as Record<string, number>;
+  expect(rejected['queue-full']).toBeGreaterThanOrEqual(refused.length);
+  expect(rejected['queue-timeout']).toBe(0);
   const sorted = refused.map((o) => o.ms).sort((a, b) => a - b);
-  expect(sorted[Math.floor(sorted.length / 2)]!).toBeLessThan(1000);
   expect(sorted[Math.floor(sorted.length * 0.95)]!).toBeLessThan(blockMs);
   if (send) expect(other).toEqual([]);
   else expect(other.every((o) => o.status === 'timeout')).toBe(true);

@@ -57,15 +57,18 @@ describe('close()', () => {
     await waitFor(() => primary.workers().reduce((n, w) => n + w.connections, 0) >= 2, 5000, 10, 'the slow request to arrive');
     const workerPids = primary.workers().map((w) => w.pid);
     const closeStarted = Date.now();
-    const closing = primary.close({ timeout: 5000 });
+    const deadline = 5000;
+    const closing = primary.close({ timeout: deadline });
     const res = await slow;
     expect(res.status).toBe(200);
     expect(res.headers.connection).toBe('close');
     const idleClosedAt = await idleSocketClosed;
-    // The idle socket goes within its grace (500 ms), not at the 5 s deadline.
-    expect(idleClosedAt - closeStarted).toBeLessThan(2500);
+    // The idle socket goes within its grace (500 ms), not at the deadline; and close() resolves
+    // once the slow request is done, not at the deadline (a bound the machine's speed cannot reach:
+    // the deadline's timer fires no sooner than `deadline` after closeStarted).
+    expect(idleClosedAt - closeStarted).toBeLessThan(deadline);
     await closing;
-    expect(Date.now() - closeStarted).toBeLessThan(4000);
+    expect(Date.now() - closeStarted).toBeLessThan(deadline);
     for (const pid of workerPids) expect(isAlive(pid)).toBe(false);
     agent.destroy();
   });

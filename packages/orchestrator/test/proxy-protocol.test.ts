@@ -163,9 +163,8 @@ describe('PROXY protocol, mode primary', () => {
       socket.write(v2('203.0.113.1', 1).subarray(0, 10));
     }
     await new Promise((r) => setTimeout(r, 200));
-    const t0 = Date.now();
     expect(await exchange(p.port, Buffer.concat([v2('203.0.113.2', 2), request()]))).toBe('');
-    expect(Date.now() - t0).toBeLessThan(800);
+    // At once: refused as busy (the code says why), before either slow one reached its timeout.
     expect(codes).toEqual(['HANDOFF_ERR_PROXY_BUSY']);
     await waitFor(() => codes.length === 3, 5000);
     expect(codes.slice(1)).toEqual(['HANDOFF_ERR_PROXY_TIMEOUT', 'HANDOFF_ERR_PROXY_TIMEOUT']);

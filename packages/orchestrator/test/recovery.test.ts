@@ -86,15 +86,15 @@ describe('crash recovery', () => {
     writeFileSync(crashFile, 'yes');
     for (const w of primary.workers()) process.kill(w.pid, 'SIGKILL');
     await waitFor(() => crashLoop, 15_000, 20, 'the crash loop');
-    const started = Date.now();
+    const timedOut = primary.stats().rejected['queue-timeout'];
     const answers = await Promise.all(Array.from({ length: 5 }, () => get(current!.port, { timeout: 5000 })));
-    const elapsed = Date.now() - started;
     for (const res of answers) {
       expect(res.status).toBe(503);
       expect(res.headers['retry-after']).toBe('1');
     }
-    // Each waited queueTimeout (300 ms), not until a client timeout.
-    expect(elapsed).toBeLessThan(3000);
+    // Each waited queueTimeout (300 ms) and was answered for it (no client timed out: get() would
+    // have thrown), as the primary counts it: an event, not a bound on the machine's speed.
+    expect(primary.stats().rejected['queue-timeout'] - timedOut).toBe(5);
     expect(primary.state).toBe('running');
     // Fix the cause: the workers come back and serve.
     rmSync(crashFile);
