@@ -28,3 +28,4 @@ export {
   type SteeringClock,
   type SteeringRecord,
 } from './balance.js';
+export { builtinPolicies, builtinPolicyUsage, isBuiltinPolicy, type BuiltinOption, type BuiltinPolicy, type BuiltinPolicyName } from './registry.js';
