@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { tagKind, tagListener } from './connection.js';
 import { channels, debug } from './diagnostics.js';
 import { IPC_CMD } from './ipc-primary.js';
+import { PROBE_ANSWER_CMD, PROBE_CMD } from './worker-link.js';
 import { binding, nativeStatus, type NativeBinding, type NativeReceiver } from './native.js';
 import { socketFromFd, socketFromHandle } from './socket.js';
 import { FDPASS_FD_ENV } from './spawn.js';
@@ -109,25 +110,29 @@ export function createWorkerIntake(options: IntakeOptions): WorkerIntake {
       if (channels.workerFallback.hasSubscribers) channels.workerFallback.publish({ pid: process.pid, reason: fallbackReason });
     }
   }
-  const receive = (handle: unknown, listener: number, head?: Buffer, payload?: Buffer): void => {
+  const receive = (handle: unknown, listener: number, payload?: Buffer): void => {
     ipcReceived++;
     received++;
-    onSocket(socketFromHandle(handle, allowHalfOpen(listener), head), listener, payload);
+    onSocket(socketFromHandle(handle, allowHalfOpen(listener)), listener, payload);
   };
   const cmd = options.ipcCmd ?? IPC_CMD;
-  const onInternal = (message: { cmd?: unknown; listener?: unknown; head?: unknown; payload?: unknown } | null, handle: unknown): void => {
-    if (message?.cmd !== cmd || handle === undefined) return;
+  const onInternal = (message: { cmd?: unknown; listener?: unknown; payload?: unknown } | null, handle: unknown): void => {
+    // The primary's link asks whether this worker lives, its native link having ended: it goes on over IPC.
+    if (message?.cmd === PROBE_CMD) {
+      process.send?.({ cmd: PROBE_ANSWER_CMD }, undefined, undefined, ignore);
+      return;
+    }
+    if (cmd === false || message?.cmd !== cmd || handle === undefined) return;
     const listener = typeof message.listener === 'number' ? message.listener : 0;
-    const head = typeof message.head === 'string' ? Buffer.from(message.head, 'base64') : undefined;
-    receive(handle, listener, head, typeof message.payload === 'string' ? Buffer.from(message.payload, 'base64') : undefined);
+    receive(handle, listener, typeof message.payload === 'string' ? Buffer.from(message.payload, 'base64') : undefined);
   };
-  if (cmd !== false) process.on('internalMessage' as 'message', onInternal as never);
+  process.on('internalMessage' as 'message', onInternal as never);
   return {
     transport: receiver === undefined ? 'ipc' : 'native',
     fallbackReason,
     receive,
     close: () => {
-      if (cmd !== false) process.off('internalMessage' as 'message', onInternal as never);
+      process.off('internalMessage' as 'message', onInternal as never);
       receiver?.close();
     },
     stats: (): IntakeStats => {
@@ -141,6 +146,8 @@ export function createWorkerIntake(options: IntakeOptions): WorkerIntake {
     },
   };
 }
+
+function ignore(): void {}
 
 function closeQuietly(fd: number): void {
   if (!Number.isInteger(fd) || fd < 3) return;

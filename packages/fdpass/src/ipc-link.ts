@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { checkPayload } from './connection.js';
 import { Fifo } from './fifo.js';
-import type { Connection, LinkHooks, LinkStats, WorkerLink } from './types.js';
+import type { Carrier, CarrierHooks } from './carrier.js';
+import type { Connection, LinkStats } from './types.js';
 
 /** What Node calls a handle on the channel: close() is all the link needs. */
 interface Closable {
@@ -32,7 +32,7 @@ export type IpcMessageBuilder = (connection: Connection) => object;
  * in one, so that the connection keeps its own fd if it comes back; `closeFd` closes that fd once
  * the worker has the connection.
  */
-export class IpcLink implements WorkerLink {
+export class IpcLink implements Carrier {
   readonly transport = 'ipc' as const;
   closed = false;
   /** Connections (null for another handle) in the order their handles went. */
@@ -47,7 +47,7 @@ export class IpcLink implements WorkerLink {
 
   constructor(
     private readonly child: ChildProcess,
-    private readonly hooks: LinkHooks,
+    private readonly hooks: CarrierHooks,
     readonly cap: number,
     private readonly message: IpcMessageBuilder,
     private readonly toHandle: (connection: Connection) => Closable,
@@ -74,9 +74,13 @@ export class IpcLink implements WorkerLink {
     return this.count;
   }
 
+  get canSend(): boolean {
+    return !this.closed && this.count < this.cap && this.child.connected;
+  }
+
   send(connection: Connection): boolean {
+    // No payload limit of its own: the protocol's decoder bounds the message at the worker.
     if (this.closed || this.count >= this.cap || !this.child.connected) return false;
-    if (connection.payload !== undefined) checkPayload(connection);
     let handle = connection.handle as Closable | undefined;
     if (handle === undefined) {
       handle = this.toHandle(connection);

@@ -4,6 +4,7 @@ import { IpcLink, type IpcMessageBuilder } from './ipc-link.js';
 import { acceptInNode, serverHandle } from './accept.js';
 import { withLink } from './spawn.js';
 import type { ChildProcess } from 'node:child_process';
+import { ChannelLink } from './worker-link.js';
 import type { Acceptor, AcceptorOptions, Connection, LinkHooks, PrimaryTransport, SpawnPlan, WorkerLink } from './types.js';
 
 interface ClientHandle {
@@ -18,7 +19,7 @@ interface ClientHandle {
  */
 export const IPC_CMD = 'NODE_HANDOFF_FDPASS';
 
-/** The default IPC message for a connection (the payload in base64): what `createWorkerIntake` listens for. */
+/** The default IPC message for a connection (the payload in base64): what `createWorkerIntake` listens for by default. */
 export const defaultIpcMessage: IpcMessageBuilder = (c) =>
   c.payload === undefined ? { cmd: IPC_CMD, listener: c.listener, id: c.id } : { cmd: IPC_CMD, listener: c.listener, id: c.id, payload: Buffer.from(c.payload.buffer, c.payload.byteOffset, c.payload.byteLength).toString('base64') };
 
@@ -31,16 +32,19 @@ export function createIpcPrimary(cap: number, message: IpcMessageBuilder, fallba
   const factory = new ConnectionFactory();
   const peerOut: Record<string, unknown> = {};
   const link = (child: ChildProcess, hooks: LinkHooks): WorkerLink =>
-    new IpcLink(
-      child,
-      hooks,
-      cap,
-      message,
-      () => {
-        throw new Error('@handoff/fdpass: an IPC transport only carries connections it accepted');
-      },
-      () => {},
-    );
+    new ChannelLink(child, hooks, cap, {
+      ipc: (carrierHooks) =>
+        new IpcLink(
+          child,
+          carrierHooks,
+          cap,
+          message,
+          () => {
+            throw new Error('@handoff/fdpass: an IPC transport only carries connections it accepted');
+          },
+          () => {},
+        ),
+    });
   return {
     name: 'ipc',
     fallbackReason,
@@ -63,7 +67,6 @@ export function createIpcPrimary(cap: number, message: IpcMessageBuilder, fallba
     prepareSpawn(): SpawnPlan {
       return { options: (base) => withLink(base, undefined), attach: link, cancel: () => {} };
     },
-    linkOverIpc: link,
     toSocket: (c: Connection) => new Socket({ handle: c.handle, readable: true, writable: true } as SocketConstructorOpts),
     destroy: (c: Connection) => (c.handle as ClientHandle).close(),
     adopt: (handle: unknown, listener: number, peer?: boolean) => adoptedConnection(factory, handle as AdoptedHandle, listener, peer === true, -1, handle),

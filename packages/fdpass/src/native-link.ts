@@ -2,7 +2,8 @@ import { checkPayload, encodeTag } from './connection.js';
 import { Fifo } from './fifo.js';
 import type { NativeBinding, NativeSender } from './native.js';
 import type { ChildProcess } from 'node:child_process';
-import type { Connection, LinkHooks, LinkStats, WorkerLink } from './types.js';
+import type { Carrier, CarrierHooks } from './carrier.js';
+import type { Connection, LinkStats } from './types.js';
 
 /** Batching and the cap, as the primary transport resolved them. */
 export interface NativeLinkLimits {
@@ -17,7 +18,7 @@ export interface NativeLinkLimits {
  * given back); the FIFO turns them into connections. Nothing per connection crosses into JS on
  * the way back but the FIFO's slot.
  */
-export class NativeLink implements WorkerLink {
+export class NativeLink implements Carrier {
   readonly transport = 'native' as const;
   readonly cap: number;
   closed = false;
@@ -30,7 +31,7 @@ export class NativeLink implements WorkerLink {
     binding: NativeBinding,
     fd: number,
     child: ChildProcess,
-    private readonly hooks: LinkHooks,
+    private readonly hooks: CarrierHooks,
     limits: NativeLinkLimits,
   ) {
     this.cap = limits.cap;
@@ -52,6 +53,10 @@ export class NativeLink implements WorkerLink {
 
   get unacknowledged(): number {
     return this.held.length;
+  }
+
+  get canSend(): boolean {
+    return !this.closed && this.held.length < this.cap;
   }
 
   send(connection: Connection): boolean {

@@ -6,6 +6,7 @@ import { NativeLink, type NativeLinkLimits } from './native-link.js';
 import type { NativeBinding } from './native.js';
 import { handleFromFd, socketFromFd } from './socket.js';
 import { withLink } from './spawn.js';
+import { ChannelLink } from './worker-link.js';
 import type { Acceptor, AcceptorOptions, Connection, PrimaryTransport, SpawnPlan } from './types.js';
 
 /** Limits of the native primary, resolved once by `createPrimaryTransport`. */
@@ -56,12 +57,14 @@ export function createNativePrimary(binding: NativeBinding, limits: NativeLimits
           // the worker's death would never read as EOF.
           open = false;
           binding.close(workerEnd);
-          return new NativeLink(binding, primaryEnd, child, hooks, limits);
+          return new ChannelLink(child, hooks, limits.cap, {
+            native: (carrierHooks) => new NativeLink(binding, primaryEnd, child, carrierHooks, limits),
+            ipc: (carrierHooks) => new IpcLink(child, carrierHooks, limits.cap, message, (c) => handleFromFd(binding.dup(c.fd), c.kind), (fd) => binding.close(fd)),
+          });
         },
         cancel: release,
       };
     },
-    linkOverIpc: (child, hooks) => new IpcLink(child, hooks, limits.cap, message, (c) => handleFromFd(binding.dup(c.fd), c.kind), (fd) => binding.close(fd)),
     toSocket: (c: Connection) => socketFromFd(c.fd, c.kind, false),
     destroy: (c: Connection) => binding.close(c.fd),
     adopt: (handle: unknown, listener: number, peer?: boolean) => {

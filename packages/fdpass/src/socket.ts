@@ -65,11 +65,9 @@ export function socketFromFd(fd: number, kind: 'tcp' | 'unix', allowHalfOpen: bo
   return new Socket({ fd, readable: true, writable: true, allowHalfOpen });
 }
 
-/** A `net.Socket` around a native handle received on the IPC channel, with the bytes read before it. */
-export function socketFromHandle(handle: unknown, allowHalfOpen: boolean, head: Buffer | undefined): Socket {
-  const socket = new Socket({ handle, readable: true, writable: true, allowHalfOpen } as SocketConstructorOpts);
-  if (head !== undefined && head.length > 0) socket.unshift(head);
-  return socket;
+/** A `net.Socket` around a native handle received on the IPC channel. */
+export function socketFromHandle(handle: unknown, allowHalfOpen: boolean): Socket {
+  return new Socket({ handle, readable: true, writable: true, allowHalfOpen } as SocketConstructorOpts);
 }
 
 /** A bare native handle (TCPWrap / PipeWrap) that owns `fd`, for sending on the IPC channel. */

@@ -76,21 +76,25 @@ export interface Acceptor {
 export interface LinkHooks {
   /**
    * The `count` oldest unacknowledged connections are the worker's now: the primary closed its
-   * copies. (Native: once per ack, which covers every batch the worker read in one wake-up.)
+   * copies. (Native: once per ack, which covers every batch the worker read in one wake-up.) A
+   * `count` of 0 says only that the link takes connections again (it went on over IPC).
    */
   onAcknowledged(count: number): void;
   /**
-   * The link ended: the worker's end closed (it exited or was killed) or `close()` was called.
-   * `returned` are the connections the worker never got, oldest first, now the caller's again to
-   * place elsewhere or to refuse. Called once.
+   * The worker did not get these, and they are the caller's again to place elsewhere, while the
+   * link lives on: the worker's runtime said a handle did not arrive with its message (IPC's
+   * NODE_HANDLE_NACK, after MSG_CTRUNC: Node does not send it again), or its native link ended
+   * (the worker ran out of descriptors for a batch, could not open the link, or is dying; the link
+   * asks it over IPC and goes on there if it answers). `reason` says which: `'not-received'` or
+   * `'link-ended'`.
+   */
+  onReturned(returned: Connection[], reason: 'not-received' | 'link-ended'): void;
+  /**
+   * The link ended for good: the worker's end closed (it exited or was killed) or `close()` was
+   * called. `returned` are the connections the worker never got, oldest first, now the caller's
+   * again to place elsewhere or to refuse. Called once.
    */
   onClosed(returned: Connection[], error: string | undefined): void;
-  /**
-   * IPC only: the worker's runtime said this connection's handle did not arrive with its message
-   * (NODE_HANDLE_NACK, after MSG_CTRUNC). Node does not send it again: it is the caller's to place
-   * again, as a returned one.
-   */
-  onNotReceived(connection: Connection): void;
 }
 
 /** Counters of a {@link WorkerLink}. */
@@ -105,26 +109,41 @@ export interface LinkStats {
   readonly acks: number;
 }
 
-/** The primary's end of the transport to one worker. */
+/**
+ * The primary's end of the transport to one worker, whichever carries its connections: the native
+ * link while the worker reads it, Node's IPC channel otherwise (a worker without the addon, a
+ * native link that ended while the worker lives, a payload over the native link's 64 KiB). Its
+ * owner never asks which: `transport` is for diagnostics.
+ */
 export interface WorkerLink {
+  /** Diagnostics only: what carries its connections now. */
   readonly transport: TransportName;
   /** Sent (or queued to send) and not yet acknowledged: what `inFlight` policies read. */
   readonly unacknowledged: number;
   /** The most connections it holds unacknowledged; `send` refuses past it. */
   readonly cap: number;
+  /** `send` would take a connection now: open, carrying, and under its cap. */
+  readonly canSend: boolean;
   readonly closed: boolean;
   /**
    * Hands the connection to the worker. False when the worker holds `cap` unacknowledged or the
    * link is closed: the connection is still the caller's (pick another worker, or wait for an
-   * ack). True: the link holds it until the ack, or gives it back through `onClosed`.
+   * ack). True: the link holds it until the ack, or gives it back through `onReturned`/`onClosed`.
    */
   send(connection: Connection): boolean;
   /**
-   * IPC only: sends any other message on the channel (with a handle or not) in order with the
-   * connections, so acknowledgements stay matched. The native link sends no other messages:
-   * everything else goes on the IPC channel as before.
+   * Sends any other message on the IPC channel (with a handle or not). A handle goes in line with
+   * the connections' handles, so that Node's acknowledgements stay matched: every handle sent to
+   * this worker must go through here. A closed channel drops it (the worker is going).
    */
-  post?(message: object, handle?: unknown): void;
+  post(message: object, handle?: unknown): void;
+  /**
+   * Sends `message` on the IPC channel once the worker holds every connection sent so far (each
+   * acknowledged or given back). The native link is a socket of its own beside the channel, so
+   * nothing else orders a message after the batches still in it: a `drain` that overtook a batch
+   * would let the worker finish draining and exit while connections it then took were still coming.
+   */
+  postAfterSent(message: object): void;
   /** Ends the link; what never left the primary comes back through `onClosed`. */
   close(): void;
   stats(): LinkStats;
@@ -159,13 +178,8 @@ export interface PrimaryTransport {
    * `onconnection`, as node:cluster's round-robin does.
    */
   listen(server: Server, options: AcceptorOptions): Acceptor;
-  /** Prepares one worker's fork. */
+  /** Prepares one worker's fork; its `attach` gives the link to it, whatever carries its connections. */
   prepareSpawn(): SpawnPlan;
-  /**
-   * A link to `child` over its IPC channel, whatever this transport is: for a worker whose intake
-   * said `transport: 'ipc'` (it could not read the native link it was given, and closed it).
-   */
-  linkOverIpc(child: ChildProcess, hooks: LinkHooks): WorkerLink;
   /** Turns a connection the primary keeps (to answer 503 itself) into a `net.Socket` it owns. */
   toSocket(connection: Connection): Socket;
   /** Closes a connection that goes nowhere. */
@@ -195,11 +209,11 @@ export interface WorkerIntake {
   /** Set when the primary gave a native link but this worker could not use it. */
   readonly fallbackReason: string | undefined;
   /**
-   * Wraps a handle that arrived with an IPC message (the worker's protocol handler calls it),
-   * with the bytes to put back in front of what the socket reads (`head`), if any, and hands it to
-   * `onSocket` with `payload`. Works on both transports.
+   * Wraps a handle that arrived with an IPC message (the worker's protocol handler calls it) and
+   * hands it to `onSocket` with its `payload`, as a connection from the native link: the worker's
+   * one way in, on both transports.
    */
-  receive(handle: unknown, listener: number, head?: Buffer, payload?: Buffer): void;
+  receive(handle: unknown, listener: number, payload?: Buffer): void;
   /** Stops reading the native link (the primary gets EOF and places what it had not delivered). */
   close(): void;
   stats(): IntakeStats;

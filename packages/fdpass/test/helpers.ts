@@ -53,9 +53,9 @@ export class TestDispatcher {
   hooks(): LinkHooks & { link?: WorkerLink } {
     const hooks: LinkHooks & { link?: WorkerLink } = {
       onAcknowledged: () => this.flush(),
-      onNotReceived: (connection) => {
-        this.returned.push(connection);
-        this.waiting.unshift(connection);
+      onReturned: (returned) => {
+        this.returned.push(...returned);
+        this.waiting.unshift(...returned);
         this.flush();
       },
       onClosed: (returned) => {

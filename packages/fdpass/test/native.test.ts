@@ -146,12 +146,10 @@ describe.skipIf(!nativeStatus().available)('native transport', () => {
     const dispatcher = new TestDispatcher();
     const w = startWorker(transport, dispatcher, { HANDOFF_FDPASS_DISABLE: '1' });
     expect(await w.ready).toMatchObject({ transport: 'ipc', fallbackReason: 'HANDOFF_FDPASS_DISABLE=1' });
-    // The worker closed its end: the primary reads EOF, with nothing to give back.
-    await expect.poll(() => w.link.closed, POLL).toBe(true);
-    const hooks = dispatcher.hooks();
-    const link = transport.linkOverIpc(w.child, hooks);
-    hooks.link = link;
-    dispatcher.links.push(link);
+    // The worker closed its end: the link reads EOF, asks the worker over IPC, and goes on there.
+    await expect.poll(() => w.link.transport, POLL).toBe('ipc');
+    expect(w.link.closed).toBe(false);
+    const link = w.link;
     const server = await listening({ port: 0, host: '127.0.0.1' });
     const acceptor = transport.listen(server, { listener: 0, onConnection: (c) => dispatcher.place(c) });
     onCleanup(() => acceptor.close());

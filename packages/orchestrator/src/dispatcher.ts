@@ -2,8 +2,8 @@
 // re-dispatch) is kept in one file on purpose, so it can be read, and profiled, top to bottom.
 import type { Server } from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { MAX_PAYLOAD_BYTES, type Connection, type PrimaryTransport } from '@handoff/fdpass';
-import { encodeConnectionPayload, PROTOCOL_CMD, PROTOCOL_VERSION, type ReturnMessage } from '@handoff/protocol';
+import type { Connection, PrimaryTransport } from '@handoff/fdpass';
+import { connectionMessage, connectionPayloadOf, decodeConnectionPayload, type ReturnMessage } from '@handoff/protocol';
 import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
 import type { BoundListener, NativeHandle } from './types.js';
 import { channels, debug } from './diagnostics.js';
@@ -11,7 +11,7 @@ import { refuseConnection } from './refuse.js';
 import { DescriptorBudget } from './descriptors.js';
 import { WaitQueue } from './wait-queue.js';
 import { proxyProtocolOf } from './options.js';
-import { ProxyIntake, type ProxiedPeer, type ProxyRefusal } from './proxy-intake.js';
+import { peerOfPayload, ProxyIntake, type ProxyRefusal } from './proxy-intake.js';
 import type { LinkListener, PendingConnection, WorkerProcess } from './worker-process.js';
 
 /** Why the primary answered a connection itself. */
@@ -55,36 +55,12 @@ function errnoName(code: number | string | undefined): string {
 const MAX_ATTEMPTS = 8;
 
 /**
- * The protocol's `connection` message for a connection sent on the IPC channel (the transport's
- * `ipcMessage`): what PROTOCOL.md says, whichever transport accepted it. The peer rides along only
- * where the acceptor already read it (the policy asked) or the PROXY header named it.
+ * The protocol's `connection` message for a connection that crosses on the IPC channel (the
+ * transport's `ipcMessage`): its listener, its id and its payload, the same bytes the native link
+ * carries with an fd.
  */
-export function connectionMessage(c: Connection): object {
-  const connection = c as PendingConnection;
-  const proxied = connection.proxied;
-  const message: { cmd: string; v: number; type: 'connection'; listener: number; id: number; remoteAddress?: string; remotePort?: number; family?: string; head?: string; proxy?: string } =
-    proxied !== undefined
-      ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: c.listener, id: c.id, remoteAddress: proxied.remoteAddress, remotePort: proxied.remotePort, family: proxied.family }
-      : c.family !== undefined
-        ? { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: c.listener, id: c.id, remoteAddress: c.remoteAddress, remotePort: c.remotePort, family: c.family }
-        : { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: c.listener, id: c.id };
-  if (connection.head !== undefined) message.head = connection.head;
-  if (proxied !== undefined) {
-    // The header goes along for the worker to parse again (TLVs, the proxy's own address).
-    message.proxy = proxied.header;
-    if (proxied.head !== undefined) message.head = proxied.head;
-  }
-  return message;
-}
-
-/**
- * Native transport: what the primary read of a connection (its PROXY header, the bytes after it)
- * travels in its payload; past the link's 64 KiB it crosses on the IPC channel instead (`ipcOnly`).
- */
-function carry(connection: PendingConnection, proxy: Uint8Array | undefined, head: Uint8Array | undefined): void {
-  const payload = encodeConnectionPayload(proxy, head);
-  if (payload !== undefined && payload.byteLength > MAX_PAYLOAD_BYTES) connection.ipcOnly = true;
-  else connection.payload = payload;
+export function ipcConnectionMessage(c: Connection): object {
+  return connectionMessage(c.listener, c.id, c.payload);
 }
 
 /**
@@ -164,10 +140,10 @@ export class Dispatcher implements LinkListener {
 
   private intake(): ProxyIntake {
     this.proxyIntake ??= new ProxyIntake({
-      accepted: (listener, handle, peer) => {
+      accepted: (listener, handle, peer, payload) => {
         const connection = this.transport.adopt(handle, listener) as PendingConnection;
         connection.proxied = peer;
-        if (this.transport.name === 'native') carry(connection, Buffer.from(peer.header, 'base64'), peer.head === undefined ? undefined : Buffer.from(peer.head, 'base64'));
+        connection.payload = payload;
         this.accept(connection);
       },
       refused: (refusal) => this.host.onProxyRefused?.(refusal),
@@ -197,21 +173,18 @@ export class Dispatcher implements LinkListener {
    * received, with what it came with (bytes read, PROXY header); a moved one like one just accepted.
    */
   returned(from: WorkerProcess, message: ReturnMessage, handle: NativeHandle): void {
-    const { listener, head } = message;
     if (message.reason === 'moved') {
       this.moved(from, message, handle);
       return;
     }
-    const proxied: ProxiedPeer | undefined =
-      message.proxy === undefined ? undefined : { header: message.proxy, head, remoteAddress: message.remoteAddress, remotePort: message.remotePort, family: message.family };
-    const connection = this.transport.adopt(handle, listener, proxied === undefined && this.policy.needsRemoteAddress === true) as PendingConnection;
+    const payload = connectionPayloadOf(message);
+    // Behind a proxy the client is the one its header names: read again only for a policy that picks by it.
+    const proxied = payload !== undefined && this.policy.needsRemoteAddress === true ? peerOfPayload(decodeConnectionPayload(payload)?.proxy) : undefined;
+    const connection = this.transport.adopt(handle, message.listener, proxied === undefined && this.policy.needsRemoteAddress === true) as PendingConnection;
     this.descriptors.took();
     connection.attempts = 1;
+    connection.payload = payload;
     if (proxied !== undefined) connection.proxied = proxied;
-    else if (head !== undefined) connection.head = head;
-    if (this.transport.name === 'native' && (proxied !== undefined || head !== undefined)) {
-      carry(connection, proxied === undefined ? undefined : Buffer.from(proxied.header, 'base64'), head === undefined ? undefined : Buffer.from(head, 'base64'));
-    }
     this.redispatch(connection, from, 'server-closed');
   }
 
@@ -318,17 +291,15 @@ export class Dispatcher implements LinkListener {
     if (this.queue.length > 0) this.flushQueue();
   }
 
-  /** The worker's runtime said a connection's handle did not arrive (IPC's NODE_HANDLE_NACK): placed again. */
-  notReceived(worker: WorkerProcess, connection: Connection): void {
-    worker.uncountDispatched();
-    this.redispatch(connection, worker, 'not-received');
-  }
-
-  /** The worker's link ended (it died, or could not read its native link): what it never took goes elsewhere. */
-  closed(worker: WorkerProcess, returned: readonly Connection[]): void {
+  /**
+   * The worker's link gave back connections it never took: `'not-received'`, a handle that did not
+   * arrive (IPC's NODE_HANDLE_NACK); `'worker-exit'`, its link ended (it died, or could not read
+   * its native link). Each goes elsewhere.
+   */
+  returnedByLink(worker: WorkerProcess, returned: readonly Connection[], reason: 'not-received' | 'worker-exit'): void {
     for (const connection of returned) {
       worker.uncountDispatched();
-      this.redispatch(connection, worker, 'worker-exit');
+      this.redispatch(connection, worker, reason);
     }
   }
 

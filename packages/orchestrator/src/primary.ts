@@ -8,7 +8,7 @@ import { AcceptFailures } from './accept-failures.js';
 import { bindListener } from './bind.js';
 import type { BoundListener } from './types.js';
 import { channels } from './diagnostics.js';
-import { connectionMessage, Dispatcher, type RejectReason } from './dispatcher.js';
+import { Dispatcher, ipcConnectionMessage, type RejectReason } from './dispatcher.js';
 import { DropInBinder } from './drop-in.js';
 import { listeningSockets, type ListeningSocket } from './handover.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
@@ -86,7 +86,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
       // Mode primary: connections cross on the chosen transport (said once on
       // handoff:transport:selected); reuseport's start-up hand-over is rare enough for IPC.
       // shared: the connections a drain moves (moveOnDrain) are placed by the primary, over IPC.
-      if (places) transport = createPrimaryTransport({ transport: mode === 'primary' ? this.options.transport : 'ipc', ipcMessage: connectionMessage });
+      if (places) transport = createPrimaryTransport({ transport: mode === 'primary' ? this.options.transport : 'ipc', ipcMessage: ipcConnectionMessage });
       for (let i = 0; i < this.options.listen.length; i++) this.bound.push(await bindListener(i, this.options.listen[i]!, mode));
     } catch (error) {
       for (const l of this.bound) l.close();

@@ -1,15 +1,12 @@
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import { createTrustCheck, HandoffProxyProtocolError, ProxyProtocolErrorCode, readProxyHeader, type TrustCheck } from '@handoff/proxy-protocol';
+import { encodeConnectionPayload } from '@handoff/protocol';
+import { createTrustCheck, HandoffProxyProtocolError, parseProxyHeader, ProxyProtocolErrorCode, readProxyHeader, type ProxyAddress, type TrustCheck } from '@handoff/proxy-protocol';
 import type { NativeHandle } from './types.js';
 import { channels, debug } from './diagnostics.js';
 import type { ResolvedProxyProtocol } from './options.js';
 
-/** What a connection's PROXY header says, as it travels with the connection to its worker. */
+/** The client a connection's PROXY header names: what a policy that picks by address reads. */
 export interface ProxiedPeer {
-  /** The header as received (base64), for the worker to parse again (TLVs, the proxy's address). */
-  readonly header: string;
-  /** Bytes that came after the header in the read that completed it (base64), or undefined. */
-  readonly head: string | undefined;
   /** The client the header names; undefined for LOCAL, UNKNOWN and AF_UNSPEC headers (the proxy's own connection). */
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
@@ -29,8 +26,12 @@ export interface ProxyRefusal {
 
 /** What the intake hands on. */
 export interface ProxyIntakeHost {
-  /** The header is in: place the connection, picking by the header's client. */
-  accepted(listener: number, handle: NativeHandle, peer: ProxiedPeer): void;
+  /**
+   * The header is in: place the connection, picking by the header's client. `payload` is what
+   * travels with it to its worker, as bytes (`encodeConnectionPayload`: the header, for the worker
+   * to read the client, the TLVs and the proxy's address; the bytes read after it).
+   */
+  accepted(listener: number, handle: NativeHandle, peer: ProxiedPeer, payload: Buffer): void;
   refused(refusal: ProxyRefusal): void;
 }
 
@@ -72,15 +73,7 @@ export class ProxyIntake {
       }
       // The handle goes on without this socket; an error it might still see must not be unhandled.
       socket.on('error', noop);
-      const source = result.header.source;
-      const inet = source !== undefined && source.family !== 'unix' ? source : undefined;
-      this.host.accepted(listener, handle, {
-        header: result.raw.toString('base64'),
-        head: result.rest.length > 0 ? result.rest.toString('base64') : undefined,
-        remoteAddress: inet?.address,
-        remotePort: inet?.port,
-        family: source?.family,
-      });
+      this.host.accepted(listener, handle, peerOf(result.header.source), encodeConnectionPayload(result.raw, result.rest.length > 0 ? result.rest : undefined)!);
     });
     // readProxyHeader answers an untrusted peer at once, before this line: nothing to track then.
     if (!settled) {
@@ -112,4 +105,21 @@ export class ProxyIntake {
     this.reading.clear();
     this.pendingOn.clear();
   }
+}
+
+/** The client a parsed header names (none for LOCAL, UNKNOWN and AF_UNSPEC headers; no address for a Unix one). */
+function peerOf(source: ProxyAddress | undefined): ProxiedPeer {
+  const inet = source !== undefined && source.family !== 'unix' ? source : undefined;
+  return { remoteAddress: inet?.address, remotePort: inet?.port, family: source?.family };
+}
+
+/**
+ * The client named by the PROXY header in a connection's payload (one a worker gave back), read
+ * again only where a policy picks by address; undefined when the payload carries no header.
+ */
+export function peerOfPayload(proxy: Uint8Array | undefined): ProxiedPeer | undefined {
+  if (proxy === undefined) return undefined;
+  const parsed = parseProxyHeader(Buffer.from(proxy.buffer, proxy.byteOffset, proxy.byteLength), { maxHeaderBytes: 65_536 });
+  if (parsed.status !== 'done') return undefined;
+  return peerOf(parsed.header.command === 'proxy' ? parsed.header.source : undefined);
 }

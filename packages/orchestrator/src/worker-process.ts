@@ -2,8 +2,8 @@
 // through a getter, and the named transitions below are its only writers.
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Connection, PrimaryTransport, WorkerLink } from '@handoff/fdpass';
-import { createMessage, HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
+import type { Connection, LinkHooks, PrimaryTransport, WorkerLink } from '@handoff/fdpass';
+import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import { forkWorker } from './fork.js';
 import { writeStderr } from './stdio.js';
@@ -36,15 +36,8 @@ const CHANNEL_CLOSE_WAIT_MS = 1000;
  * handle, the peer, `attempts`) with what the primary read of it first.
  */
 export interface PendingConnection extends Connection {
-  /** Bytes already read from it (base64), sent along to be put back before the server reads. */
-  head?: string;
-  /** On a `proxyProtocol` listener: what its PROXY header said, read before the pick. */
+  /** On a `proxyProtocol` listener: the client its PROXY header names, read before the pick (the header itself travels in `payload`). */
   proxied?: ProxiedPeer;
-  /**
-   * What it carries (`proxied`, `head`) is over the native link's payload limit (64 KiB): it
-   * crosses on the IPC channel, in the protocol's `connection` message, whatever the transport.
-   */
-  ipcOnly?: boolean;
   /** A connection a drain moved that already carried requests (an idle keep-alive one). */
   reused?: boolean;
   /** A connection a drain moved: it goes to a worker of this id or later where one is ready (a newer generation). */
@@ -53,10 +46,10 @@ export interface PendingConnection extends Connection {
 
 /** What a worker's link tells the dispatcher (`@handoff/fdpass`'s hooks, with the worker). */
 export interface LinkListener {
+  /** The worker holds `count` more connections (0: its link takes connections again). */
   acknowledged(worker: WorkerProcess, count: number): void;
-  notReceived(worker: WorkerProcess, connection: Connection): void;
-  /** The link ended: `returned` are what the worker never took, oldest first. */
-  closed(worker: WorkerProcess, returned: readonly Connection[]): void;
+  /** Connections the worker never took, oldest first: a handle that did not arrive, or what its ended link held. */
+  returnedByLink(worker: WorkerProcess, returned: readonly Connection[], reason: 'not-received' | 'worker-exit'): void;
 }
 
 /** Events of a {@link WorkerProcess}, for the primary. */
@@ -101,18 +94,9 @@ export interface WorkerProcessSettings {
 
 type Handlers = { readonly [T in WorkerMessage['type']]: (worker: WorkerProcess, message: MessageOf<T>, handle: unknown) => void };
 
-/**
- * The `seq` of the ping that asks a worker whose native link ended whether it still lives: far above
- * the heartbeat's (from 0) and the balanced steering's probes (from 2^40), so no one mistakes it.
- */
-const LINK_PROBE_SEQ = 2 ** 50;
-
 /** One handler per message a worker sends, as Node's cluster primary maps its `act`s. */
 const HANDLERS: Handlers = {
-  hello: (w, m) => {
-    w.checkLink(m.capabilities);
-    w.emit('hello');
-  },
+  hello: (w) => w.emit('hello'),
   ready: (w) => w.becomeReady(),
   load: (w, m) => {
     w.applyLoad(m);
@@ -121,9 +105,7 @@ const HANDLERS: Handlers = {
   },
   draining: (w, m) => w.emit('draining', m.phase, m.open),
   bind: (w, m) => w.emit('bind', m),
-  pong: (w, m) => {
-    if (!w.answeredLinkProbe(m.seq)) w.emit('pong', m.seq);
-  },
+  pong: (w, m) => w.emit('pong', m.seq),
   unlisten: (w, m) => w.emit('unlisten', m.listener),
   return: (w, m, handle) => w.emit('return', m, handle as NativeHandle),
   error: (w, m) => w.emit('worker-error', m.code, m.message),
@@ -158,22 +140,13 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private heap = 0;
   private pausedNow = false;
   /**
-   * Mode primary: the transport's link to this worker (`@handoff/fdpass`). It holds the
-   * connections sent and not yet acknowledged, at most its cap: native, acknowledged per batch by
-   * the worker's addon; IPC, by Node's own `NODE_HANDLE_ACK` per handle.
+   * The transport's link to this worker (`@handoff/fdpass`), where connections cross (mode
+   * primary; in the shared modes only the ones a drain moves). It holds the connections sent and not
+   * yet acknowledged, at most its cap, and carries every message with a handle.
    */
-  private link: WorkerLink | undefined;
-  /**
-   * Native link only: an IPC link beside it for the rare connection whose payload (a PROXY header
-   * and the bytes read after it) is over the native link's 64 KiB; made on first use.
-   */
-  private overflow: WorkerLink | undefined;
-  private readonly transport: PrimaryTransport | undefined;
-  private readonly links: LinkListener | undefined;
+  private readonly link: WorkerLink | undefined;
   private readonly countsDispatch: boolean;
   private readonly stderrTail: string[] = [];
-  /** Messages that wait until the worker has acknowledged every connection sent to it (see `postAfterConnections`). */
-  private readonly afterConnections: HandoffMessage[] = [];
   private exitedWith: { code: number | null; signal: NodeJS.Signals | null } = { code: null, signal: null };
 
   constructor(settings: WorkerProcessSettings, options: ResolvedOptions) {
@@ -181,9 +154,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.id = settings.id;
     this.slot = settings.slot;
     this.countsDispatch = settings.countsDispatch;
-    this.transport = settings.transport;
-    this.links = settings.links;
-    const plan = this.transport?.prepareSpawn();
+    const plan = settings.transport?.prepareSpawn();
     try {
       this.child = forkWorker(settings, options, plan);
     } catch (error) {
@@ -191,7 +162,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
       throw error;
     }
     // Before the exit handlers below: a dead worker's link gives back what it never took first.
-    if (plan !== undefined) this.link = plan.attach(this.child, this.hooksFor());
+    this.link = plan?.attach(this.child, hooksFor(this, settings.links));
     const piped = options.output === 'pipe';
     this.child.stdout?.on('data', (chunk: Buffer) => this.emit('output', 'stdout', chunk));
     this.child.stderr?.on('data', (chunk: Buffer) => {
@@ -250,14 +221,13 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
   /** Connections sent and not yet acknowledged by the worker: what `inFlight` / `oneInFlight` policies read. */
   get inFlight(): number {
-    return this.link === undefined ? 0 : this.overflow === undefined ? this.link.unacknowledged : this.link.unacknowledged + this.overflow.unacknowledged;
+    return this.link === undefined ? 0 : this.link.unacknowledged;
   }
   /** Its link takes one more connection now (open, under its cap of unacknowledged ones). */
   get canTake(): boolean {
-    const link = this.link;
-    return link !== undefined && !link.closed && link.unacknowledged < link.cap;
+    return this.link !== undefined && this.link.canSend;
   }
-  /** The transport its connections cross on: `'native'` or `'ipc'`; undefined in the kernel modes. */
+  /** Diagnostics: the transport its connections cross on now, `'native'` or `'ipc'`; undefined without a link. */
   get linkTransport(): 'native' | 'ipc' | undefined {
     return this.link?.transport;
   }
@@ -418,105 +388,25 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
    * (`links.acknowledged`). False when the link refuses it (at its cap, or closed): still the caller's.
    */
   sendConnection(connection: Connection): boolean {
-    const link = this.link;
-    if (link === undefined) return false;
-    if ((connection as PendingConnection).ipcOnly === true && link.transport === 'native') {
-      if (link.closed || this.transport === undefined) return false;
-      this.overflow ??= this.transport.linkOverIpc(this.child, this.hooksFor());
-      return this.overflow.send(connection);
-    }
-    return link.send(connection);
+    return this.link !== undefined && this.link.send(connection);
   }
 
-  /** The worker is gone: its links give back what they had not acknowledged (`links.closed`), if they have not already. */
+  /** The worker is gone: its link gives back what it had not acknowledged (`links.returnedByLink`), if it has not already. */
   closeLink(): void {
     if (this.link !== undefined && !this.link.closed) this.link.close();
-    if (this.overflow !== undefined && !this.overflow.closed) this.overflow.close();
   }
 
-  /**
-   * Its `hello`: a worker given a native link that it could not read (the addon does not load
-   * there) says so by leaving out the `fdpass` capability; its connections go over IPC instead.
-   */
-  checkLink(capabilities: readonly string[]): void {
-    const link = this.link;
-    if (link === undefined || link.transport !== 'native' || capabilities.includes('fdpass') || this.transport === undefined) return;
-    this.link = this.transport.linkOverIpc(this.child, this.hooksFor());
-    if (!link.closed) link.close();
-  }
-
-  /** Set while a worker whose native link ended is asked whether it lives (see afterNativeLinkEnded). */
-  private linkProbe = false;
-
-  /**
-   * The native link ended while the worker seems to live: it ran out of descriptors for a batch and
-   * gave back what it could not take, or it is dying. A SIGKILLed worker's link ends before its exit
-   * is seen (the kernel closes its fds first), and connections sent to it over IPC then would only
-   * come back when its channel closes: so it is asked first (a ping), and goes on over IPC only
-   * once it answers, where Node's NODE_HANDLE_NACK gives back each handle it cannot take.
-   */
-  private afterNativeLinkEnded(): void {
-    const link = this.link;
-    if (link === undefined || link.transport !== 'native' || !link.closed || this.transport === undefined) return;
-    if (this.child.exitCode !== null || this.child.signalCode !== null || !this.child.connected) return;
-    this.linkProbe = true;
-    this.post(createMessage('ping', { seq: LINK_PROBE_SEQ }));
-  }
-
-  /** A `pong`: true when it answers the link probe (and is no one else's); the worker then goes on over IPC. */
-  answeredLinkProbe(seq: number): boolean {
-    if (seq !== LINK_PROBE_SEQ) return false;
-    if (!this.linkProbe || this.transport === undefined || this.current === 'exited' || this.link?.transport !== 'native' || !this.link.closed) return true;
-    this.linkProbe = false;
-    this.link = this.transport.linkOverIpc(this.child, this.hooksFor());
-    // Connections that waited in the primary's queue while it had no link may go to it now.
-    this.links?.acknowledged(this, 0);
-    return true;
-  }
-
-  private hooksFor(): import('@handoff/fdpass').LinkHooks {
-    const links = this.links;
-    return {
-      onAcknowledged: (count) => {
-        links?.acknowledged(this, count);
-        this.postWaiting();
-      },
-      onNotReceived: (connection) => links?.notReceived(this, connection),
-      onClosed: (returned) => {
-        this.afterNativeLinkEnded();
-        links?.closed(this, returned);
-        this.postWaiting();
-      },
-    };
-  }
-
-  /**
-   * Sends `message` once the worker has taken every connection sent to it so far. A native link is
-   * a socket of its own beside the IPC channel, so nothing orders a message after the batches still
-   * in it: a `drain` that overtook a batch let the worker finish draining, close its servers and
-   * exit while connections it then took were still coming (each reset as the process ended). The
-   * worker's addon acknowledges a batch in the same turn of its loop that hands it to the app, so
-   * once the last is acknowledged, the worker reads this message after holding every one.
-   */
+  /** Sends `message` once the worker holds every connection sent to it so far (see `WorkerLink.postAfterSent`): a drain must not overtake them. */
   postAfterConnections(message: HandoffMessage): void {
-    this.afterConnections.push(message);
-    this.postWaiting();
+    if (this.link !== undefined) this.link.postAfterSent(message);
+    else this.post(message);
   }
 
-  private postWaiting(): void {
-    if (this.afterConnections.length === 0 || (this.inFlight > 0 && this.link?.closed === false)) return;
-    for (const message of this.afterConnections.splice(0)) this.post(message);
-  }
-
-  /** Sends a message without a connection; a closed channel is ignored (the exit handler follows). */
+  /** Sends a message (with a handle, in line with the connections' handles); a closed channel is ignored (the exit handler follows). */
   post(message: HandoffMessage, handle?: unknown): void {
     if (!this.child.connected) return;
-    // On an IPC link, a handle goes in line with the connections so that Node's acks stay matched.
-    if (handle !== undefined && handle !== null && this.link?.post !== undefined && !this.link.closed) {
-      this.link.post(message, handle);
-      return;
-    }
-    this.child.send(message, handle as never, undefined, ignore);
+    if (this.link !== undefined) this.link.post(message, handle);
+    else this.child.send(message, handle as never, undefined, ignore);
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
@@ -525,3 +415,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
 }
 
 function ignore(): void {}
+
+/** The link's hooks, told to the dispatcher with the worker. */
+function hooksFor(worker: WorkerProcess, links: LinkListener | undefined): LinkHooks {
+  return {
+    onAcknowledged: (count) => links?.acknowledged(worker, count),
+    onReturned: (returned, reason) => links?.returnedByLink(worker, returned, reason === 'not-received' ? 'not-received' : 'worker-exit'),
+    onClosed: (returned) => links?.returnedByLink(worker, returned, 'worker-exit'),
+  };
+}

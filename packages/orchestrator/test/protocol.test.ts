@@ -11,6 +11,7 @@ import {
   HandoffProtocolError,
   ProtocolErrorCode,
   PROTOCOL_CMD,
+  PROTOCOL_VERSION,
   sendMessage,
   subscribe,
   type ChannelEnd,
@@ -78,7 +79,7 @@ describe('the primary against a worker that breaks the protocol', () => {
 
 describe('version negotiation', () => {
   it('refuses a worker on another protocol version with an error naming both, keeps serving with the others, and does not respawn it in a tight loop', async () => {
-    // Workers 1 and 2 speak v1; worker 3 (added by scale) says hello with v2.
+    // Workers 1 and 2 speak v2; worker 3 (added by scale) says hello with v3.
     current = await startTestPrimary({ worker: rogue, workers: 2, env: { FOREIGN_WORKERS: '3' }, restart: { initialDelay: 10, maxDelay: 600_000 } });
     const { primary, port } = current;
     const errors = protocolErrors(primary);
@@ -88,10 +89,10 @@ describe('version negotiation', () => {
 
     expect(scaled).toBeInstanceOf(HandoffError);
     expect(scaled).toMatchObject({ code: ProtocolErrorCode.VERSION });
-    expect((scaled as Error).message).toMatch(/worker 3 .*speaks handoff protocol v1, the peer sent v2/);
+    expect((scaled as Error).message).toMatch(/worker 3 .*speaks handoff protocol v2, the peer sent v3/);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.code).toBe(ProtocolErrorCode.VERSION);
-    expect(errors[0]!.received).toMatchObject({ cmd: PROTOCOL_CMD, v: 2, type: 'hello' });
+    expect(errors[0]!.received).toMatchObject({ cmd: PROTOCOL_CMD, v: 3, type: 'hello' });
     await waitFor(() => exits.includes(3), 10_000, 10, 'worker 3 to be stopped');
 
     // The others serve on; the refused slot is not respawned at once (restart.maxDelay applies).
@@ -107,7 +108,7 @@ describe('version negotiation', () => {
     const failed = await primary.start().then(() => undefined, (error: unknown) => error);
     expect(failed).toBeInstanceOf(HandoffProtocolError);
     expect((failed as HandoffProtocolError).code).toBe(ProtocolErrorCode.VERSION);
-    expect((failed as Error).message).toMatch(/v1.*v2/);
+    expect((failed as Error).message).toMatch(/v2.*v3/);
     expect(primary.state).toBe('stopped');
     for (const pid of pids) await waitFor(() => !isAlive(pid), 5000, 10, `worker ${pid} to be gone`);
   });
@@ -130,9 +131,9 @@ describe('a real worker against a primary that breaks the protocol', () => {
     await sendMessage(end, createMessage('listen', { listener: 0, listeners: 1, mode: 'primary', address: { port: 1, host: '127.0.0.1' } }));
     await arrived('ready');
 
-    child.send({ cmd: PROTOCOL_CMD, v: 1, type: 'connection', listener: 0, id: 1 });
-    child.send({ cmd: PROTOCOL_CMD, v: 1, type: 'ready' });
-    child.send({ cmd: PROTOCOL_CMD, v: 2, type: 'ping', seq: 1 });
+    child.send({ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1 });
+    child.send({ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'ready' });
+    child.send({ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION + 1, type: 'ping', seq: 1 });
     await arrived('error', 3);
     expect(received.filter((m) => m.type === 'error').map((m) => (m as { code: string }).code)).toEqual([ProtocolErrorCode.HANDLE, ProtocolErrorCode.UNEXPECTED, ProtocolErrorCode.VERSION]);
 
@@ -147,7 +148,7 @@ describe('a real worker against a primary that breaks the protocol', () => {
       // The primary's part: hand the native handle over (a net.Socket would arrive wrapped), then
       // close its own copy: once written, the worker's copy is in flight.
       const handle = (socket as unknown as { _handle: object })._handle;
-      void sendMessage(end, createMessage('connection', { listener: 0, id: 2, remoteAddress: socket.remoteAddress!, remotePort: socket.remotePort!, family: 'IPv4' }), handle).then(() => socket.destroy());
+      void sendMessage(end, createMessage('connection', { listener: 0, id: 2 }), handle).then(() => socket.destroy());
     });
     const body = await new Promise<string>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: (listener.address() as { port: number }).port, path: '/', agent: false, timeout: 10_000 }, (res) => {

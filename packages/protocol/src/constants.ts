@@ -2,7 +2,7 @@
 export const PROTOCOL_NAME = 'handoff';
 
 /** The protocol version this package speaks. A peer on another version is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * The tag on every handoff message. Node routes any IPC message whose `cmd` starts with `NODE_` to
@@ -20,6 +20,13 @@ export const PROTOCOL_CMD = 'NODE_HANDOFF';
  * payload after it, which must travel too.
  */
 export const MAX_HEAD_BYTES = 64 * 1024;
+
+/**
+ * Largest `payload` of a `connection` or `return` message, in bytes: a PROXY header of at most
+ * {@link MAX_HEAD_BYTES}, the bytes read after it (at most one 64 KiB read), and the payload's
+ * 5-byte prefix (see `encodeConnectionPayload`).
+ */
+export const MAX_PAYLOAD_BYTES = 2 * MAX_HEAD_BYTES + 5;
 
 /** The highest `bind.index`: how many servers of one worker may listen on one address at once, less one. */
 export const MAX_LISTEN_INDEX = 65535;

@@ -1,4 +1,4 @@
-import { MAX_HEAD_BYTES, MAX_LISTEN_INDEX, MAX_METRICS_CHARS, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
+import { MAX_HEAD_BYTES, MAX_LISTEN_INDEX, MAX_PAYLOAD_BYTES, MAX_METRICS_CHARS, MAX_STRING, PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
 import { HandoffProtocolError, ProtocolErrorCode } from './errors.js';
 import type { HandoffMessage, HandoffMessageType, ListenAddress } from './messages.js';
 
@@ -53,18 +53,12 @@ function checkProxyRefused(value: unknown): Problem {
   return undefined;
 }
 
-function checkHead(m: Fields): Problem {
-  if (m.head === undefined) return undefined;
-  if (typeof m.head !== 'string') return 'head must be a base64 string';
-  if (m.head.length > MAX_HEAD_CHARS) return { oversized: `head is larger than ${MAX_HEAD_BYTES} bytes` };
-  return BASE64.test(m.head) ? undefined : 'head must be a base64 string';
-}
-
-function checkProxyHeader(m: Fields): Problem {
-  if (m.proxy === undefined) return undefined;
-  if (typeof m.proxy !== 'string') return 'proxy must be a base64 string';
-  if (m.proxy.length > MAX_HEAD_CHARS) return { oversized: `proxy is larger than ${MAX_HEAD_BYTES} bytes` };
-  return BASE64.test(m.proxy) ? undefined : 'proxy must be a base64 string';
+/** `connection.payload`, `return.payload`: base64 of at most {@link MAX_PAYLOAD_BYTES}. */
+function checkPayload(m: Fields): Problem {
+  if (m.payload === undefined) return undefined;
+  if (typeof m.payload !== 'string') return 'payload must be a base64 string';
+  if (m.payload.length > MAX_PAYLOAD_CHARS) return { oversized: `payload is larger than ${MAX_PAYLOAD_BYTES} bytes` };
+  return BASE64.test(m.payload) ? undefined : 'payload must be a base64 string';
 }
 
 /** `listen.proxy`: how the worker reads PROXY protocol headers. */
@@ -84,16 +78,10 @@ function checkListenProxy(p: unknown): Problem {
   return undefined;
 }
 
-function checkPeer(m: Fields): Problem {
-  if (m.family !== undefined && m.family !== 'IPv4' && m.family !== 'IPv6' && m.family !== 'unix') return "family must be 'IPv4', 'IPv6' or 'unix'";
-  if (m.remotePort !== undefined && !isInt(m.remotePort, 0, 65535)) return 'remotePort must be an integer in 0..65535';
-  // The longest textual IPv6 address with a zone id fits in well under 255 characters.
-  return checkStr(m, 'remoteAddress', 255, true);
-}
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-/** Base64 length of {@link MAX_HEAD_BYTES} bytes. */
-const MAX_HEAD_CHARS = Math.ceil(MAX_HEAD_BYTES / 3) * 4;
+/** Base64 length of {@link MAX_PAYLOAD_BYTES} bytes. */
+const MAX_PAYLOAD_CHARS = Math.ceil(MAX_PAYLOAD_BYTES / 3) * 4;
 
 /** The integer counters of `load`; one array, not one per decoded message. */
 const LOAD_COUNTS = ['open', 'closed', 'requests', 'rss', 'heapUsed'] as const;
@@ -159,7 +147,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       if (!isInt(m.id, 1)) return 'id must be a positive integer';
       if (m.reason !== undefined && m.reason !== 'moved') return "reason must be 'moved'";
       if (m.reused !== undefined && typeof m.reused !== 'boolean') return 'reused must be a boolean';
-      return checkHead(m) ?? checkPeer(m) ?? checkProxyHeader(m);
+      return checkPayload(m);
     },
   },
   metrics: {
@@ -191,7 +179,7 @@ const SCHEMA: Record<HandoffMessageType, { readonly handle: 'required' | 'forbid
       if (!isInt(m.id, 1)) return 'id must be a positive integer';
       if (m.reason !== undefined && m.reason !== 'moved') return "reason must be 'moved'";
       if (m.reused !== undefined && typeof m.reused !== 'boolean') return 'reused must be a boolean';
-      return checkHead(m) ?? checkPeer(m) ?? checkProxyHeader(m);
+      return checkPayload(m);
     },
   },
   ping: { handle: 'forbidden', check: (m) => (isInt(m.seq) ? undefined : 'seq must be a non-negative integer') },

@@ -1,4 +1,4 @@
-export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_HEAD_BYTES, MAX_LISTEN_INDEX, MAX_METRICS_CHARS, MAX_STRING, WorkerEnv } from './constants.js';
+export { PROTOCOL_CMD, PROTOCOL_NAME, PROTOCOL_VERSION, MAX_HEAD_BYTES, MAX_LISTEN_INDEX, MAX_PAYLOAD_BYTES, MAX_METRICS_CHARS, MAX_STRING, WorkerEnv } from './constants.js';
 export { HandoffError, HandoffProtocolError, isProtocolErrorCode, ProtocolErrorCode, toHandoffError } from './errors.js';
 export type {
   BindErrorMessage,
@@ -34,4 +34,4 @@ export { PRIMARY_MESSAGE_TYPES, WORKER_MESSAGE_TYPES } from './messages.js';
 export { isHandoffMessage } from './guard.js';
 export { decodeMessage, isPathAddress, MESSAGE_TYPES, type DecodeResult } from './decode.js';
 export { createMessage, sendMessage, subscribe, type ChannelEnd, type ProtocolHandlers } from './channel.js';
-export { decodeConnectionPayload, encodeConnectionPayload, type ConnectionPayload } from './payload.js';
+export { connectionMessage, connectionPayloadOf, decodeConnectionPayload, encodeConnectionPayload, type ConnectionPayload } from './payload.js';

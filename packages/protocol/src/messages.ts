@@ -139,13 +139,8 @@ export interface ReturnMessage extends Envelope {
   readonly listener: number;
   /** The `id` of the `connection` message it came with. */
   readonly id: number;
-  /** Bytes read before it came back (base64), as in `connection`. */
-  readonly head?: string;
-  /** The PROXY header and the peer fields of its `connection`, passed back as they came. */
-  readonly proxy?: string;
-  readonly remoteAddress?: string;
-  readonly remotePort?: number;
-  readonly family?: 'IPv4' | 'IPv6' | 'unix';
+  /** What came with it (base64 of its payload: PROXY header, bytes read first), passed back as it came. */
+  readonly payload?: string;
   /**
    * Why it came back: `'moved'`, a drain gave back a connection that was between requests (nothing
    * of it read, or an HTTP/1 keep-alive connection idle after a response), to be served by another
@@ -235,20 +230,12 @@ export interface ConnectionMessage extends Envelope {
   readonly listener: number;
   /** Unique per primary: names the connection in the primary's dispatch and re-dispatch events. */
   readonly id: number;
-  /** Bytes the primary already read from the socket (base64), to be put back before the server reads. */
-  readonly head?: string;
-  /** The peer's address, when the primary already knows it (its policy asked); never looked up for this message. */
-  readonly remoteAddress?: string;
-  /** The peer's port (0..65535), with `remoteAddress`. */
-  readonly remotePort?: number;
-  /** The peer's address family; `'unix'` for a Unix socket peer, which has no address or port. */
-  readonly family?: 'IPv4' | 'IPv6' | 'unix';
   /**
-   * The PROXY protocol header the primary read from the connection (base64), for a listener with
-   * `proxyProtocol`; `head` then holds only the bytes after it, and the peer fields are the
-   * header's source. The worker parses it again for the proxy's TLVs.
+   * What the primary read of it first, for the worker to put back (base64 of the bytes
+   * `encodeConnectionPayload` makes: the PROXY header of a `proxyProtocol` listener and the bytes
+   * read after it); the same bytes the native transport carries with the fd. Absent: nothing read.
    */
-  readonly proxy?: string;
+  readonly payload?: string;
 }
 
 /** Heartbeat: the worker answers with a {@link PongMessage} of the same `seq`. */

@@ -1,8 +1,11 @@
+import { PROTOCOL_CMD, PROTOCOL_VERSION } from './constants.js';
+import type { ConnectionMessage } from './messages.js';
+
 /**
- * What travels with a connection on the native transport (`@handoff/fdpass`'s `payload`), where no
- * message goes with its fd: the PROXY header the primary read and the bytes it read after it, the
- * `proxy` and `head` of a `connection` message on the IPC channel. Only connections that have
- * either carry one. Layout: a version byte (1), the header's length (u32, little-endian; 0: none),
+ * What travels with a connection, whichever transport carries it: the PROXY header the primary read
+ * and the bytes it read after it. The native transport (`@handoff/fdpass`'s `payload`) carries these
+ * bytes beside the fd; a `connection` message on the IPC channel carries them in base64
+ * ({@link connectionMessage}). Only connections that have either carry one. Layout: a version byte (1), the header's length (u32, little-endian; 0: none),
  * the header, then the bytes read after it to the end.
  */
 export interface ConnectionPayload {
@@ -36,4 +39,19 @@ export function decodeConnectionPayload(payload: Uint8Array): ConnectionPayload 
   if (PREFIX + p > view.byteLength) return undefined;
   const rest = view.byteLength - PREFIX - p;
   return { proxy: p === 0 ? undefined : view.subarray(PREFIX, PREFIX + p), head: rest === 0 ? undefined : view.subarray(PREFIX + p) };
+}
+
+/**
+ * The `connection` message that goes with a connection's handle on the IPC channel: its listener,
+ * its id, and its payload (see {@link encodeConnectionPayload}) in base64, the one place the bytes
+ * are turned into text. The worker turns them back with {@link connectionPayloadOf}.
+ */
+export function connectionMessage(listener: number, id: number, payload: Uint8Array | undefined): ConnectionMessage {
+  if (payload === undefined || payload.byteLength === 0) return { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener, id };
+  return { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener, id, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64') };
+}
+
+/** The payload bytes of a `connection` or `return` message (see {@link connectionMessage}), or undefined when it has none. */
+export function connectionPayloadOf(message: { readonly payload?: string }): Buffer | undefined {
+  return message.payload === undefined || message.payload === '' ? undefined : Buffer.from(message.payload, 'base64');
 }

@@ -8,6 +8,7 @@ import {
   HandoffProtocolError,
   ProtocolErrorCode,
   PROTOCOL_CMD,
+  PROTOCOL_VERSION,
   sendMessage,
   subscribe,
   type ChannelEnd,
@@ -100,9 +101,9 @@ describe('the channel between two real processes', () => {
 
   it('reports a malformed message, or a connection without its handle, with what arrived, and keeps the channel working', async () => {
     const peer = await startPeer();
-    const unknown = { cmd: PROTOCOL_CMD, v: 1, type: 'teleport' };
-    const handleless = { cmd: PROTOCOL_CMD, v: 1, type: 'connection', listener: 0, id: 1 };
-    const wrongWay = { cmd: PROTOCOL_CMD, v: 2, type: 'ping', seq: 1 };
+    const unknown = { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'teleport' };
+    const handleless = { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1 };
+    const wrongWay = { cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION + 1, type: 'ping', seq: 1 };
     peer.child.send(unknown);
     peer.child.send(handleless);
     peer.child.send(wrongWay);
@@ -121,10 +122,10 @@ describe('the channel between two real processes', () => {
     const peer = await startPeer();
     const { server, client } = await socketPair();
     // The native handle, as the primary sends it (a net.Socket would arrive wrapped in another).
-    await sendMessage(peer.end, createMessage('connection', { listener: 0, id: 1, remoteAddress: client.localAddress!, remotePort: client.localPort!, family: 'IPv4' }), (server as unknown as { _handle: object })._handle);
+    await sendMessage(peer.end, createMessage('connection', { listener: 0, id: 1, payload: Buffer.from('GET / HTTP/1.1').toString('base64') }), (server as unknown as { _handle: object })._handle);
     server.destroy();
     const report = await reportOf(peer);
-    expect(report.handoffSeen).toEqual([expect.objectContaining({ type: 'connection', id: 1, remoteAddress: '127.0.0.1', family: 'IPv4' })]);
+    expect(report.handoffSeen).toEqual([expect.objectContaining({ type: 'connection', id: 1, payload: Buffer.from('GET / HTTP/1.1').toString('base64') })]);
     expect(report.errors).toEqual([]);
     client.destroy();
   });

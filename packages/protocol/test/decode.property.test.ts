@@ -8,6 +8,7 @@ import {
   MESSAGE_TYPES,
   PRIMARY_MESSAGE_TYPES,
   PROTOCOL_CMD,
+  PROTOCOL_VERSION,
   WORKER_MESSAGE_TYPES,
   type DecodeResult,
 } from '@handoff/protocol';
@@ -87,7 +88,7 @@ describe('decodeMessage on arbitrary values', () => {
   it(`never throws on handoff-tagged objects with random fields, and accepts only what the spec allows (${RUNS} cases)`, () => {
     const tagged = fc.record({
       cmd: fc.constant(PROTOCOL_CMD),
-      v: fc.constantFrom(1, 1, 1, 2, 0, -1, '1'),
+      v: fc.constantFrom(PROTOCOL_VERSION, PROTOCOL_VERSION, PROTOCOL_VERSION, PROTOCOL_VERSION + 1, 0, -1, String(PROTOCOL_VERSION)),
       type: fc.constantFrom(...MESSAGE_TYPES, 'nope'),
       fields: fc.dictionary(fc.constantFrom(...new Set(Object.values(SPEC).flatMap((s) => Object.keys(s.fields))), 'x'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }),
     });
@@ -96,8 +97,8 @@ describe('decodeMessage on arbitrary values', () => {
         const value = { ...fields, cmd, v, type };
         const result = decodeMessage(value, handle ?? undefined);
         if (!codes(result)) fail('unexpected result');
-        if (v !== 1 && codeOf(result) !== (typeof v === 'number' && v >= 0 ? 'HANDOFF_ERR_PROTOCOL_VERSION' : 'HANDOFF_ERR_PROTOCOL_MALFORMED')) fail(`v${v} answered ${codeOf(result)}`);
-        if (v === 1 && type === 'nope' && codeOf(result) !== 'HANDOFF_ERR_PROTOCOL_UNKNOWN_TYPE') fail('unknown type accepted');
+        if (v !== PROTOCOL_VERSION && codeOf(result) !== (typeof v === 'number' && v >= 0 ? 'HANDOFF_ERR_PROTOCOL_VERSION' : 'HANDOFF_ERR_PROTOCOL_MALFORMED')) fail(`v${v} answered ${codeOf(result)}`);
+        if (v === PROTOCOL_VERSION && type === 'nope' && codeOf(result) !== 'HANDOFF_ERR_PROTOCOL_UNKNOWN_TYPE') fail('unknown type accepted');
       }),
       params,
     );

@@ -14,12 +14,12 @@ export const VALID: Array<{ message: HandoffMessage; handle?: object }> = [
   { message: createMessage('listen', { listener: 0, listeners: 1, mode: 'primary', address: { port: 80, host: '127.0.0.1' } }) },
   { message: createMessage('listen', { listener: 0, listeners: 2, mode: 'shared', address: { path: '/tmp/x.sock' } }), handle: FAKE_HANDLE },
   { message: createMessage('connection', { listener: 0, id: 9 }), handle: FAKE_HANDLE },
-  { message: createMessage('connection', { listener: 0, id: 10, remoteAddress: '::1', remotePort: 50000, family: 'IPv6', head: 'R0VUIC8=' }), handle: FAKE_HANDLE },
-  { message: createMessage('connection', { listener: 1, id: 11, family: 'unix' }), handle: FAKE_HANDLE },
+  { message: createMessage('connection', { listener: 0, id: 10, payload: 'R0VUIC8=' }), handle: FAKE_HANDLE },
+  { message: createMessage('connection', { listener: 1, id: 11, payload: '' }), handle: FAKE_HANDLE },
   { message: createMessage('bind', { request: 1, address: { port: 3000 } }) },
   { message: createMessage('unlisten', { listener: 1 }) },
   { message: createMessage('unlistened', { listener: 1 }) },
-  { message: createMessage('return', { listener: 0, id: 9, head: 'R0VUIC8=' }), handle: FAKE_HANDLE },
+  { message: createMessage('return', { listener: 0, id: 9, payload: 'R0VUIC8=' }), handle: FAKE_HANDLE },
   { message: createMessage('bind-error', { request: 1, code: 'EADDRINUSE', message: 'address in use' }) },
   { message: createMessage('listen', { listener: 1, listeners: 2, mode: 'primary', address: { port: 3000 }, request: 1 }) },
   { message: createMessage('limit', { open: 12 }) },
@@ -69,9 +69,9 @@ describe('decodeMessage', () => {
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: -1, id: 1 }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'hello', pid: 'x', capabilities: [] }, undefined, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'error', code: 'X', message: 'm'.repeat(5000) }, undefined, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
-      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, remotePort: 70000 }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
-      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, family: 'ipx' }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
-      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, head: 'A'.repeat(100_000) }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, payload: 7 }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, payload: 'not base64!' }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
+      [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'connection', listener: 0, id: 1, payload: 'A'.repeat(200_000) }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_OVERSIZED'],
       [{ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION, type: 'ready' }, FAKE_HANDLE, 'HANDOFF_ERR_PROTOCOL_HANDLE'],
       ['garbage', undefined, 'HANDOFF_ERR_PROTOCOL_MALFORMED'],
     ];
@@ -86,8 +86,8 @@ describe('decodeMessage', () => {
   });
 
   it('names both versions when they differ', () => {
-    const result = decodeMessage({ cmd: PROTOCOL_CMD, v: 2, type: 'ready' });
+    const result = decodeMessage({ cmd: PROTOCOL_CMD, v: PROTOCOL_VERSION + 1, type: 'ready' });
     expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.error.message).toMatch(/v1.*v2/);
+    if (!result.ok) expect(result.error.message).toMatch(new RegExp(`v${PROTOCOL_VERSION}.*v${PROTOCOL_VERSION + 1}`));
   });
 });

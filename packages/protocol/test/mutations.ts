@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { MAX_HEAD_BYTES, MESSAGE_TYPES, ProtocolErrorCode, type HandoffMessageType } from '@handoff/protocol';
+import { MAX_HEAD_BYTES, MESSAGE_TYPES, PROTOCOL_VERSION, ProtocolErrorCode, type HandoffMessageType } from '@handoff/protocol';
 import { FAKE_HANDLE, MAX_HEAD_CHARS, needsHandle, SPEC, type Field } from './spec.js';
 
 type Fields = Record<string, unknown>;
@@ -143,7 +143,7 @@ export function mutationArb(type: HandoffMessageType): fc.Arbitrary<Mutation> {
   const required = fields.filter(([, f]) => f.optional !== true).map(([n]) => n);
   const arbs: Array<fc.Arbitrary<Mutation>> = [
     fc
-      .oneof(fc.nat().filter((v) => v !== 1), fc.constantFrom(0, 2, 3, Number.MAX_SAFE_INTEGER))
+      .oneof(fc.nat().filter((v) => v !== PROTOCOL_VERSION), fc.constantFrom(0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, Number.MAX_SAFE_INTEGER))
       .map((v) => (m: Fields, h: object | undefined) => ({ what: `v = ${v}`, value: set(m, 'v', v), handle: h, expected: ProtocolErrorCode.VERSION })),
     // No usable version at all: malformed, not another version.
     fc

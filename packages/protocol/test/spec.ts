@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { createMessage, MAX_HEAD_BYTES, MAX_METRICS_CHARS, type HandoffMessage, type HandoffMessageType } from '@handoff/protocol';
+import { createMessage, MAX_HEAD_BYTES, MAX_METRICS_CHARS, MAX_PAYLOAD_BYTES, type HandoffMessage, type HandoffMessageType } from '@handoff/protocol';
 
 /**
  * The protocol's messages written down a second time, independently of `decode.ts`: each field's
@@ -11,7 +11,8 @@ import { createMessage, MAX_HEAD_BYTES, MAX_METRICS_CHARS, type HandoffMessage, 
 export const FAKE_HANDLE = Object.freeze({ fd: 3 });
 
 const MAX_INT = Number.MAX_SAFE_INTEGER;
-export const MAX_HEAD_CHARS = Math.ceil(MAX_HEAD_BYTES / 3) * 4;
+/** Base64 length of the largest `payload` (the field kind `head`). */
+export const MAX_HEAD_CHARS = Math.ceil(MAX_PAYLOAD_BYTES / 3) * 4;
 
 type Fields = Record<string, unknown>;
 
@@ -78,11 +79,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
     fields: {
       listener: int(0),
       id: int(1),
-      head: { kind: 'head', optional: true },
-      proxy: { kind: 'head', optional: true },
-      remoteAddress: str(255, true),
-      remotePort: int(0, 65535, true),
-      family: enm(['IPv4', 'IPv6', 'unix'], true),
+      payload: { kind: 'head', optional: true },
       reason: enm(['moved'], true),
       reused: { kind: 'bool', optional: true },
     },
@@ -118,11 +115,7 @@ export const SPEC: Readonly<Record<HandoffMessageType, MessageSpec>> = {
     fields: {
       listener: int(0),
       id: int(1),
-      head: { kind: 'head', optional: true },
-      remoteAddress: str(255, true),
-      remotePort: int(0, 65535, true),
-      family: enm(['IPv4', 'IPv6', 'unix'], true),
-      proxy: { kind: 'head', optional: true },
+      payload: { kind: 'head', optional: true },
     },
   },
   ping: { direction: 'primary->worker', handle: 'forbidden', fields: { seq: int(0) } },

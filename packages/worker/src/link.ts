@@ -1,7 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import { createWorkerIntake, type WorkerIntake } from '@handoff/fdpass';
 import { decodeConnectionPayload, type ReturnMessage } from '@handoff/protocol';
-import { parseProxyHeader } from '@handoff/proxy-protocol';
 import { adoptSentHeader } from './proxy.js';
 
 /** What the worker's native link needs of the runtime. */
@@ -17,13 +16,13 @@ export interface LinkHost {
 type Stoppable = { readStop(): number; reading?: boolean };
 
 /**
- * Opens the native link the primary gave this worker (`@handoff/fdpass`, transport `native`), if
- * it gave one: each fd becomes a `net.Socket` here, with what the primary read first (the PROXY
- * header, the bytes after it) from its payload, and goes to the runtime's `take` as a socket
- * from the IPC channel does. A connection for a server the app already closed is given back on
- * the IPC channel (`return`, its handle stopped before a byte is read), as one that came over IPC.
- * Where the addon does not load, the intake closes the link and says `transport: 'ipc'`: the
- * worker's `hello` then leaves out the `fdpass` capability and the primary sends over IPC.
+ * The worker's one way in for a connection from the primary (`@handoff/fdpass`'s intake): an fd on
+ * the native link the primary gave this worker, or a handle that came on the IPC channel (the
+ * runtime's `connection` handler calls `receive`). Either becomes a `net.Socket` here, with what the
+ * primary read first (the PROXY header, the bytes after it) from its payload, decoded once, and goes
+ * to the runtime's `take`. A connection for a server the app already closed is given back on the
+ * IPC channel (`return`, its handle stopped before a byte is read, its payload as it came). Where the
+ * addon does not load, the intake closes the native link and the primary goes on over IPC.
  */
 export function openLink(host: LinkHost): WorkerIntake {
   let returned = 0;
@@ -41,7 +40,7 @@ export function openLink(host: LinkHost): WorkerIntake {
         // The socket started reading when it was built: stop before a byte leaves the kernel.
         handle.reading = false;
         handle.readStop();
-        host.giveBack(returnFields(listener, ++returned, decoded?.proxy, decoded?.head), handle);
+        host.giveBack(payload === undefined ? { listener, id: ++returned } : { listener, id: ++returned, payload: payload.toString('base64') }, handle);
         return;
       }
       // As net.Server's accept builds the socket for a server with pauseOnConnect.
@@ -61,23 +60,4 @@ export function openLink(host: LinkHost): WorkerIntake {
       host.take(socket, listener);
     },
   });
-}
-
-/** The `return` fields of a connection that came on the native link (its id there is the worker's own count). */
-function returnFields(listener: number, id: number, proxy: Uint8Array | undefined, head: Uint8Array | undefined): Omit<ReturnMessage, 'cmd' | 'v' | 'type'> {
-  const fields: { listener: number; id: number; head?: string; proxy?: string; remoteAddress?: string; remotePort?: number; family?: 'IPv4' | 'IPv6' | 'unix' } = { listener, id };
-  if (head !== undefined) fields.head = Buffer.from(head).toString('base64');
-  if (proxy !== undefined) {
-    fields.proxy = Buffer.from(proxy).toString('base64');
-    const parsed = parseProxyHeader(Buffer.from(proxy), { maxHeaderBytes: 65_536 });
-    const source = parsed.status === 'done' && parsed.header.command === 'proxy' ? parsed.header.source : undefined;
-    if (source !== undefined) {
-      fields.family = source.family;
-      if (source.family !== 'unix') {
-        fields.remoteAddress = source.address;
-        fields.remotePort = source.port;
-      }
-    }
-  }
-  return fields;
 }

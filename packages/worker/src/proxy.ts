@@ -63,9 +63,9 @@ export function proxyInfo(socket: Socket): ProxyInfo | undefined {
   return (socket as Socket & { proxy?: ProxyInfo }).proxy;
 }
 
-/** Mode `primary`: the header the primary read, sent with the connection (base64 on IPC, bytes in the native link's payload). */
-export function adoptSentHeader(socket: Socket, header: string | Uint8Array): void {
-  const result = parseProxyHeader(typeof header === 'string' ? Buffer.from(header, 'base64') : Buffer.from(header.buffer, header.byteOffset, header.byteLength), { maxHeaderBytes: 65_536 });
+/** Mode `primary`: the header the primary read, sent with the connection in its payload. */
+export function adoptSentHeader(socket: Socket, header: Uint8Array): void {
+  const result = parseProxyHeader(Buffer.from(header.buffer, header.byteOffset, header.byteLength), { maxHeaderBytes: 65_536 });
   if (result.status === 'done') adoptHeader(socket, result.header);
   else debug('worker %d: the primary sent a PROXY header that does not parse: %s', process.pid, result.status === 'error' ? result.error.message : 'incomplete');
 }

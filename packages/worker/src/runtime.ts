@@ -4,6 +4,7 @@ import type { Server, Socket } from 'node:net';
 import { debuglog } from 'node:util';
 import type { WorkerIntake } from '@handoff/fdpass';
 import {
+  connectionPayloadOf,
   createMessage,
   HandoffError,
   MAX_STRING,
@@ -11,7 +12,6 @@ import {
   ProtocolErrorCode,
   subscribe,
   type ChannelEnd,
-  type ConnectionMessage,
   type HandoffMessage,
   type HandoffProtocolError,
   type ListenAddress,
@@ -21,8 +21,7 @@ import {
 } from '@handoff/protocol';
 import { HandoffWorkerError, WorkerErrorCode } from './errors.js';
 import { AcceptGate } from './gate.js';
-import { socketFromHandle } from './intake.js';
-import { adoptSentHeader, readingProxyHeader } from './proxy.js';
+import { readingProxyHeader } from './proxy.js';
 import { attachListener } from './listeners.js';
 import { ConnectionMover, tagListener } from './move.js';
 import { openLink } from './link.js';
@@ -102,7 +101,8 @@ export class WorkerRuntime {
 
   /** One handler per message the primary sends, as Node's cluster primary maps its `act`s. */
   private readonly handlers: Handlers = {
-    connection: (message, handle) => this.onConnection(message, handle),
+    // A connection on the IPC channel: into the transport's intake, the worker's one way in (see openLink).
+    connection: (message, handle) => this.link.receive(handle, message.listener, connectionPayloadOf(message)),
     listen: (message, handle) => void this.onListen(message, handle),
     'bind-error': (message) => {
       const bind = this.binds.settle(message.request);
@@ -156,8 +156,8 @@ export class WorkerRuntime {
     // A stdout or stderr whose reader went away must not take the worker and its connections down.
     survivePipeErrors(process.stdout);
     survivePipeErrors(process.stderr);
-    // Mode primary on the native transport: connections come on the link the primary gave this
-    // worker, into the same onSocket; `fdpass` in the hello says the link is read here.
+    // Mode primary: connections come through the transport's intake, on the native link the primary
+    // gave this worker or on the IPC channel (the 'connection' handler), into the same onSocket.
     this.link = openLink({
       serverFor: (listener) => this.servedFor(listener),
       take: (socket, listener) => this.onSocket(socket, listener, this.servedFor(listener)),
@@ -269,25 +269,6 @@ export class WorkerRuntime {
     // A worker-to-primary message sent to a worker: report, never crash.
     (handle as { close?: () => void } | undefined)?.close?.();
     this.reportError(ProtocolErrorCode.UNEXPECTED, `a worker got a '${message.type}' message, which only workers send`);
-  }
-
-  /**
-   * A connection from the primary. Node acknowledged its handle before this runs: the primary has
-   * let go of its copy, so the connection is served here even while draining (the primary sends none
-   * after `drain`; those already on their way get `Connection: close` like the rest). One for a
-   * server the app closed goes back to the primary, which places it elsewhere.
-   */
-  private onConnection(message: ConnectionMessage, handle: unknown): void {
-    const served = this.servedFor(message.listener);
-    if (served === undefined || served.closed) {
-      // Back as it came: the primary places it again with what it knew (bytes read, PROXY header, peer).
-      const { cmd: _cmd, v: _v, type: _type, ...fields } = message;
-      this.reporter.send(createMessage('return', fields), handle);
-      return;
-    }
-    const socket = socketFromHandle(handle, served.server, message.head);
-    if (message.proxy !== undefined) adoptSentHeader(socket, message.proxy);
-    this.onSocket(socket, message.listener, served);
   }
 
   private onSocket(socket: Socket, listener: number, served: ServedServer | undefined, acceptor?: Server): void {
