@@ -92,12 +92,14 @@ export const TEST_SETS = {
   'packages/orchestrator/test/fd-exhaustion.test.ts': 'transport', // the reserve, EMFILE in the acceptor
   'packages/orchestrator/test/flood.test.ts': 'transport', // maxPending, 503s from the primary
   'packages/orchestrator/test/handover.test.ts': 'node', // listeningSockets()
+  'packages/orchestrator/test/health.test.ts': 'once', // HealthMonitor with a stand-in worker, fake timers
   'packages/orchestrator/test/hostile.test.ts': 'transport', // load reports and shares under round robin
   'packages/orchestrator/test/instance.test.ts': 'once', // HANDOFF_INSTANCE(S), stats()
   'packages/orchestrator/test/leak.test.ts': 'transport', // descriptors back to baseline: the link's fds
   'packages/orchestrator/test/lifecycle.test.ts': 'transport', // close() with in-flight, scale by draining, recycling
   'packages/orchestrator/test/listeners.test.ts': 'transport', // IPv4, IPv6, Unix: the acceptor per family
   'packages/orchestrator/test/move.test.ts': 'transport', // moved connections re-placed by the dispatcher
+  'packages/orchestrator/test/options.test.ts': 'once', // validation, defaults, the environment's reads
   'packages/orchestrator/test/pid1.test.ts': 'once', // the Dockerfile's CMD
   'packages/orchestrator/test/policies.test.ts': 'transport', // every policy's picks over the links (in flight, shares)
   'packages/orchestrator/test/privileges.test.ts': 'once', // root, users, groups
@@ -105,6 +107,7 @@ export const TEST_SETS = {
   'packages/orchestrator/test/proxy-protocol.test.ts': 'transport', // the header rides the native payload or the IPC message
   'packages/orchestrator/test/recovery.test.ts': 'transport', // re-dispatch of unreceived connections, 503s
   'packages/orchestrator/test/reload.test.ts': 'transport', // 20 reloads under churn: none reset
+  'packages/orchestrator/test/slots.test.ts': 'once', // Slots and the backoff, fake timers
   'packages/orchestrator/test/start.test.ts': 'node', // start()'s failures, options
   'packages/orchestrator/test/stdio.test.ts': 'node', // output that goes away
   'packages/orchestrator/test/steering.test.ts': 'once', // AcceptSteering over a fake kernel
@@ -117,6 +120,7 @@ export const TEST_SETS = {
   'packages/policies/test/balance.test.ts': 'once',
   'packages/policies/test/builtins.test.ts': 'once',
   'packages/policies/test/peak-ewma.test.ts': 'once',
+  'packages/policies/test/registry.test.ts': 'once',
   'packages/policies/test/round-robin.test.ts': 'once',
   'packages/policies/test/testkit.test.ts': 'once',
   'packages/policies/test/third-party.test.ts': 'once',
@@ -126,6 +130,7 @@ export const TEST_SETS = {
   'packages/protocol/test/guard.test.ts': 'once',
   'packages/protocol/test/instanceof.test.ts': 'once',
   'packages/protocol/test/payload.test.ts': 'once',
+  'packages/protocol/test/requests.test.ts': 'once', // the request helper, fake timers
   // proxy-protocol: pure, but for the reader on real sockets.
   'packages/proxy-protocol/test/address.test.ts': 'once',
   'packages/proxy-protocol/test/encode.test.ts': 'once',
@@ -185,16 +190,19 @@ function walk(dir, out) {
   }
 }
 
-/** What is wrong with the list: files in no set, listed files that are gone, unknown sets. */
+/** What is wrong with the list: files in no set, unknown sets (`check` fails on these). */
 export function problems() {
-  const files = testFiles();
   const listed = new Set(Object.keys(TEST_SETS));
   const out = [];
-  for (const f of files) if (!listed.has(f)) out.push(`${f}: in no set of tools/test-sets.mjs (transport, node or once: say which, and why)`);
-  const present = new Set(files);
-  for (const f of listed) if (!present.has(f)) out.push(`${f}: listed in tools/test-sets.mjs but not found`);
+  for (const f of testFiles()) if (!listed.has(f)) out.push(`${f}: in no set of tools/test-sets.mjs (transport, node or once: say which, and why)`);
   for (const [f, set] of Object.entries(TEST_SETS)) if (!(set in PASSES)) out.push(`${f}: unknown set ${set}`);
   return out;
+}
+
+/** Listed files that are not there (renamed, or not yet committed): said, never a failure. */
+export function missing() {
+  const present = new Set(testFiles());
+  return Object.keys(TEST_SETS).filter((f) => !present.has(f));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -205,12 +213,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(1);
   }
   if (command === 'check') {
+    for (const f of missing()) console.warn(`${f}: listed in tools/test-sets.mjs but not found`);
     const counts = Object.fromEntries(Object.keys(PASSES).map((s) => [s, Object.values(TEST_SETS).filter((x) => x === s).length]));
     console.log(`every test file is in a set: ${Object.entries(counts).map(([s, n]) => `${s} ${n}`).join(', ')}`);
   } else if (command === 'ipc-pattern') {
     console.log(KERNEL_MODE_TESTS);
   } else if (command === 'files' && sets.length > 0 && sets.every((s) => s in PASSES)) {
-    for (const [f, set] of Object.entries(TEST_SETS)) if (sets.includes(set)) console.log(f);
+    const gone = new Set(missing());
+    for (const [f, set] of Object.entries(TEST_SETS)) if (sets.includes(set) && !gone.has(f)) console.log(f);
   } else {
     console.error('usage: node tools/test-sets.mjs check | files <transport|node|once>... | ipc-pattern');
     process.exit(2);
