@@ -13,7 +13,7 @@ import { handleSignals } from './signals.js';
 import { typescriptNodeArgs } from './typescript.js';
 import { reloadOnChange } from './watch.js';
 import { notifySystemd } from './sd-notify.js';
-import { adoptHanded, closeUnadopted, handedSockets, reportFailedSuccessor, spawnSuccessor, takeHandover, tellPredecessor, upgradeRefusal, type UpgradeResult } from './upgrade.js';
+import { adoptHanded, closeUnadopted, handedSockets, reportFailedSuccessor, spawnSuccessor, takeHandover, tellPredecessorReady, UpgradeLine, upgradeRefusal, type UpgradeResult } from './upgrade.js';
 
 /** Where `start` writes and what it reads. */
 export interface StartIO {
@@ -30,7 +30,9 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   const sink = new LogSink(settings.logFormat, settings.name, io.stdout as never, io.stderr as never);
   // An upgrade's new primary: the old one handed it its listening sockets (upgrade.ts).
   const handover = takeHandover();
-  const generation = handover?.generation ?? 1;
+  // Its generation and the upgrades counted so far, carried from each primary to the next (/metrics).
+  const line = new UpgradeLine(handover);
+  const generation = line.generation;
   const options = adoptHanded(primaryOptions(settings), handover);
   const preload = new URL('./worker-preload.js', import.meta.url).href;
   // A .ts entry: source maps, and type stripping or the app's tsx (refused here, before any fork, where neither is there).
@@ -92,6 +94,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
       const refused = upgradeRefusal();
       const busy = upgrading !== undefined ? 'an upgrade of this primary runs already' : handedOver || primary.state !== 'running' ? `the primary is ${handedOver ? 'handed over' : primary.state}; upgrade it once it is running` : undefined;
       if (refused !== undefined || busy !== undefined) {
+        line.count('refused');
         sink.event('upgrade-refused', `upgrade refused: ${refused ?? busy}`);
         return Promise.reject(refused !== undefined ? new HandoffCliError(CliErrorCode.UPGRADE_REFUSED, refused) : new HandoffCliError(CliErrorCode.UPGRADE_BUSY, busy!));
       }
@@ -101,7 +104,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
         const on = request.node === undefined ? '' : ` on ${request.node}`;
         sink.event('upgrade', `upgrading: starting generation ${generation + 1}${on} with ${plural(sockets.length, 'listening socket')}`, { generation: generation + 1, sockets: sockets.map((s) => s.address) });
         progress(`starting the new primary${on} with ${plural(sockets.length, 'listening socket')}`);
-        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), generation + 1, request, settings.readyTimeout ?? 30_000).catch(async (error: unknown) => {
+        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), line, request, settings.readyTimeout ?? 30_000).catch(async (error: unknown) => {
           // A new primary killed after it took the name: the name is this one's again.
           await control.reclaimName(path).catch((e: Error) => sink.event('warning', `could not take the control socket ${path} back: ${e.message}`));
           throw error;
@@ -154,7 +157,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     // Before start(): every worker and event is counted, and a taken metrics port forks nothing.
     if (settings.metrics !== undefined) {
       // An upgrade's new primary: the old one holds the metrics port until the hand-over (below).
-      metrics = await serveMetrics(primary, settings.metrics).catch((error: HandoffError) => {
+      metrics = await serveMetrics(primary, { ...settings.metrics, upgrades: () => line.counts() }).catch((error: HandoffError) => {
         if (handover !== undefined && error.code === 'HANDOFF_ERR_PORT_IN_USE') return undefined;
         throw error;
       });
@@ -189,11 +192,11 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   // Under systemd (Type=notify): this process is the service's main one now, before the old exits.
   const unnotified = await notifySystemd({ MAINPID: process.pid, READY: 1 });
   if (unnotified !== undefined) sink.event('warning', unnotified);
-  if (handover !== undefined) await tellPredecessor({ type: 'handoff:upgrade-ready', pid: process.pid });
+  if (handover !== undefined) await tellPredecessorReady(line);
   if (settings.metrics !== undefined && metrics === undefined) {
     // The old primary lets go of the metrics port as soon as it is told: a moment without /metrics.
     for (let tries = 0; metrics === undefined && tries < 100; tries++) {
-      metrics = await serveMetrics(primary, settings.metrics).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)));
+      metrics = await serveMetrics(primary, { ...settings.metrics, upgrades: () => line.counts() }).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)));
     }
     if (metrics === undefined) sink.event('warning', `the metrics port is still taken after the upgrade; /metrics is not served`);
     else logMetrics(metrics);

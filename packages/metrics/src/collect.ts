@@ -1,5 +1,6 @@
 import type { Primary, WorkerMetrics } from '@handoff/orchestrator';
 import { cpuSeconds } from './cpu.js';
+import type { UpgradeCounts } from './options.js';
 import type { Recorder } from './recorder.js';
 import { metric, sample, type MetricJson } from './series.js';
 
@@ -17,6 +18,8 @@ export const OWN_NAMES: ReadonlySet<string> = new Set([
   'handoff_worker_restarts_total',
   'handoff_crash_loops_total',
   'handoff_reloads_total',
+  'handoff_upgrades_total',
+  'handoff_primary_generation',
   'handoff_connections_dispatched_total',
   'handoff_connections_redispatched_total',
   'handoff_connections_rejected_total',
@@ -53,9 +56,10 @@ interface Slot {
 /**
  * handoff's own series at scrape time: counters from the recorder, gauges from the primary's
  * snapshots (`workers()`, `stats()`), CPU from `/proc`. `answers`: the workers' app-metrics answers
- * of this scrape, for `handoff_app_metrics_up` (undefined when app metrics are off).
+ * of this scrape, for `handoff_app_metrics_up` (undefined when app metrics are off); `upgrades`: the
+ * primary's line of upgrades, as whoever upgrades it counts them.
  */
-export async function ownMetrics(primary: Primary, rec: Recorder, answers: readonly WorkerMetrics[] | undefined): Promise<MetricJson[]> {
+export async function ownMetrics(primary: Primary, rec: Recorder, answers: readonly WorkerMetrics[] | undefined, upgrades: UpgradeCounts): Promise<MetricJson[]> {
   const listed = primary.workers();
   rec.prune(new Set(listed.map((w) => w.id)));
   const live = listed.filter((w) => !rec.exited.has(w.id));
@@ -119,7 +123,14 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
   const reloads = metric('handoff_reloads_total', 'counter', 'Rolling reloads, by outcome.');
   sample(reloads, rec.reloads.success, { outcome: 'success' });
   sample(reloads, rec.reloads.failure, { outcome: 'failure' });
-  out.push(restarts, loops, reloads);
+  // Counted across primaries: each new primary starts from the counts its predecessor handed it.
+  const upgraded = metric('handoff_upgrades_total', 'counter', 'Upgrades of the primary itself (handoff upgrade, SIGUSR2) by outcome, counted by every primary of its line.');
+  sample(upgraded, upgrades.success, { outcome: 'success' });
+  sample(upgraded, upgrades.failure, { outcome: 'failure' });
+  sample(upgraded, upgrades.refused, { outcome: 'refused' });
+  const generation = metric('handoff_primary_generation', 'gauge', 'Which primary of its line this is: 1 for the first, one more at each upgrade.');
+  sample(generation, upgrades.generation);
+  out.push(restarts, loops, reloads, upgraded, generation);
   const dispatched = metric('handoff_connections_dispatched_total', 'counter', 'Connections the primary handed to a worker (mode primary), by slot and listener.');
   rec.dispatched.forEach((row, slot) => row.forEach((n, listener) => sample(dispatched, n, { slot: String(slot), listener: String(listener) })));
   const redispatched = metric('handoff_connections_redispatched_total', 'counter', 'Connections placed on another worker than first chosen, by reason.');

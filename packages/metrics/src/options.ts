@@ -25,6 +25,24 @@ export interface ServeMetricsOptions {
   readonly appMetrics?: AppMetricsOptions | false;
   /** Close the endpoint once the primary has stopped. @default true */
   readonly closeWithPrimary?: boolean;
+  /**
+   * The upgrades of the primary itself (`handoff upgrade`), read at each scrape: whoever starts a
+   * new primary counts them and hands the counts on to it, so that `handoff_upgrades_total` runs on
+   * across primaries. Left out: the first primary of its line, no upgrade yet.
+   */
+  readonly upgrades?: () => UpgradeCounts;
+}
+
+/** What `upgrades` returns: where this primary stands in its line of upgrades. */
+export interface UpgradeCounts {
+  /** Which primary of its line this is: 1 for the first, one more at each upgrade. */
+  readonly generation: number;
+  /** Upgrades that went through (a new primary took over), by every primary of the line. */
+  readonly success: number;
+  /** Upgrades whose new primary failed (and was stopped; the old one served on). */
+  readonly failure: number;
+  /** Upgrades refused before any new primary started (one ran already; PID 1 of a container). */
+  readonly refused: number;
 }
 
 /** {@link ServeMetricsOptions} with every default filled in. */
@@ -34,9 +52,12 @@ export interface ResolvedMetricsOptions {
   readonly minReady: number;
   readonly appMetrics: { readonly timeout: number; readonly perWorker: boolean } | false;
   readonly closeWithPrimary: boolean;
+  readonly upgrades: () => UpgradeCounts;
 }
 
-const KNOWN = ['port', 'host', 'minReady', 'appMetrics', 'closeWithPrimary'];
+const KNOWN = ['port', 'host', 'minReady', 'appMetrics', 'closeWithPrimary', 'upgrades'];
+
+const FIRST: UpgradeCounts = Object.freeze({ generation: 1, success: 0, failure: 0, refused: 0 });
 const KNOWN_APP = ['timeout', 'perWorker'];
 
 function invalid(message: string): never {
@@ -72,5 +93,6 @@ export function resolveMetricsOptions(options: ServeMetricsOptions): ResolvedMet
     if (typeof perWorker !== 'boolean') invalid('appMetrics.perWorker must be a boolean');
     appMetrics = { timeout, perWorker };
   }
-  return { port: options.port, host: options.host, minReady, appMetrics, closeWithPrimary };
+  if (options.upgrades !== undefined && typeof options.upgrades !== 'function') invalid('upgrades must be a function returning { generation, success, failure, refused }');
+  return { port: options.port, host: options.host, minReady, appMetrics, closeWithPrimary, upgrades: options.upgrades ?? (() => FIRST) };
 }

@@ -140,7 +140,7 @@ class Scraper {
   private async collect(openMetrics: boolean): Promise<string> {
     const app = this.options.appMetrics;
     const answers: readonly WorkerMetrics[] | undefined = app === false ? undefined : await this.primary.workerMetrics({ timeout: app.timeout });
-    const own = await ownMetrics(this.primary, this.recorder, answers);
+    const own = await ownMetrics(this.primary, this.recorder, answers, this.options.upgrades());
     const apps = answers === undefined || app === false ? [] : dropConflicts(appMetricSets(answers, app.perWorker, OWN_NAMES));
     const type = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
     const sets = openMetrics ? [own, ...apps].map(openMetricsNames) : [own, ...apps];

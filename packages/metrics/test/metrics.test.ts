@@ -105,6 +105,24 @@ describe('GET /metrics', () => {
     expect(value(await s.scrape(), 'handoff_connections_moved_total', {})).toBe(1);
   });
 
+  it('counts upgrades by outcome and says the generation, as the upgrades option reads them at each scrape (by default: the first of its line, none yet)', async () => {
+    const s = await started({ workers: 1 });
+    const first = await s.scrape();
+    expect(first.get('handoff_upgrades_total')!.type).toBe('COUNTER');
+    expect(first.get('handoff_primary_generation')!.type).toBe('GAUGE');
+    expect(value(first, 'handoff_primary_generation')).toBe(1);
+    for (const outcome of ['success', 'failure', 'refused']) expect(value(first, 'handoff_upgrades_total', { outcome })).toBe(0);
+    // What handoff upgrade hands a third primary: two upgrades went through, one failed.
+    const counts = { generation: 3, success: 2, failure: 1, refused: 0 };
+    const line = await serveMetrics(s.primary, { port: 0, host: '127.0.0.1', appMetrics: false, upgrades: () => counts });
+    cleanups.push(() => line.close());
+    const third = parse(await line.scrape());
+    expect(value(third, 'handoff_primary_generation')).toBe(3);
+    expect([value(third, 'handoff_upgrades_total', { outcome: 'success' }), value(third, 'handoff_upgrades_total', { outcome: 'failure' }), value(third, 'handoff_upgrades_total', { outcome: 'refused' })]).toEqual([2, 1, 0]);
+    counts.refused++;
+    expect(value(parse(await line.scrape()), 'handoff_upgrades_total', { outcome: 'refused' })).toBe(1);
+  });
+
   it('histograms how long connections waited in the queue', async () => {
     const s = await started({ policy: leastConnections(), queueTimeout: 10_000 });
     // Both workers busy (their loops blocked): the next connection waits in the primary for one.
@@ -267,6 +285,7 @@ describe('serveMetrics() options', () => {
     await expect(serveMetrics({} as never, { port: 0 })).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('createPrimary()') });
     await expect(serveMetrics(primary, { port: 0, hots: '127.0.0.1' } as never)).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('hots') });
     await expect(serveMetrics(primary, { port: 0, appMetrics: { timeout: 0 } })).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('appMetrics.timeout') });
+    await expect(serveMetrics(primary, { port: 0, upgrades: 2 } as never)).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('upgrades') });
     const first = await serveMetrics(primary, { port: 0, host: '127.0.0.1' });
     cleanups.push(() => first.close());
     await expect(serveMetrics(primary, { port: first.address().port, host: '127.0.0.1' })).rejects.toMatchObject({ code: 'HANDOFF_ERR_PORT_IN_USE' });
