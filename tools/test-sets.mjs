@@ -81,6 +81,7 @@ export const TEST_SETS = {
   'packages/metrics/test/errors.test.ts': 'once',
   'packages/metrics/test/metrics.test.ts': 'once', // counters over a live primary; moves counted also in shared mode
   // orchestrator
+  'packages/orchestrator/test/accounting.test.ts': 'once', // AcceptFailures, ReadySet, DescriptorBudget's arithmetic
   'packages/orchestrator/test/activation.test.ts': 'node', // systemd's sockets adopted
   'packages/orchestrator/test/balanced.test.ts': 'node', // shared mode: always IPC
   'packages/orchestrator/test/busy-worker.test.ts': 'transport', // oneInFlight, acks, the queue
@@ -142,6 +143,7 @@ export const TEST_SETS = {
   // worker
   'packages/worker/test/app-close.test.ts': 'node', // an app closing its server
   'packages/worker/test/app-signals.test.ts': 'node', // SIGTERM to apps
+  'packages/worker/test/bookkeeping.test.ts': 'once', // AcceptGate, ListenIndexes, PendingRequests, Releasing
   'packages/worker/test/conformance.test.ts': 'transport', // what the app sees of its socket: built from the fd or from Node's handle
   'packages/worker/test/drain.test.ts': 'transport', // in-flight and keep-alive sockets through rolling reloads (moves)
   'packages/worker/test/drop-in.test.ts': 'node', // the patched listen()
