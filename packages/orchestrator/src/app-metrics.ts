@@ -1,4 +1,3 @@
-import { createMessage, type MetricsMessage } from '@handoff/protocol';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { WorkerInfo } from './events.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -26,7 +25,6 @@ export interface WorkerMetrics {
 }
 
 const DEFAULT_TIMEOUT_MS = 1000;
-let nextSeq = 0;
 
 /** Asks each worker for its app's metrics (`metrics-request`, answered by `metrics`), each bounded by the timeout. */
 export function collectWorkerMetrics(workers: readonly WorkerProcess[], info: (w: WorkerProcess) => WorkerInfo, options: WorkerMetricsOptions): Promise<WorkerMetrics[]> {
@@ -37,31 +35,15 @@ export function collectWorkerMetrics(workers: readonly WorkerProcess[], info: (w
   return Promise.all(workers.map((w) => ask(w, info(w), timeout)));
 }
 
-function ask(worker: WorkerProcess, snapshot: WorkerInfo, timeout: number): Promise<WorkerMetrics> {
-  nextSeq = nextSeq >= Number.MAX_SAFE_INTEGER ? 0 : nextSeq + 1;
-  const seq = nextSeq;
-  return new Promise((resolve) => {
-    const done = (result: Omit<WorkerMetrics, 'worker'>): void => {
-      clearTimeout(timer);
-      worker.off('metrics', onAnswer);
-      worker.off('exit', onExit);
-      resolve({ worker: snapshot, ...result });
-    };
-    const onAnswer = (m: MetricsMessage): void => {
-      if (m.seq !== seq) return;
-      if (m.error !== undefined) return done({ status: 'error', error: m.error });
-      if (m.data === undefined) return done({ status: 'none' });
-      try {
-        done({ status: 'ok', metrics: JSON.parse(m.data) as unknown });
-      } catch {
-        done({ status: 'error', error: 'the worker sent metrics that are not JSON' });
-      }
-    };
-    const onExit = (): void => done({ status: 'exited' });
-    const timer = setTimeout(() => done({ status: 'timeout' }), timeout);
-    timer.unref();
-    worker.on('metrics', onAnswer);
-    worker.on('exit', onExit);
-    worker.post(createMessage('metrics-request', { seq }));
-  });
+async function ask(worker: WorkerProcess, snapshot: WorkerInfo, timeout: number): Promise<WorkerMetrics> {
+  const result = await worker.request('metrics-request', timeout);
+  if (result.status !== 'answered') return { worker: snapshot, status: result.status };
+  const m = result.answer;
+  if (m.error !== undefined) return { worker: snapshot, status: 'error', error: m.error };
+  if (m.data === undefined) return { worker: snapshot, status: 'none' };
+  try {
+    return { worker: snapshot, status: 'ok', metrics: JSON.parse(m.data) as unknown };
+  } catch {
+    return { worker: snapshot, status: 'error', error: 'the worker sent metrics that are not JSON' };
+  }
 }

@@ -1,4 +1,3 @@
-import { createMessage } from '@handoff/protocol';
 import type { ResolvedOptions } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
 
@@ -18,10 +17,9 @@ export interface HealthHost {
  * stuck loop stops answering) and the recycling limits checked on each `load` report.
  */
 export class HealthMonitor {
-  private seq = 0;
-  /** When the oldest unanswered ping was sent, or 0 when none is outstanding. */
-  private outstandingSince = 0;
-  private outstandingSeq = -1;
+  /** A ping is on its way and unanswered: one at a time. */
+  private outstanding = false;
+  private stopped = false;
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly requestLimit: number;
   private recycled = false;
@@ -33,9 +31,6 @@ export class HealthMonitor {
     random: () => number = Math.random,
   ) {
     this.requestLimit = options.maxRequests > 0 ? options.maxRequests + Math.floor(random() * (options.maxRequestsJitter + 1)) : 0;
-    worker.on('pong', (seq) => {
-      if (seq === this.outstandingSeq) this.outstandingSince = 0;
-    });
     worker.on('load', () => this.checkLimits());
     if (options.heartbeatTimeout > 0) {
       this.timer = setInterval(() => this.beat(), Math.min(options.heartbeatInterval, options.heartbeatTimeout));
@@ -47,19 +42,15 @@ export class HealthMonitor {
   private beat(): void {
     const { worker } = this;
     // A starting worker has its own deadline (readyTimeout).
-    if (worker.state !== 'ready' && worker.state !== 'draining') return;
-    const now = Date.now();
-    if (this.outstandingSince !== 0) {
-      const stuck = now - this.outstandingSince;
-      if (stuck >= this.options.heartbeatTimeout) {
-        this.stop();
-        this.host.unresponsive(worker, stuck);
-      }
-      return;
-    }
-    this.outstandingSeq = this.seq++;
-    this.outstandingSince = now;
-    worker.post(createMessage('ping', { seq: this.outstandingSeq }));
+    if (this.outstanding || (worker.state !== 'ready' && worker.state !== 'draining')) return;
+    this.outstanding = true;
+    const sentAt = Date.now();
+    void worker.request('ping', this.options.heartbeatTimeout).then((result) => {
+      this.outstanding = false;
+      if (result.status !== 'timeout' || this.stopped) return;
+      this.stop();
+      this.host.unresponsive(worker, Date.now() - sentAt);
+    });
   }
 
   private checkLimits(): void {
@@ -74,6 +65,7 @@ export class HealthMonitor {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 }

@@ -40,14 +40,8 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     this.options = resolveOptions(options);
     const primary = this;
     this.supervisorHost = {
-      workerSpawned: (w) => primary.emit('worker:spawn', w),
-      workerReady: (w) => primary.emit('worker:ready', w),
-      workerDraining: (w, phase, open) => primary.emit('worker:drain', w, { phase, open }),
-      workerExited: (w, code, signal, expected) => primary.emit('worker:exit', w, { code, signal, expected }),
-      unresponsive: (w, stuckMs) => primary.emit('worker:unresponsive', w, { stuckMs }),
-      recycle: (w, reason) => primary.emit('worker:recycle', w, { reason }),
-      crashLoop: (loop) => primary.emit('worker:crash-loop', loop),
-      output: (w, stream, chunk) => primary.emit('worker:output', w, { stream, chunk }),
+      // A worker's events become the primary's here, once, under their public names.
+      announce: (event, ...args) => (primary.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       proxyRefused: (counts) => {
         for (const [code, n] of Object.entries(counts)) primary.proxyRefused[code] = (primary.proxyRefused[code] ?? 0) + n;
       },

@@ -2,15 +2,25 @@ import { RecentEvents, restartDelay } from './backoff.js';
 import type { ResolvedOptions } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
 
-/** A place in the pool: when its worker goes unexpectedly, a new one takes the slot. */
+/** A place in the pool: when its worker goes unexpectedly, a new one takes the slot. Written by `Slots` only. */
 export interface Slot {
   /** 0..n-1: the stable `HANDOFF_INSTANCE` of every worker in this slot. */
+  readonly index: number;
+  /** The worker in it (see `Slots.occupy`). */
+  readonly worker: WorkerProcess | undefined;
+  readonly restarts: number;
+  readonly crashes: RecentEvents;
+  /** False once the slot was removed (scale down): its exits are not replaced. */
+  readonly active: boolean;
+}
+
+/** A slot as `Slots` keeps it. */
+interface OwnSlot {
   readonly index: number;
   worker: WorkerProcess | undefined;
   restarts: number;
   readonly crashes: RecentEvents;
   respawnTimer: NodeJS.Timeout | undefined;
-  /** False once the slot was removed (scale down): its exits are not replaced. */
   active: boolean;
 }
 
@@ -27,7 +37,7 @@ export interface CrashLoop {
  * the whole pool within the window past the count are a crash loop, reported once.
  */
 export class Slots {
-  private readonly slots: Slot[] = [];
+  private readonly slots: OwnSlot[] = [];
   private readonly allCrashes: RecentEvents;
   private inCrashLoop = false;
   private refilling = true;
@@ -56,9 +66,14 @@ export class Slots {
       free.restarts = 0;
       return free;
     }
-    const slot: Slot = { index: this.slots.length, worker: undefined, restarts: 0, crashes: new RecentEvents(this.restart.crashLoopWindow), respawnTimer: undefined, active: true };
+    const slot: OwnSlot = { index: this.slots.length, worker: undefined, restarts: 0, crashes: new RecentEvents(this.restart.crashLoopWindow), respawnTimer: undefined, active: true };
     this.slots.push(slot);
     return slot;
+  }
+
+  /** `worker` is the slot's now: forked into it, or kept in it when its replacement failed. */
+  occupy(slot: Slot, worker: WorkerProcess): void {
+    this.slots[slot.index]!.worker = worker;
   }
 
   /** Deactivates the newest active slot; returns its worker (the caller drains it). */
@@ -80,7 +95,7 @@ export class Slots {
    * files would fork the same worker again.
    */
   refill(worker: WorkerProcess, how: 'crashed' | 'retired', spawn: (slot: Slot) => void): void {
-    const slot = this.of(worker);
+    const slot = this.slots[worker.slot]!;
     if (!slot.active || !this.refilling || slot.worker !== worker) return;
     slot.restarts++;
     const slotCrashes = slot.crashes.record();
@@ -109,7 +124,7 @@ export class Slots {
     this.onCrashLoop({ crashes, windowMs: this.restart.crashLoopWindow, nextDelayMs: delay });
   }
 
-  private cancel(slot: Slot): void {
+  private cancel(slot: OwnSlot): void {
     if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
     slot.respawnTimer = undefined;
   }

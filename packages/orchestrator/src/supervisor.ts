@@ -6,7 +6,7 @@ import { channels, debug } from './diagnostics.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { DropInBinder } from './drop-in.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
-import type { WorkerInfo } from './events.js';
+import type { PrimaryEvents, WorkerInfo } from './events.js';
 import { HealthMonitor, type RecycleReason } from './health.js';
 import { proxyProtocolOf, type ResolvedOptions } from './options.js';
 import { armReadyTimeout, whenReady } from './readiness.js';
@@ -17,20 +17,23 @@ import type { BoundListener } from './types.js';
 import { reportWorkerErrors } from './worker-errors.js';
 import { WorkerProcess } from './worker-process.js';
 
+/** The primary's events about its workers: what the supervisor announces. */
+export type WorkerEventName = Extract<keyof PrimaryEvents, `worker:${string}`>;
+
 /** What the supervisor tells the primary. */
 export interface SupervisorHost {
-  workerSpawned(worker: WorkerInfo): void;
-  workerReady(worker: WorkerInfo): void;
-  workerDraining(worker: WorkerInfo, phase: 'started' | 'idle', open: number): void;
-  workerExited(worker: WorkerInfo, code: number | null, signal: string | null, expected: boolean): void;
-  crashLoop(loop: CrashLoop): void;
-  unresponsive(worker: WorkerInfo, stuckMs: number): void;
-  recycle(worker: WorkerInfo, reason: RecycleReason): void;
-  output(worker: WorkerInfo, stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /**
+   * A worker's event, under its public name, for the primary to emit as it is: the one place where
+   * a worker's events become the primary's (each `WorkerProcess` event is handled once, here).
+   */
+  announce<E extends WorkerEventName>(event: E, ...args: PrimaryEvents[E]): void;
   /** Kernel modes: connections a worker closed for want of a valid PROXY header, by code. */
   proxyRefused(counts: Readonly<Record<string, number>>): void;
   error(error: HandoffError): void;
 }
+
+/** How long a balanced-shared probe waits for its `pong` before it is dropped, in ms. */
+const PROBE_TIMEOUT_MS = 30_000;
 
 /** What the supervisor works with, made by the primary before it: passed in, never patched in later. */
 export interface SupervisorParts {
@@ -71,14 +74,19 @@ export class Supervisor {
     this.target = options.workers;
     this.slots = new Slots(options.restart, (loop) => {
       if (channels.crashLoop.hasSubscribers) channels.crashLoop.publish(loop);
-      host.crashLoop(loop);
+      host.announce('worker:crash-loop', loop);
     });
     const policy = options.policy;
     if (policy.mode === 'shared' && policy.balance !== undefined) {
       this.steering = new AcceptSteering(policy.balance, {
         rearm: (worker, limit) => this.sendListeners(worker, limit),
         tighten: (worker, limit) => worker.post(createMessage('limit', { open: limit })),
-        probe: (worker, seq) => worker.post(createMessage('ping', { seq })),
+        // Answered from the worker's event loop: a busy one answers late. Bounded so that a stuck
+        // worker's probes do not pile up (the heartbeat kills it meanwhile).
+        probe: (worker, seq) =>
+          void worker.request('ping', PROBE_TIMEOUT_MS).then((result) => {
+            if (result.status === 'answered' && worker.state === 'ready') this.steering?.pong(worker, seq, this.ready.all);
+          }),
       }, () => this.ready.all);
       this.steering.start();
     }
@@ -113,8 +121,8 @@ export class Supervisor {
     return this.nextWorkerId;
   }
 
-  /** Forks a worker into `slot`. */
-  private spawn(slot: Slot): WorkerProcess {
+  /** Forks a worker into `slot` (to replace `replaces` gracefully, if given). */
+  private spawn(slot: Slot, replaces?: WorkerProcess): WorkerProcess {
     const worker = new WorkerProcess(
       {
         id: this.nextWorkerId++,
@@ -123,14 +131,15 @@ export class Supervisor {
         countsDispatch: this.options.policy.mode === 'primary',
         transport: this.parts.dispatcher === undefined ? undefined : this.parts.transport,
         links: this.parts.dispatcher,
+        replaces,
       },
       this.options,
     );
-    slot.worker = worker;
+    this.slots.occupy(slot, worker);
     this.workers.set(worker.id, worker);
     this.wire(worker);
     if (channels.spawn.hasSubscribers) channels.spawn.publish({ id: worker.id, pid: worker.pid });
-    this.host.workerSpawned(this.info(worker));
+    this.host.announce('worker:spawn', this.info(worker));
     return worker;
   }
 
@@ -142,8 +151,7 @@ export class Supervisor {
   async succeed(old: WorkerProcess): Promise<WorkerProcess> {
     const slot = this.slots.of(old);
     old.expectExit();
-    const fresh = this.spawn(slot);
-    fresh.markSuccessorOf(old);
+    const fresh = this.spawn(slot, old);
     try {
       await whenReady(fresh, this.options);
     } catch (error) {
@@ -152,7 +160,7 @@ export class Supervisor {
       // The new code does not start: the old worker stays in its slot and keeps serving.
       fresh.expectExit();
       fresh.kill('SIGKILL');
-      slot.worker = old;
+      this.slots.occupy(slot, old);
       old.keepInService();
       throw error;
     }
@@ -169,13 +177,13 @@ export class Supervisor {
     const cancelReadyTimeout = armReadyTimeout(worker, this.options, (error) => this.host.error(error));
     reportWorkerErrors(worker, (error) => this.host.error(error));
     worker.on('hello', () => this.introduce(worker));
-    worker.on('output', (stream, chunk) => this.host.output(this.info(worker), stream, chunk));
+    worker.on('output', (stream, chunk) => this.host.announce('worker:output', this.info(worker), { stream, chunk }));
     worker.on('proxy-refused', (counts) => this.host.proxyRefused(counts));
     worker.on('draining', (phase, open) => {
       // A drain the primary did not ask for: the worker was signalled on its own (SIGTERM to its
       // pid). It takes no more connections; replace it.
       if (phase === 'started' && !worker.expectedExit) this.retire(worker, 'signal');
-      this.host.workerDraining(this.info(worker), phase, open);
+      this.host.announce('worker:drain', this.info(worker), { phase, open });
     });
     worker.on('bind', (message) => {
       if (this.parts.dropIn !== undefined) this.parts.dropIn.bind(worker, message);
@@ -192,14 +200,14 @@ export class Supervisor {
     });
     new HealthMonitor(worker, this.options, {
       unresponsive: (w, stuckMs) => {
-        this.host.unresponsive(this.info(w), stuckMs);
+        this.host.announce('worker:unresponsive', this.info(w), { stuckMs });
         // Its loop is stuck: it cannot drain. Its pending connections are re-dispatched on exit;
         // from now on it gets no new ones.
         this.leave(w, w.declareUnresponsive());
         w.kill('SIGKILL');
       },
       recycle: (w, reason) => {
-        this.host.recycle(this.info(w), reason);
+        this.host.announce('worker:recycle', this.info(w), { reason });
         this.succeed(w).catch((error: HandoffError) => this.host.error(error));
       },
     });
@@ -208,7 +216,7 @@ export class Supervisor {
       this.ready.rebuild(this.workers.values());
       if (this.options.policy.mode === 'primary') this.options.policy.join?.(worker);
       if (channels.ready.hasSubscribers) channels.ready.publish({ id: worker.id, pid: worker.pid });
-      this.host.workerReady(this.info(worker));
+      this.host.announce('worker:ready', this.info(worker));
       this.parts.dispatcher?.flushQueue();
     });
     if (this.steering !== undefined) {
@@ -218,9 +226,6 @@ export class Supervisor {
       };
       worker.on('load', steer);
       worker.on('ready', steer);
-      worker.on('pong', (seq) => {
-        if (worker.state === 'ready') steering.pong(worker, seq, this.ready.all);
-      });
     }
     worker.once('exit', (code, signal) => {
       cancelReadyTimeout();
@@ -262,11 +267,12 @@ export class Supervisor {
     this.workers.delete(worker.id);
     this.leave(worker, this.ready.includes(worker));
     this.parts.dispatcher?.workerGone(worker);
-    // A successor that never became ready failed its replacement (settled there), not its slot.
-    const expected = worker.expectedExit || worker.replacing !== undefined;
+    // Whether its slot counts it a crash is the worker's own table (ENDINGS): a successor that never
+    // became ready failed its replacement (settled there), not its slot.
+    const expected = !worker.exitIsCrash;
     if (channels.exit.hasSubscribers) channels.exit.publish({ id: worker.id, pid: worker.pid, code, signal, expected });
     debug('worker %d (pid %d) exited: code %s signal %s expected %s', worker.id, worker.pid, code, signal, expected);
-    this.host.workerExited(this.info(worker), code, signal, expected);
+    this.host.announce('worker:exit', this.info(worker), { code, signal, expected });
     if (!expected) this.slots.refill(worker, 'crashed', (slot) => this.spawn(slot));
   }
 
@@ -294,7 +300,7 @@ export class Supervisor {
    */
   private retire(worker: WorkerProcess, reason: 'server-closed' | 'signal'): void {
     if (worker.expectedExit || worker.state === 'exited') return;
-    this.host.recycle(this.info(worker), reason);
+    this.host.announce('worker:recycle', this.info(worker), { reason });
     void this.drain(worker, this.options.drainTimeout);
     this.slots.refill(worker, 'retired', (slot) => this.spawn(slot));
   }

@@ -3,7 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Connection, LinkHooks, PrimaryTransport, WorkerLink } from '@handoff/fdpass';
-import { HandoffProtocolError, ProtocolErrorCode, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
+import { createMessage, HandoffProtocolError, ProtocolErrorCode, Requests, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type PongMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import { forkWorker } from './fork.js';
 import { writeStderr } from './stdio.js';
@@ -21,6 +21,39 @@ const TRANSITIONS: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
   draining: ['exited'],
   exited: [],
 };
+
+/**
+ * How a worker's life may end: whether its slot counts the exit as a crash (and refills it after the
+ * backoff), and the reason's rank. A transition records its reason unless one of a higher or equal
+ * rank is recorded already: a worker refused for its protocol version that the primary then asks to
+ * go is still a refused one; one stuck while it drains was asked to go.
+ */
+export const ENDINGS = Object.freeze({
+  /** Nothing asked it to go: it crashed, or exited on its own. */
+  crashed: { crash: true, rank: 0 },
+  /** The heartbeat found it stuck (or stopped) and killed it. */
+  unresponsive: { crash: true, rank: 1 },
+  /** The primary asked it to go: drain, reload, scale down, recycling, close. */
+  requested: { crash: false, rank: 2 },
+  /** Killed for not being ready within `readyTimeout`. */
+  'ready-timeout': { crash: true, rank: 3 },
+  /** Refused for another protocol version (its slot waits the longest restart delay). */
+  refused: { crash: true, rank: 3 },
+  /** Forked to replace a worker gracefully, it never became ready: that replacement failed, not its slot. */
+  'failed-replacement': { crash: false, rank: 4 },
+} as const);
+
+/** One of {@link ENDINGS}. */
+export type ExitReason = keyof typeof ENDINGS;
+
+/** What a request to the worker came to: its answer, or why there is none. */
+export type RequestResult<A> = { readonly status: 'answered'; readonly answer: A } | { readonly status: 'timeout' } | { readonly status: 'exited' };
+
+/** The requests a worker answers, and their answers (the same `seq`). */
+interface Answers {
+  ping: PongMessage;
+  'metrics-request': MetricsMessage;
+}
 
 /** Illegal transitions throw in development and tests; in production they are logged by the caller's debug. */
 const STRICT = process.env.NODE_ENV !== 'production';
@@ -58,7 +91,6 @@ export interface WorkerProcessEvents {
   ready: [];
   load: [];
   draining: [phase: 'started' | 'idle', open: number];
-  pong: [seq: number];
   /** Drop-in mode: the worker's app called listen(). */
   bind: [message: BindMessage];
   /** Drop-in mode: the worker now takes the connections of this listener. */
@@ -67,8 +99,6 @@ export interface WorkerProcessEvents {
   unlisten: [listener: number];
   /** A connection that reached the worker after its server closed, given back to be placed again. */
   return: [message: ReturnMessage, handle: NativeHandle];
-  /** The answer to a `metrics-request`: the app's own metrics (see `app-metrics.ts`). */
-  metrics: [message: MetricsMessage];
   /** Kernel modes: connections it closed for want of a valid PROXY header since its last report, by code. */
   'proxy-refused': [counts: Readonly<Record<string, number>>];
   'protocol-error': [error: HandoffProtocolError];
@@ -90,6 +120,8 @@ export interface WorkerProcessSettings {
   readonly transport: PrimaryTransport | undefined;
   /** Told what the worker's link acknowledges, refuses and gives back. */
   readonly links: LinkListener | undefined;
+  /** The worker it replaces gracefully (reload, recycling): until it is ready, its failure to start fails that replacement, not its slot. */
+  readonly replaces?: WorkerProcess | undefined;
 }
 
 type Handlers = { readonly [T in WorkerMessage['type']]: (worker: WorkerProcess, message: MessageOf<T>, handle: unknown) => void };
@@ -105,11 +137,11 @@ const HANDLERS: Handlers = {
   },
   draining: (w, m) => w.emit('draining', m.phase, m.open),
   bind: (w, m) => w.emit('bind', m),
-  pong: (w, m) => w.emit('pong', m.seq),
+  pong: (w, m) => w.answered(m.seq, m),
   unlisten: (w, m) => w.emit('unlisten', m.listener),
   return: (w, m, handle) => w.emit('return', m, handle as NativeHandle),
   error: (w, m) => w.emit('worker-error', m.code, m.message),
-  metrics: (w, m) => w.emit('metrics', m),
+  metrics: (w, m) => w.answered(m.seq, m),
 };
 
 /**
@@ -127,10 +159,13 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   readonly dropInListeners = new Set<number>();
   private current: WorkerState = 'starting';
   private readyAt = 0;
-  private timedOut = false;
-  private refused: HandoffProtocolError | undefined;
-  private expected = false;
-  private successorOf: WorkerProcess | undefined;
+  /** Why it leaves service, once a transition said so (see ENDINGS); undefined while nothing did. */
+  private ending: Exclude<ExitReason, 'crashed' | 'failed-replacement'> | undefined;
+  /** With `ending` 'refused': the error it was refused with. */
+  private refusedWith: HandoffProtocolError | undefined;
+  private readonly successorOf: WorkerProcess | undefined;
+  /** Requests sent to it and awaiting its answer, one number space for all (`ping`, `metrics-request`). */
+  private readonly pending = new Requests<(result: RequestResult<never>) => void>();
   private open = 0;
   private served = 0;
   private loopDelay = 0;
@@ -154,6 +189,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     this.id = settings.id;
     this.slot = settings.slot;
     this.countsDispatch = settings.countsDispatch;
+    this.successorOf = settings.replaces;
     const plan = settings.transport?.prepareSpawn();
     try {
       this.child = forkWorker(settings, options, plan);
@@ -191,6 +227,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
       if (this.current === 'exited') return;
       unsubscribe();
       this.moveTo('exited');
+      for (const settle of this.pending.cancelAll()) settle({ status: 'exited' });
       this.emit('exit', this.exitedWith.code, this.exitedWith.signal);
     };
     this.child.once('disconnect', () => {
@@ -256,19 +293,28 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   }
   /** True when it was killed for not becoming ready within `readyTimeout`. */
   get readyTimedOut(): boolean {
-    return this.timedOut;
+    return this.ending === 'ready-timeout';
   }
   /** Why the primary refused it (another protocol version), if it did. */
   get refusal(): HandoffProtocolError | undefined {
-    return this.refused;
+    return this.ending === 'refused' ? this.refusedWith : undefined;
   }
-  /** True once the primary asked it to go (drain, reload, scale down, close): its exit is no crash. */
+  /** True once the primary asked it to go (drain, reload, scale down, close). */
   get expectedExit(): boolean {
-    return this.expected;
+    return this.ending === 'requested';
   }
   /** The worker this one replaces gracefully (reload, recycle), until it is ready: its failure to start fails that replacement, no crash. */
   get replacing(): WorkerProcess | undefined {
     return this.readyAt === 0 ? this.successorOf : undefined;
+  }
+  /** How its life ends (or would, were it to exit now): see ENDINGS. */
+  get exitReason(): ExitReason {
+    if (this.replacing !== undefined) return 'failed-replacement';
+    return this.ending ?? 'crashed';
+  }
+  /** Whether its exit counts as a crash of its slot (which is then refilled after the backoff). */
+  get exitIsCrash(): boolean {
+    return ENDINGS[this.exitReason].crash;
   }
   get exitCode(): number | null {
     return this.exitedWith.code;
@@ -284,36 +330,38 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
 
   // ---- transitions, asked for by the supervisor ----------------------------------------------
 
+  /** Records why it ends, unless a reason of a higher or equal rank is recorded already (see ENDINGS). */
+  private endFor(reason: Exclude<ExitReason, 'crashed' | 'failed-replacement'>): boolean {
+    if (this.ending !== undefined && ENDINGS[this.ending].rank >= ENDINGS[reason].rank) return false;
+    this.ending = reason;
+    return true;
+  }
+
   /** The primary asks it to go: its exit is no crash. */
   expectExit(): void {
-    this.expected = true;
+    this.endFor('requested');
   }
 
   /** A replacement of it failed to start: it stays in service, and its exit would be a crash again. */
   keepInService(): void {
-    if (this.current === 'ready' || this.current === 'starting') this.expected = false;
-  }
-
-  /** It is forked to replace `old` gracefully. */
-  markSuccessorOf(old: WorkerProcess): void {
-    this.successorOf = old;
+    if (this.ending === 'requested' && (this.current === 'ready' || this.current === 'starting')) this.ending = undefined;
   }
 
   /** It was killed for taking longer than `readyTimeout` to be ready. */
   markReadyTimedOut(): void {
-    this.timedOut = true;
+    this.endFor('ready-timeout');
   }
 
   /** The primary refuses it (its protocol version); returns false if it was refused already. */
   refuse(error: HandoffProtocolError): boolean {
-    if (this.refused !== undefined) return false;
-    this.refused = error;
+    if (this.ending === 'refused' || !this.endFor('refused')) return false;
+    this.refusedWith = error;
     return true;
   }
 
   /** Out of the pickable set, on its way out; returns whether it was ready. */
   beginDrain(): boolean {
-    this.expected = true;
+    this.endFor('requested');
     const wasReady = this.current === 'ready';
     if (this.current === 'starting' || this.current === 'ready') this.moveTo('draining');
     return wasReady;
@@ -322,9 +370,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   /**
    * The heartbeat found it stuck (or stopped: SIGSTOP) and it is being killed: out of the pickable
    * set at once, not when its exit is seen (a stopped worker's channel may take a while to close).
-   * Its exit is still a crash of its slot; returns whether it was ready.
+   * Its exit is a crash of its slot, unless the primary had asked it to go; returns whether it was ready.
    */
   declareUnresponsive(): boolean {
+    this.endFor('unresponsive');
     const wasReady = this.current === 'ready';
     if (this.current === 'starting' || this.current === 'ready') this.moveTo('draining');
     return wasReady;
@@ -400,6 +449,27 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   postAfterConnections(message: HandoffMessage): void {
     if (this.link !== undefined) this.link.postAfterSent(message);
     else this.post(message);
+  }
+
+  /**
+   * Asks the worker (`ping`, `metrics-request`) and resolves with its answer, or `timeout` after
+   * `timeout` ms, or `exited` when it exits first; never rejects. One number space for every request.
+   */
+  request<T extends keyof Answers>(type: T, timeout: number): Promise<RequestResult<Answers[T]>> {
+    return new Promise((resolve) => {
+      if (this.current === 'exited' || !this.child.connected) {
+        resolve({ status: 'exited' });
+        return;
+      }
+      const settle = resolve as (result: RequestResult<never>) => void;
+      const seq = this.pending.open(settle, { timeout, onTimeout: (s) => s({ status: 'timeout' }) });
+      this.post(createMessage(type as 'ping', { seq }));
+    });
+  }
+
+  /** An answer (`pong`, `metrics`) to one of its requests; a late or unknown one is dropped. */
+  answered(seq: number, answer: PongMessage | MetricsMessage): void {
+    this.pending.settle(seq)?.({ status: 'answered', answer: answer as never });
   }
 
   /** Sends a message (with a handle, in line with the connections' handles); a closed channel is ignored (the exit handler follows). */

@@ -2,6 +2,7 @@
 // fields HealthMonitor reads) and fake timers.
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Requests } from '@handoff/protocol';
 import { HealthMonitor, type HealthHost, type RecycleReason } from '../src/health.js';
 
 interface Posted {
@@ -9,19 +10,22 @@ interface Posted {
   readonly seq?: number;
 }
 
-/** What HealthMonitor reads of a worker, and the pings it posts. */
+/** What HealthMonitor reads of a worker, and the pings it sends (through the same request helper as WorkerProcess). */
 class StandIn extends EventEmitter {
   state = 'ready';
   requests = 0;
   rss = 0;
   readonly posted: Posted[] = [];
-  post(message: Posted): void {
-    this.posted.push(message);
+  private readonly pending = new Requests<(result: { status: string }) => void>();
+  request(type: string, timeout: number): Promise<{ status: string }> {
+    return new Promise((resolve) => {
+      const seq = this.pending.open(resolve, { timeout, onTimeout: (settle) => settle({ status: 'timeout' }) });
+      this.posted.push({ type, seq });
+    });
   }
-  /** Answers the last ping from the "event loop". */
-  pong(): void {
-    const last = this.posted.at(-1);
-    if (last?.type === 'ping') this.emit('pong', last.seq);
+  /** Answers a ping (the last one by default) from the "event loop"; an unknown seq is dropped. */
+  pong(seq = this.posted.at(-1)?.seq): void {
+    this.pending.settle(seq)?.({ status: 'answered' });
   }
 }
 
@@ -48,10 +52,10 @@ describe('HealthMonitor', () => {
     vi.useRealTimers();
   });
 
-  it('pings each interval while answered, one ping outstanding at a time, and says nothing', () => {
+  it('pings each interval while answered, one ping outstanding at a time, and says nothing', async () => {
     const m = monitor();
     for (let i = 0; i < 20; i++) {
-      vi.advanceTimersByTime(200);
+      await vi.advanceTimersByTimeAsync(200);
       worker.pong();
     }
     expect(worker.posted.length).toBe(20);
@@ -61,11 +65,11 @@ describe('HealthMonitor', () => {
     m.stop();
   });
 
-  it('calls a worker that leaves a ping unanswered for heartbeatTimeout unresponsive, once, with how long, and stops', () => {
+  it('calls a worker that leaves a ping unanswered for heartbeatTimeout unresponsive, once, with how long, and stops', async () => {
     monitor();
-    vi.advanceTimersByTime(200);
+    await vi.advanceTimersByTimeAsync(200);
     expect(worker.posted).toHaveLength(1);
-    vi.advanceTimersByTime(5000);
+    await vi.advanceTimersByTimeAsync(5000);
     expect(stuck).toHaveLength(1);
     expect(stuck[0]).toBeGreaterThanOrEqual(1000);
     // No ping while one is outstanding, none after the verdict.
@@ -73,28 +77,28 @@ describe('HealthMonitor', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('ignores a late pong for an older ping: only the outstanding one clears', () => {
+  it('ignores a late pong for an older ping: only the outstanding one clears', async () => {
     monitor();
-    vi.advanceTimersByTime(200);
-    worker.emit('pong', 12345);
-    vi.advanceTimersByTime(1000);
+    await vi.advanceTimersByTimeAsync(200);
+    worker.pong(12345);
+    await vi.advanceTimersByTimeAsync(1000);
     expect(stuck).toHaveLength(1);
   });
 
-  it('leaves a starting worker to its ready timeout, and watches it once ready', () => {
+  it('leaves a starting worker to its ready timeout, and watches it once ready', async () => {
     worker.state = 'starting';
     monitor();
-    vi.advanceTimersByTime(5000);
+    await vi.advanceTimersByTimeAsync(5000);
     expect(worker.posted).toEqual([]);
     worker.state = 'ready';
-    vi.advanceTimersByTime(200);
+    await vi.advanceTimersByTimeAsync(200);
     expect(worker.posted).toHaveLength(1);
   });
 
-  it('keeps watching a draining worker (a stuck drain is killed too)', () => {
+  it('keeps watching a draining worker (a stuck drain is killed too)', async () => {
     monitor();
     worker.state = 'draining';
-    vi.advanceTimersByTime(1400);
+    await vi.advanceTimersByTimeAsync(1400);
     expect(stuck).toHaveLength(1);
   });
 
@@ -107,7 +111,7 @@ describe('HealthMonitor', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('recycles once at maxRequests plus its jitter, checked on each load report', () => {
+  it('recycles once at maxRequests plus its jitter, checked on each load report', async () => {
     // random() 0.5 with jitter 10: the limit is 100 + floor(0.5 x 11) = 105.
     monitor({ heartbeatTimeout: 0, maxRequests: 100, maxRequestsJitter: 10 }, () => 0.5);
     worker.requests = 104;
@@ -120,7 +124,7 @@ describe('HealthMonitor', () => {
     expect(recycled).toEqual(['max-requests']);
   });
 
-  it('recycles past maxMemory, and never a worker that is not ready', () => {
+  it('recycles past maxMemory, and never a worker that is not ready', async () => {
     monitor({ heartbeatTimeout: 0, maxMemory: 1000 });
     worker.state = 'draining';
     worker.rss = 5000;
@@ -135,7 +139,7 @@ describe('HealthMonitor', () => {
     expect(recycled).toEqual(['max-memory']);
   });
 
-  it('with no limits, never recycles', () => {
+  it('with no limits, never recycles', async () => {
     monitor({ heartbeatTimeout: 0 });
     worker.requests = 1e9;
     worker.rss = 1e12;

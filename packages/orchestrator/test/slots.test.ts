@@ -62,7 +62,7 @@ describe('Slots', () => {
   };
   /** Puts `w` in its slot as the supervisor does when it forks. */
   const seat = (w: W): void => {
-    (slots.of(w as never) as Slot).worker = w as never;
+    slots.occupy(slots.of(w as never), w as never);
   };
 
   beforeEach(() => {

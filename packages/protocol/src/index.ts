@@ -34,4 +34,5 @@ export { PRIMARY_MESSAGE_TYPES, WORKER_MESSAGE_TYPES } from './messages.js';
 export { isHandoffMessage } from './guard.js';
 export { decodeMessage, isPathAddress, MESSAGE_TYPES, type DecodeResult } from './decode.js';
 export { createMessage, sendMessage, subscribe, type ChannelEnd, type ProtocolHandlers } from './channel.js';
+export { Requests, type RequestOptions } from './requests.js';
 export { connectionMessage, connectionPayloadOf, decodeConnectionPayload, encodeConnectionPayload, type ConnectionPayload } from './payload.js';

@@ -77,14 +77,12 @@ export function drainConnections(target: DrainTarget, deadline: number, idleGrac
       if (finished) return;
       finished = true;
       for (const t of timers) clearTimeout(t);
-      tracker.onClose = previousOnClose;
+      stopWatching();
       resolve();
     };
-    const previousOnClose = tracker.onClose;
-    tracker.onClose = () => {
-      previousOnClose();
+    const stopWatching = tracker.onClosed(() => {
       if (tracker.sockets.size === 0) finish();
-    };
+    });
     if (tracker.sockets.size === 0) {
       finish();
       return;

@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { createMessage, WorkerEnv, type ChannelEnd, type WorkerMessage } from '@handoff/protocol';
+import { createMessage, WorkerEnv } from '@handoff/protocol';
+import type { Outbox } from './outbox.js';
 import type { ConnectionTracker } from './tracker.js';
 
 /** How often a worker reports its load when nothing else makes it, in ms. */
@@ -32,18 +33,23 @@ export class Reporter {
   private readonly timer: NodeJS.Timeout;
   private readonly flushBound = (): void => this.flush();
 
+  /**
+   * @param isPaused balanced shared mode: whether the worker's acceptors are paused at its limit,
+   *   reported with each load.
+   */
   constructor(
-    private readonly channel: ChannelEnd,
+    private readonly outbox: Outbox,
     private readonly tracker: ConnectionTracker,
+    private readonly isPaused: () => boolean = () => false,
   ) {
     this.eld = monitorEventLoopDelay({ resolution: 20 });
     this.eld.enable();
     this.timer = setInterval(() => this.sendLoad(true), LOAD_INTERVAL_MS);
     this.timer.unref();
-    tracker.onClose = () => {
+    tracker.onClosed(() => {
       this.closedSinceReport++;
       this.coalesce();
-    };
+    });
   }
 
   private changed = false;
@@ -59,7 +65,6 @@ export class Reporter {
   }
 
   /** Whether the acceptors are closed (balanced shared mode); read when a report is built. */
-  isPaused: () => boolean = () => false;
 
   /**
    * Something the primary steers by changed (balanced shared mode): a connection opened, reported
@@ -82,19 +87,6 @@ export class Reporter {
     if (this.scheduled || this.coalesceTimer !== undefined) return;
     this.coalesceTimer = setTimeout(this.flushBound, this.coalesceMs);
     this.coalesceTimer.unref();
-  }
-
-  /**
-   * Sends a message now (outside the batches), with a handle for `return`. `done` runs once it is
-   * written (a handle waits behind the one before it until the primary's runtime took that one),
-   * or could not be.
-   */
-  send(message: WorkerMessage, handle?: unknown, done?: () => void): void {
-    if (this.channel.connected === false || this.channel.send === undefined) {
-      done?.();
-      return;
-    }
-    this.channel.send(message, handle, undefined, done === undefined ? ignoreError : () => done());
   }
 
   private schedule(): void {
@@ -153,7 +145,7 @@ export class Reporter {
       (load as { proxyRefused?: Record<string, number> }).proxyRefused = this.refusedSinceReport;
       this.refusedSinceReport = undefined;
     }
-    this.send(load);
+    this.outbox.send(load);
   }
 
   /** Stops the timers; what is batched is sent. */
@@ -162,8 +154,4 @@ export class Reporter {
     clearInterval(this.timer);
     this.eld.disable();
   }
-}
-
-function ignoreError(): void {
-  // A failed report means the primary is gone; the 'disconnect' handler deals with that.
 }

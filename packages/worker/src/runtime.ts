@@ -7,6 +7,7 @@ import {
   connectionPayloadOf,
   createMessage,
   HandoffError,
+  Requests,
   MAX_STRING,
   PROTOCOL_VERSION,
   ProtocolErrorCode,
@@ -26,9 +27,10 @@ import { attachListener } from './listeners.js';
 import { ConnectionMover, tagListener } from './move.js';
 import { openLink } from './link.js';
 import { collectAppMetrics } from './app-metrics.js';
+import { Outbox } from './outbox.js';
 import { Reporter } from './reporter.js';
 import { ListenIndexes } from './indexes.js';
-import { PendingRequests, Releasing } from './requests.js';
+import { Releasing } from './requests.js';
 import { ServedServer } from './served.js';
 import { drainOnSignals } from './signals.js';
 import { survivePipeErrors } from './stdio.js';
@@ -69,6 +71,7 @@ export interface BindAsk {
 export class WorkerRuntime {
   readonly tracker = new ConnectionTracker();
   private readonly channel = process as unknown as ChannelEnd;
+  private readonly outbox: Outbox;
   private readonly reporter: Reporter;
   private readonly gate = new AcceptGate();
   private readonly sessions = new Set<{ close(): void; destroyed: boolean }>();
@@ -79,7 +82,7 @@ export class WorkerRuntime {
   /** Drop-in mode: the server that takes each listener's connections (the one whose listen() bound it). */
   private readonly routes = new Map<number, ServedServer>();
   /** Drop-in mode: `bind` requests waiting for the primary's answer. */
-  private readonly binds = new PendingRequests<Bind>();
+  private readonly binds = new Requests<Bind>();
   /** Drop-in mode: how many open servers asked for each address, as cluster's workers count them. */
   private readonly indexes = new ListenIndexes();
   /**
@@ -121,10 +124,10 @@ export class WorkerRuntime {
       this.gate.limit = message.open;
       if (this.gate.check(this.tracker.sockets.size)) this.reporter.loadChanged(true);
     },
-    ping: (message) => this.reporter.send(createMessage('pong', { seq: message.seq })),
+    ping: (message) => this.outbox.send(createMessage('pong', { seq: message.seq })),
     drain: (message) => void this.exit(Date.now() + message.timeout, 0, message.move === true),
     shutdown: () => void this.exit(Date.now(), 0),
-    'metrics-request': (message) => void collectAppMetrics().then((answer) => this.reporter.send(createMessage('metrics', { seq: message.seq, ...answer }))),
+    'metrics-request': (message) => void collectAppMetrics().then((answer) => this.outbox.send(createMessage('metrics', { seq: message.seq, ...answer }))),
   };
 
   /** The native link from the primary (`@handoff/fdpass`), read where it was given and the addon loads. */
@@ -136,10 +139,10 @@ export class WorkerRuntime {
    */
   constructor(server: Server | undefined, readyNow: boolean) {
     this.appReady = readyNow;
-    this.reporter = new Reporter(this.channel, this.tracker);
-    const mover = new ConnectionMover((message, handle, done) => this.reporter.send(message, handle, done));
-    this.shutdown = new Shutdown({ gate: this.gate, reporter: this.reporter, tracker: this.tracker, sessions: this.sessions, served: this.served, mover });
-    this.reporter.isPaused = () => this.gate.paused;
+    this.outbox = new Outbox(this.channel);
+    this.reporter = new Reporter(this.outbox, this.tracker, () => this.gate.paused);
+    const mover = new ConnectionMover((message, handle, done) => this.outbox.send(message, handle, done));
+    this.shutdown = new Shutdown({ gate: this.gate, reporter: this.reporter, outbox: this.outbox, tracker: this.tracker, sessions: this.sessions, served: this.served, mover });
     this.main = server === undefined ? undefined : this.serve(server);
     // Drop-in mode waits for the app's listen() calls instead of the primary's listeners.
     if (server === undefined) this.listenersExpected = 0;
@@ -161,9 +164,9 @@ export class WorkerRuntime {
     this.link = openLink({
       serverFor: (listener) => this.servedFor(listener),
       take: (socket, listener) => this.onSocket(socket, listener, this.servedFor(listener)),
-      giveBack: (fields, handle) => this.reporter.send(createMessage('return', fields), handle),
+      giveBack: (fields, handle) => this.outbox.send(createMessage('return', fields), handle),
     });
-    this.reporter.send(createMessage('hello', { pid: process.pid, capabilities: this.link.transport === 'native' ? ['drain', 'load', 'fdpass'] : ['drain', 'load'] }));
+    this.outbox.send(createMessage('hello', { pid: process.pid, capabilities: this.link.transport === 'native' ? ['drain', 'load', 'fdpass'] : ['drain', 'load'] }));
     // Drop-in mode: no server of the app listens yet.
     this.updateLive();
   }
@@ -207,7 +210,7 @@ export class WorkerRuntime {
       if (index > 0) fields.index = index;
       if (ask.exclusive === true) fields.exclusive = true;
       if (ask.ipv6Only === true) fields.ipv6Only = true;
-      this.reporter.send(createMessage('bind', fields as { request: number; address: ListenAddress }));
+      this.outbox.send(createMessage('bind', fields as { request: number; address: ListenAddress }));
     });
     return { handle, answer };
   }
@@ -257,7 +260,7 @@ export class WorkerRuntime {
     // Drop-in: ready once the app has listened, and no listen of it is still on its way.
     if (this.main === undefined && (this.routes.size === 0 || this.binds.size > 0)) return;
     this.sentReady = true;
-    this.reporter.send(createMessage('ready', {}));
+    this.outbox.send(createMessage('ready', {}));
   }
 
   private onMessage(message: HandoffMessage, handle: unknown): void {
@@ -295,7 +298,7 @@ export class WorkerRuntime {
       (handle as { close?: () => void } | undefined)?.close?.();
       if (this.shutdown.started) bind.closing?.();
       else {
-        this.reporter.send(createMessage('unlisten', { listener: message.listener }));
+        this.outbox.send(createMessage('unlisten', { listener: message.listener }));
         if (bind.closing !== undefined) this.releasing.wait(message.listener, bind.closing);
       }
       bind.resolve(undefined);
@@ -339,7 +342,7 @@ export class WorkerRuntime {
     } catch (error) {
       if (bind !== undefined) {
         this.routes.delete(message.listener);
-        if (!this.shutdown.started) this.reporter.send(createMessage('unlisten', { listener: message.listener }));
+        if (!this.shutdown.started) this.outbox.send(createMessage('unlisten', { listener: message.listener }));
         this.indexes.free(bind.served);
         bind.served.failed();
         bind.reject(error as Error);
@@ -361,7 +364,7 @@ export class WorkerRuntime {
     for (const listener of served.listeners()) {
       this.gate.disarm(listener);
       if (this.shutdown.started) continue;
-      this.reporter.send(createMessage('unlisten', { listener }));
+      this.outbox.send(createMessage('unlisten', { listener }));
       // Drop-in: 'close' waits until the primary let go of the port (see releasing).
       if (this.main === undefined) {
         this.routes.delete(listener);
@@ -384,6 +387,6 @@ export class WorkerRuntime {
   }
 
   private reportError(code: string, message: string): void {
-    this.reporter.send(createMessage('error', { code, message: message.slice(0, MAX_STRING) }));
+    this.outbox.send(createMessage('error', { code, message: message.slice(0, MAX_STRING) }));
   }
 }

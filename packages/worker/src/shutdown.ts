@@ -4,6 +4,7 @@ import { createMessage } from '@handoff/protocol';
 import { drainConnections } from './drain.js';
 import type { AcceptGate } from './gate.js';
 import type { ConnectionMover } from './move.js';
+import type { Outbox } from './outbox.js';
 import type { Reporter } from './reporter.js';
 import type { ServedServer } from './served.js';
 import { deliverSigtermToApp } from './signals.js';
@@ -20,6 +21,7 @@ type Hook = () => unknown;
 export interface ShutdownParts {
   readonly gate: AcceptGate;
   readonly reporter: Reporter;
+  readonly outbox: Outbox;
   readonly tracker: ConnectionTracker;
   readonly sessions: ReadonlySet<{ close(): void; destroyed: boolean }>;
   /** The app's servers, each as served here. */
@@ -64,7 +66,7 @@ export class Shutdown {
     this.started = true;
     this.deadline = deadline;
     this.parts.gate.close();
-    this.parts.reporter.send(createMessage('draining', { phase: 'started', open: this.parts.tracker.sockets.size }));
+    this.parts.outbox.send(createMessage('draining', { phase: 'started', open: this.parts.tracker.sockets.size }));
     const servers = [...this.parts.served.keys()];
     const mover = this.parts.mover;
     const drained = drainConnections({ servers, tracker: this.parts.tracker, sessions: this.parts.sessions, ...(move ? { move: (socket) => mover.move(socket) } : {}) }, deadline);
@@ -79,7 +81,7 @@ export class Shutdown {
     await Promise.race([drained, this.forced]);
     // What moved must have left this process before it ends.
     await mover.sent();
-    this.parts.reporter.send(createMessage('draining', { phase: 'idle', open: this.parts.tracker.sockets.size }));
+    this.parts.outbox.send(createMessage('draining', { phase: 'idle', open: this.parts.tracker.sockets.size }));
     // A signalled app closes its servers itself: closing them under it would fail its own close().
     if (!signalled) await Promise.all(served.map((s) => s.closeForExit(CLOSE_EVENT_BOUND_MS)));
     await runHooks(this.shutdownHooks);

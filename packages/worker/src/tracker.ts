@@ -36,8 +36,8 @@ export class ConnectionTracker {
   accepted = 0;
   closed = 0;
   requests = 0;
-  /** Called after every close; the reporter batches them. */
-  onClose: () => void = () => {};
+  /** Told after every close (the reporter batches them; a drain waits for the last). */
+  private readonly closeListeners: Array<() => void> = [];
   /** Called for each HTTP request while draining, before the user's handler: see `drain.ts`. */
   onRequestWhileDraining: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   private readonly closeListener: (this: TrackedSocket) => void;
@@ -47,9 +47,19 @@ export class ConnectionTracker {
     this.closeListener = function (this: TrackedSocket) {
       tracker.sockets.delete(this);
       tracker.closed++;
-      tracker.onClose();
+      const listeners = tracker.closeListeners;
+      for (let i = 0; i < listeners.length; i++) listeners[i]!();
     };
     if (server !== undefined) this.watch(server);
+  }
+
+  /** Calls `listener` after every close of a tracked socket; returns what stops it. */
+  onClosed(listener: () => void): () => void {
+    this.closeListeners.push(listener);
+    return () => {
+      const i = this.closeListeners.indexOf(listener);
+      if (i >= 0) this.closeListeners.splice(i, 1);
+    };
   }
 
   /** Counts the requests of `server` too (drop-in mode: an app may run several servers). */
