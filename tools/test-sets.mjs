@@ -68,6 +68,7 @@ export const TEST_SETS = {
   'packages/cli/test/start.test.ts': 'node', // the command's lifecycle; --transport ipc is tested by flag
   'packages/cli/test/top.test.ts': 'once', // renderTop, a pure frame
   'packages/cli/test/typescript.test.ts': 'node', // type stripping differs by Node version
+  'packages/cli/test/units.test.ts': 'once', // value readers, word splitting, the edit distance
   'packages/cli/test/upgrade.test.ts': 'once', // runs native and ipc by --transport itself
   'packages/cli/test/watch.test.ts': 'node', // fs.watch, reload
   // fdpass: the transport itself; HANDOFF_TRANSPORT is not read there (each test names its transport).
