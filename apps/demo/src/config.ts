@@ -1,17 +1,5 @@
 import { parseArgs } from 'node:util';
-import {
-  balancedShared,
-  ipHash,
-  leastConnections,
-  peakEwma,
-  powerOfTwoChoices,
-  random,
-  reusePort,
-  roundRobin,
-  sharedHandle,
-  weighted,
-  type Policy,
-} from '@handoff/policies';
+import { builtinPolicies, isBuiltinPolicy, type BuiltinPolicyName, type Policy } from '@handoff/policies';
 
 /** The demo's settings, from flags first, then the environment, then defaults. */
 export interface DemoConfig {
@@ -26,23 +14,13 @@ export interface DemoConfig {
   readonly weights: readonly number[];
 }
 
-/** Policies the demo knows, by the name `POLICY` / `--policy` takes. */
-export const POLICIES: Readonly<Record<string, (config: DemoConfig) => Policy>> = {
-  'round-robin': () => roundRobin(),
-  'least-connections': () => leastConnections(),
-  weighted: (config) => weighted({ weights: config.weights }),
-  'power-of-two-choices': () => powerOfTwoChoices(),
-  'ip-hash': () => ipHash(),
-  random: () => random(),
-  'peak-ewma': () => peakEwma(),
-  shared: () => sharedHandle(),
-  'balanced-shared': () => balancedShared(),
-  reuseport: () => reusePort(),
-};
-
-/** The policy `config` names. */
+/**
+ * The policy `config` names (the demo knows every built-in of `@handoff/policies`, by its name), with
+ * the demo's weights where it takes them (`weighted`).
+ */
 export function policyFor(config: DemoConfig): Policy {
-  return POLICIES[config.policy]!(config);
+  const entry = builtinPolicies[config.policy as BuiltinPolicyName];
+  return entry.create('weights' in entry.options ? { weights: config.weights } : {});
 }
 
 /** Thrown for a bad setting; the demo prints its message and exits with code 2. */
@@ -77,7 +55,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
     strict: true,
   });
   const policy = values.policy ?? env.POLICY ?? 'round-robin';
-  if (!Object.hasOwn(POLICIES, policy)) throw new ConfigError(`unknown policy ${JSON.stringify(policy)}; choose one of: ${Object.keys(POLICIES).join(', ')}`);
+  if (!isBuiltinPolicy(policy)) throw new ConfigError(`unknown policy ${JSON.stringify(policy)}; choose one of: ${Object.keys(builtinPolicies).join(', ')}`);
   if (values.weights !== undefined && policy !== 'weighted') throw new ConfigError(`--weights applies to --policy weighted only (policy is ${policy})`);
   const workers = integer('WORKERS', values.workers ?? env.WORKERS ?? '2', 1, 1024);
   const rawWeights = values.weights ?? env.WEIGHTS;

@@ -1,22 +1,20 @@
-import { balancedShared, ipHash, leastConnections, peakEwma, powerOfTwoChoices, random, reusePort, roundRobin, sharedHandle, weighted, type Policy } from '@handoff/policies';
+import { builtinPolicies, builtinPolicyUsage, isBuiltinPolicy, type BuiltinPolicyName, type Policy } from '@handoff/policies';
 import { CliErrorCode, HandoffCliError } from './errors.js';
 import { didYouMean } from './suggest.js';
 
 type Options = Record<string, unknown>;
 
-/** Every built-in policy by the name `--policy` takes, with the options each accepts. */
-export const POLICIES: Readonly<Record<string, { readonly options: readonly string[]; create(options: Options): Policy }>> = {
-  'round-robin': { options: [], create: () => roundRobin() },
-  'least-connections': { options: [], create: () => leastConnections() },
-  'power-of-two-choices': { options: [], create: () => powerOfTwoChoices() },
-  random: { options: [], create: () => random() },
-  'peak-ewma': { options: ['decay'], create: (o) => peakEwma(o as { decay?: number }) },
-  weighted: { options: ['weights'], create: (o) => weighted({ weights: [o.weights].flat() as number[] }) },
-  'ip-hash': { options: ['vnodes'], create: (o) => ipHash(o as { vnodes?: number }) },
-  shared: { options: [], create: () => sharedHandle() },
-  'balanced-shared': { options: ['tolerance', 'slack', 'busyAfter'], create: (o) => balancedShared(o as { tolerance?: number; slack?: number; busyAfter?: number }) },
-  reuseport: { options: [], create: () => reusePort() },
-};
+const NAMES = Object.keys(builtinPolicies) as BuiltinPolicyName[];
+
+/**
+ * What `--policy` takes, for `--help` and errors: every built-in of `@handoff/policies` with its
+ * options, but `reuseport` (`handoff start` runs apps in drop-in mode: modes primary and shared).
+ */
+export function policyUsage(): string {
+  return NAMES.filter((name) => builtinPolicies[name].mode !== 'reuseport')
+    .map(builtinPolicyUsage)
+    .join(', ');
+}
 
 /** The number, or list of numbers, that a policy option's text says. */
 function optionValue(raw: string): unknown {
@@ -61,16 +59,17 @@ export function resolvePolicy(value: unknown, where: string): Policy {
   else if (typeof value === 'object' && value !== null && typeof (value as { name?: unknown }).name === 'string') {
     ({ name, ...options } = value as { name: string });
   } else {
-    throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where} must be a policy name (${Object.keys(POLICIES).join(', ')}), { name, ...options } or a policy object`);
+    throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where} must be a policy name (${NAMES.join(', ')}), { name, ...options } or a policy object`);
   }
-  const entry = POLICIES[name];
-  if (entry === undefined) {
-    throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where}: unknown policy ${JSON.stringify(name)}${didYouMean(name, Object.keys(POLICIES))} (one of ${Object.keys(POLICIES).join(', ')})`);
+  if (!isBuiltinPolicy(name)) {
+    throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where}: unknown policy ${JSON.stringify(name)}${didYouMean(name, NAMES)} (one of ${NAMES.join(', ')})`);
   }
+  const entry = builtinPolicies[name];
+  const known = Object.keys(entry.options);
   for (const key of Object.keys(options)) {
-    if (!entry.options.includes(key)) {
-      const known = entry.options.length === 0 ? 'it takes none' : `it takes ${entry.options.join(', ')}`;
-      throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where}: policy ${name} has no option ${JSON.stringify(key)}${didYouMean(key, entry.options)} (${known})`);
+    if (!known.includes(key)) {
+      const takes = known.length === 0 ? 'it takes none' : `it takes ${known.join(', ')}`;
+      throw new HandoffCliError(CliErrorCode.INVALID_VALUE, `${where}: policy ${name} has no option ${JSON.stringify(key)}${didYouMean(key, known)} (${takes})`);
     }
   }
   try {

@@ -2,12 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { readFileSync } from 'node:fs';
+import { builtinPolicies, builtinPolicyUsage, type BuiltinPolicyName } from '@handoff/policies';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../src/args.js';
 import { loadConfig } from '../src/config.js';
 import { commandHelp } from '../src/help.js';
 import { flagOf, OPTIONS } from '../src/options.js';
-import { resolvePolicy } from '../src/policy.js';
+import { policyUsage, resolvePolicy } from '../src/policy.js';
 import { primaryOptions, resolveSettings } from '../src/settings.js';
 import { CliErrorCode, defineConfig, ExitCode, HandoffCliError, HandoffError, main, type HandoffConfig } from '../src/index.js';
 
@@ -79,6 +81,37 @@ describe('flags', () => {
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/^Usage: handoff start <entry>/);
     expect((await run(['--help'])).out).toMatch(/Exit codes: 0 clean/);
+  });
+});
+
+describe('--policy and the built-in policies', () => {
+  const names = Object.keys(builtinPolicies) as BuiltinPolicyName[];
+  /** `name`, with every option it takes at a valid value (or only the ones it needs). */
+  const spec = (name: BuiltinPolicyName, all: boolean): string => {
+    const options = Object.entries(builtinPolicies[name].options).filter(([, o]) => all || o.required === true);
+    return options.length === 0 ? name : `${name}:${options.map(([key, o]) => `${key}=${o.type === 'numbers' ? '3,1' : '1'}`).join(',')}`;
+  };
+
+  it('accepts every built-in policy of @handoff/policies by its name, with and without each option it takes', () => {
+    expect(names.length).toBeGreaterThanOrEqual(10);
+    for (const name of names) {
+      for (const text of new Set([spec(name, false), spec(name, true)])) {
+        const policy = parseCommandLine(['start', 'a.js', '--policy', text]).values.policy as { name: string; mode: string };
+        expect(policy.name).toBe(name);
+        expect(policy.mode).toBe(builtinPolicies[name].mode);
+        expect(resolvePolicy({ name, ...Object.fromEntries(Object.entries(builtinPolicies[name].options).map(([k, o]) => [k, o.type === 'numbers' ? [3, 1] : 1])) }, 'policy').name).toBe(name);
+      }
+    }
+  });
+
+  it('start --help and the README show every built-in policy that drop-in mode runs, with its options', () => {
+    expect(commandHelp('start').replace(/\s+/g, ' ')).toContain(policyUsage());
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const name of names) {
+      if (builtinPolicies[name].mode === 'reuseport') continue;
+      expect(policyUsage()).toContain(builtinPolicyUsage(name));
+      expect(readme).toContain(`\`${builtinPolicyUsage(name)}\``);
+    }
   });
 });
 
