@@ -14,9 +14,6 @@
  */
 import { decide, fairLimit, MIN_PAUSE_MS, probeDue, probeInterval, standing, type BalanceSettings, type SteeringClock, type SteeringRecord } from '@handoff/policies';
 
-/** Probes' `seq` start here, far above the heartbeat's, so neither mistakes the other's pong. */
-export const PROBE_SEQ_BASE = 2 ** 40;
-
 /** What the steering needs to know of a worker. */
 export interface SteeredWorker {
   readonly id: number;
@@ -30,7 +27,7 @@ export interface SteeringActions<W extends SteeredWorker> {
   rearm(worker: W, limit: number): void;
   /** Tell an armed `worker` its new limit (lower, or a loan called back). */
   tighten(worker: W, limit: number): void;
-  /** Ping `worker` with this `seq` (its `pong` goes to {@link AcceptSteering.pong}). */
+  /** Ping `worker`; its answer goes to {@link AcceptSteering.pong} with this `seq`. */
   probe?(worker: W, seq: number): void;
 }
 
@@ -55,7 +52,8 @@ export class AcceptSteering<W extends SteeredWorker> {
   /** One state per worker in the pool, by worker id. */
   private readonly states = new Map<number, State<W>>();
   private readonly busyAfter: number;
-  private nextSeq = PROBE_SEQ_BASE;
+  /** Numbers each probe, so that only the answer to a worker's latest one counts (the wire's own seq is the request helper's). */
+  private nextSeq = 1;
   /** When a worker last paused (ms): probes are frequent for PRESSURE_MS after. */
   private lastPause = Number.NEGATIVE_INFINITY;
   /** The delay of the tick asked for last (ms), undefined: none. */
