@@ -2,7 +2,7 @@
 // through a getter, and the named transitions below are its only writers.
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Connection, LinkHooks, PrimaryTransport, WorkerLink } from '@handoff/fdpass';
+import type { Connection, LinkHooks, PrimaryTransport, TransportName, WorkerLink } from '@handoff/fdpass';
 import { createMessage, HandoffProtocolError, ProtocolErrorCode, Requests, subscribe, type BindMessage, type ChannelEnd, type HandoffMessage, type MessageOf, type MetricsMessage, type PongMessage, type ReturnMessage, type WorkerMessage } from '@handoff/protocol';
 import type { WorkerView } from '@handoff/policies';
 import { forkWorker } from './fork.js';
@@ -264,8 +264,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   get canTake(): boolean {
     return this.link !== undefined && this.link.canSend;
   }
-  /** Diagnostics: the transport its connections cross on now, `'native'` or `'ipc'`; undefined without a link. */
-  get linkTransport(): 'native' | 'ipc' | undefined {
+  /** Diagnostics: the transport its connections cross on now; undefined without a link. */
+  get linkTransport(): TransportName | undefined {
     return this.link?.transport;
   }
   get requests(): number {

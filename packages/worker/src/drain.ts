@@ -47,12 +47,12 @@ export function drainConnections(target: DrainTarget, deadline: number, idleGrac
   const { tracker } = target;
   const moveIfIdle = target.move === undefined ? undefined : moverFor(tracker, target.move);
   const moves = (socket: Socket): boolean => moveIfIdle !== undefined && servedBy(socket) !== undefined && movesConnectionsOf(servedBy(socket)!);
-  tracker.onRequestWhileDraining = (req, res) => {
+  tracker.whileDraining((req, res) => {
     const socket = req.socket;
     // A connection that moves finishes its request here, then goes; one that cannot says it closes.
     if (moves(socket)) res.once('finish', () => moveIfIdle!(socket));
     else markClose(req, res);
-  };
+  });
   for (const socket of [...tracker.sockets]) {
     const res = tracker.responseOn(socket);
     if (moves(socket)) {

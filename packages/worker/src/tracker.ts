@@ -39,7 +39,7 @@ export class ConnectionTracker {
   /** Told after every close (the reporter batches them; a drain waits for the last). */
   private readonly closeListeners: Array<() => void> = [];
   /** Called for each HTTP request while draining, before the user's handler: see `drain.ts`. */
-  onRequestWhileDraining: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  private requestWhileDraining: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   private readonly closeListener: (this: TrackedSocket) => void;
 
   constructor(server?: Server) {
@@ -51,6 +51,11 @@ export class ConnectionTracker {
       for (let i = 0; i < listeners.length; i++) listeners[i]!();
     };
     if (server !== undefined) this.watch(server);
+  }
+
+  /** From now on, `handler` sees each HTTP request first, before the app's handler (a drain marks or moves its connection). */
+  whileDraining(handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+    this.requestWhileDraining = handler;
   }
 
   /** Calls `listener` after every close of a tracked socket; returns what stops it. */
@@ -86,7 +91,7 @@ export class ConnectionTracker {
     const socket = req.socket as HttpSocket | null;
     const raw = socket?._parent;
     if (raw !== undefined && raw !== null && raw[kHttpSocket] === undefined) raw[kHttpSocket] = socket!;
-    this.onRequestWhileDraining?.(req, res);
+    this.requestWhileDraining?.(req, res);
   }
 
   /** Starts tracking a socket the server was just given. */
