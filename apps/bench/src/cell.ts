@@ -31,7 +31,7 @@ export interface CellResult {
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
-  /** CPU of the primary (the top process) per request, µs; 0 for a single process. */
+  /** CPU of the primary (the top process; behind a proxy, every process but the backends) per request, µs; 0 for a single process. */
   readonly primaryCpuPerRequest: number;
   /** CPU of every worker together per request, µs (the single process for `single`). */
   readonly workersCpuPerRequest: number;
@@ -299,17 +299,21 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
     let before: number[] = [];
     let used: number[] = [];
     let rss: number[] = [];
+    let backends: ReadonlyMap<number, number> | undefined;
     const load = await runLoader(
       { ...base, seconds, warmupSeconds: options.warmupSeconds },
       options.pin,
       () => {
         tree = processTree(running.pid);
         before = tree.map(cpuMicros);
-        // The victim: the first worker (the top process's first child).
-        if (plan !== undefined && tree[1] !== undefined) crash = new Crash(tree[1], running.port, plan, options.seconds);
+        backends = running.backends();
+        // The victim: the first worker (the top process's first child; a proxy's first backend).
+        const victim = backends === undefined ? tree[1] : [...backends.keys()][0];
+        // A backend holds its connections on its own port, a worker on the server's.
+        if (plan !== undefined && victim !== undefined) crash = new Crash(victim, backends?.get(victim) ?? running.port, plan, options.seconds);
         if (workload.reload !== undefined) reloads = new Reloads(running, workload.reload, seconds);
         // The victim: the first worker, as the crash workload's.
-        if (workload.pauses !== undefined && tree[1] !== undefined) pauses = new Pauses(tree[1], workload.pauses);
+        if (workload.pauses !== undefined && victim !== undefined) pauses = new Pauses(victim, workload.pauses);
       },
       () => {
         reloads?.stop();
@@ -323,8 +327,15 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
     // of the processes that ended it (the figures that matter here are the clients').
     const requests = Math.max(1, load.requests);
     const single = server.kind === 'single';
-    const workerUse = single ? used : used.slice(1);
-    const workerRss = single ? rss : rss.slice(1);
+    // The workers: every process but the top one (a single process is its own worker); behind a
+    // proxy, the backends, and the rest of the tree (the proxy, its workers, the idle runner above
+    // them, standing in for the process manager ops would use) is the primary's column.
+    const isWorker = (pid: number, i: number): boolean => (single ? true : backends !== undefined ? backends.has(pid) : i > 0);
+    const workerUse = used.filter((_, i) => isWorker(tree[i]!, i));
+    const workerRss = rss.filter((_, i) => isWorker(tree[i]!, i));
+    const primaryUse = used.filter((_, i) => !isWorker(tree[i]!, i)).reduce((a, b) => a + b, 0);
+    // The proxy's memory, all its processes together; the runner's is left out (it is the bench's).
+    const primaryRss = backends !== undefined ? rss.filter((_, i) => i > 0 && !isWorker(tree[i]!, i)).reduce((a, b) => a + b, 0) : (rss[0] ?? 0);
     const counts = Object.values(load.byPid);
     while (counts.length < (single ? 1 : workers)) counts.push(0);
     return {
@@ -339,12 +350,12 @@ export async function runCell(server: ServerSpec, workload: Workload, round: num
       p50: load.p50,
       p99: load.p99,
       errors: load.errors + load.non2xx,
-      primaryCpuPerRequest: single ? 0 : used[0]! / requests,
+      primaryCpuPerRequest: single ? 0 : primaryUse / requests,
       workersCpuPerRequest: workerUse.reduce((a, b) => a + b, 0) / requests,
       requestShares: shares(load.byPid, single ? 1 : workers),
       connectionShares: Object.keys(load.connectionsByPid).length === 0 ? [] : shares(load.connectionsByPid, single ? 1 : workers),
       cv: coefficientOfVariation(counts),
-      primaryRss: single ? 0 : rss[0]!,
+      primaryRss: single ? 0 : primaryRss,
       workerRss: workerRss.length === 0 ? 0 : workerRss.reduce((a, b) => a + b, 0) / workerRss.length,
       ...(crash === undefined ? {} : { crash: crash.result(running, load) }),
       ...(reloadResult === undefined ? {} : { reload: reloadResult }),

@@ -4,14 +4,14 @@
 //            [--exec-argv="FLAGS"] [--transports native,ipc]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCell, type CellResult } from './cell.js';
 import { wrkInstalled } from './load.js';
 import { markdown, summarize, type Section } from './report.js';
-import { allServers, canPin, selectServers, supportsReusePort } from './servers.js';
+import { allServers, canPin, probeProxy, proxyOf, selectServers, supportsReusePort } from './servers.js';
 import { parseTransports, probeNative, TRANSPORTS, type Transport } from './transports.js';
 import { WORKLOADS } from './workloads.js';
 
@@ -19,22 +19,23 @@ import { WORKLOADS } from './workloads.js';
  * `--quick`: the anchors and one policy of each kind, keep-alive unpinned and churn pinned, 1 round;
  * round-robin on each transport, the rest of mode `primary` on the first (native where it loads).
  */
-const quickServers = (first: Transport): string[] => ['single', 'cluster-rr', 'cluster-none', 'reuseport', 'handoff:round-robin', `handoff:least-connections@${first}`, 'handoff:shared', 'handoff:balanced-shared'];
+const quickServers = (first: Transport): string[] => ['single', 'cluster-rr', 'cluster-none', 'reuseport', 'haproxy-leastconn', 'nginx-rr', 'handoff:round-robin', `handoff:least-connections@${first}`, 'handoff:shared', 'handoff:balanced-shared'];
 const QUICK_SECTIONS: readonly [string, boolean][] = [
   ['keep-alive', false],
   ['churn', true],
 ];
 /**
- * The reload workload's servers unless `--servers` names others: the anchors that have workers,
+ * The reload workload's servers unless `--servers` names others: the anchors that have workers (the
+ * proxies' backends restarted in place, one at a time),
  * round-robin on each transport with and without moves, least-connections on the first, the shared
  * modes (shared also without moves).
  */
-const reloadServers = (first: Transport): string[] => ['cluster-rr', 'cluster-none', 'reuseport', 'handoff:round-robin', 'handoff:round-robin+no-move', `handoff:least-connections@${first}`, 'handoff:shared', 'handoff:shared+no-move', 'handoff:balanced-shared'];
+const reloadServers = (first: Transport): string[] => ['cluster-rr', 'cluster-none', 'reuseport', 'haproxy-leastconn', 'nginx-rr', 'handoff:round-robin', 'handoff:round-robin+no-move', `handoff:least-connections@${first}`, 'handoff:shared', 'handoff:shared+no-move', 'handoff:balanced-shared'];
 /** Pinning matters where the server's CPU per connection is the question. */
 const PINNED_WORKLOADS = new Set(['churn', 'mixed']);
 
 const USAGE = `usage: pnpm bench [options]
-  --quick              keep-alive (unpinned) and churn (pinned), the anchors, round-robin on each transport, least-connections (native where it loads), shared and balanced-shared, 1 round of 1 s after 1 s of warm-up: under a minute
+  --quick              keep-alive (unpinned) and churn (pinned), the anchors (the proxies too), round-robin on each transport, least-connections (native where it loads), shared and balanced-shared, 1 round of 1 s after 1 s of warm-up: under a minute
   --rounds N           rounds, interleaved (default 3)
   --duration S         measured seconds per cell (default 5)
   --warmup S           warm-up seconds per cell, not measured (default 1)
@@ -43,7 +44,9 @@ const USAGE = `usage: pnpm bench [options]
                        (reload: a window of at least 5 s, a rolling reload at 1 s and every 2 s; without
                        --servers, its own set: cluster, reuseport, handoff with and without moveOnDrain)
   --servers a,b        of: ${allServers().map((s) => s.name).join(', ')}
-                       (handoff:<policy> without @: that policy on every transport of --transports)
+                       (handoff:<policy> without @: that policy on every transport of --transports;
+                       haproxy-leastconn, nginx-rr: the proxy in front of N single Node processes,
+                       skipped where it is not installed: BENCH_HAPROXY / BENCH_NGINX name a binary)
   --transports a,b     of: ${TRANSPORTS.join(', ')}: what every primary-mode handoff server runs on
                        (default: both where @handoff/fdpass's addon loads on --node, else ipc)
   --node PATH          run every server process on this Node binary (the load generator stays on this one)
@@ -124,7 +127,15 @@ try {
 } catch (error) {
   fail((error as Error).message);
 }
-const available = (list: typeof selected): typeof selected => list.filter((s) => reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport'));
+// A proxy not installed here: its rows are left out, and the output says so (the bench is not in CI).
+const available = (list: typeof selected): typeof selected => list.filter((s) => (reusePort || (s.kind !== 'reuseport' && s.policy !== 'reuseport')) && proxyOf(s)?.available !== false);
+const proxyText = (['haproxy', 'nginx'] as const)
+  .map((kind) => {
+    const probe = probeProxy(kind);
+    return probe.available ? `${kind === 'haproxy' ? 'HAProxy' : 'nginx'} ${probe.version}` : `${kind} rows skipped: ${probe.reason}`;
+  })
+  .join('; ');
+for (const s of selected.filter((x) => proxyOf(x)?.available === false)) process.stderr.write(`bench: ${s.name} skipped: ${(proxyOf(s) as { reason: string }).reason}\n`);
 const servers = available(selected);
 const forReload = values.servers === undefined ? available(selectServers(reloadServers(transports[0]!), transports)) : servers;
 const nativeNamed = servers.find((s) => s.transport === 'native' && !native.available);
@@ -150,10 +161,12 @@ for (const workload of WORKLOADS) {
 if (sections.length === 0) fail('no workload to run (see --workloads)');
 
 const started = new Date();
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(', ');
+const loadAtStart = load();
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
 const loaderText = loader === 'wrk' ? 'wrk (keep-alive, idle; churn with Connection: close), autocannon (fairness: fixed rate) and the bench\'s new-connection loop (mixed: two paths)' : 'autocannon (keep-alive, fairness, idle; programmatic) and the bench\'s new-connection-per-request loop (churn, mixed)';
 console.log(`# handoff bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n`);
-console.log(`Node ${nodeVersion} (servers; load generator on ${process.versions.node}) on ${machine}. Load generator: ${loaderText}. ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, interleaved; medians over rounds.${reusePort ? '' : ' reusePort: not available on this Node.'}${execArgv.length > 0 ? ` Server flags: ${execArgv.join(' ')}.` : ''} ${transportText}\n`);
+console.log(`Node ${nodeVersion} (servers; load generator on ${process.versions.node}) on ${machine}. Load generator: ${loaderText}. ${workers} workers (fairness: 8); ${rounds} round(s) of ${seconds} s after ${warmupSeconds} s of warm-up, interleaved; medians over rounds.${reusePort ? '' : ' reusePort: not available on this Node.'}${execArgv.length > 0 ? ` Server flags: ${execArgv.join(' ')}.` : ''} ${transportText} Proxies: ${proxyText}. Load average (1, 5, 15 min) at the start: ${loadAtStart}.\n`);
 
 const cells: CellResult[] = [];
 // The crash workload stops a worker, the reload workload replaces them: a single process has none.
@@ -182,5 +195,5 @@ console.log(markdown(summaries, sections));
 const here = dirname(fileURLToPath(import.meta.url));
 const jsonPath = resolve(values.json ?? resolve(here, '..', 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`));
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, `${JSON.stringify({ date: started.toISOString(), node: nodeVersion, machine, loader, rounds, seconds, warmupSeconds, workers, execArgv, transports, native, cells, summaries }, null, 2)}\n`);
-console.log(`Full result: ${jsonPath} (${Math.round((Date.now() - started.getTime()) / 1000)} s)`);
+writeFileSync(jsonPath, `${JSON.stringify({ date: started.toISOString(), node: nodeVersion, machine, loadAtStart, loadAtEnd: load(), proxies: proxyText, loader, rounds, seconds, warmupSeconds, workers, execArgv, transports, native, cells, summaries }, null, 2)}\n`);
+console.log(`Full result: ${jsonPath} (${Math.round((Date.now() - started.getTime()) / 1000)} s; load average at the end: ${load()})`);

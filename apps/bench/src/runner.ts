@@ -1,5 +1,8 @@
 // The server under test, in its own process: `node runner.js <kind> <workers> [policy] [extra] [transport]`
-// (extra: `metrics`, or `no-move` for a handoff primary with `moveOnDrain: false`).
+// (extra: `metrics`, or `no-move` for a handoff primary with `moveOnDrain: false`; `tcp` for a proxy
+// in stream mode). Kinds `haproxy` and `nginx`: the proxy (its binary in BENCH_PROXY_BIN) in front of
+// <workers> single Node processes on as many ports; the runner prints `BACKENDS <pid>:<port>,…` before
+// READY and after each rolling restart.
 // Prints one line `READY <port> [transport]` once every process serves (a handoff server names the
 // transport its primary chose); SIGTERM stops it and its children. A handoff primary also prints
 // `REDISPATCH <worker pid> <reason>` for each connection it gave back from a worker and placed again
@@ -19,6 +22,7 @@ import { createPrimary } from '@handoff/orchestrator';
 import { serveMetrics } from '@handoff/metrics';
 import { handle } from './app.js';
 import { POLICIES } from './policies.js';
+import { RunningProxy, startBackend } from './proxy-server.js';
 
 const [kind = 'single', workersArg = '2', policyName = 'round-robin', extra = '', transportArg = 'ipc'] = process.argv.slice(2);
 const workers = Number(workersArg);
@@ -190,6 +194,41 @@ async function main(): Promise<void> {
       process.on('SIGTERM', () => void primary.close({ timeout: 1000 }).finally(() => process.exit(0)));
       const address = primary.addresses()[0];
       ready(address !== undefined && 'port' in address ? address.port : 0, selected ?? 'none');
+      return;
+    }
+    case 'haproxy':
+    case 'nginx': {
+      const binary = process.env.BENCH_PROXY_BIN;
+      if (binary === undefined) throw new Error(`${kind}: BENCH_PROXY_BIN is not set`);
+      const backends = await Promise.all(Array.from({ length: workers }, () => startBackend(0)));
+      const proxy = await RunningProxy.start(kind, extra === 'tcp' ? 'tcp' : 'http', binary, backends.map((b) => b.port));
+      const announce = (): void => void process.stdout.write(`BACKENDS ${backends.map((b) => `${b.child.pid}:${b.port}`).join(',')}\n`);
+      // A rolling restart in place, one backend at a time, as a deploy does with N processes on N
+      // ports: out of the proxy's rotation (HAProxy's admin socket; nginx has none), a graceful stop
+      // (SIGKILL after DRAIN_MS), a new process on the same port, back into rotation.
+      onSighup(
+        async () => {
+          for (let i = 0; i < backends.length; i++) {
+            const old = backends[i]!;
+            await proxy.rotate(i, true);
+            const exited = new Promise((resolve) => old.child.once('exit', resolve));
+            old.child.send('close');
+            await exitOrKill(exited, () => old.child.kill('SIGKILL'));
+            backends[i] = await startBackend(old.port);
+            await proxy.rotate(i, false);
+          }
+          announce();
+        },
+        () => '-',
+      );
+      process.on('SIGTERM', () =>
+        void proxy.stop().finally(() => {
+          for (const b of backends) b.child.kill('SIGKILL');
+          process.exit(0);
+        }),
+      );
+      announce();
+      ready(proxy.port, 'proxy');
       return;
     }
     default:
