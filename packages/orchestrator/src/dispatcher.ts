@@ -7,15 +7,14 @@ import { connectionMessage, connectionPayloadOf, decodeConnectionPayload, type R
 import type { ConnectionInfo, PrimaryPolicy } from '@handoff/policies';
 import type { BoundListener, NativeHandle } from './types.js';
 import { channels, debug } from './diagnostics.js';
-import { refuseConnection } from './refuse.js';
+import { refuseConnection, type RejectReason } from './refuse.js';
 import { DescriptorBudget } from './descriptors.js';
 import { WaitQueue } from './wait-queue.js';
 import { proxyProtocolOf } from './options.js';
 import { peerOfPayload, ProxyIntake, type ProxyRefusal } from './proxy-intake.js';
 import type { LinkListener, PendingConnection, WorkerProcess } from './worker-process.js';
 
-/** Why the primary answered a connection itself. */
-export type RejectReason = 'queue-full' | 'queue-timeout' | 'closing' | 'attempts' | 'descriptors';
+export type { RejectReason } from './refuse.js';
 
 /** What the dispatcher needs from the primary. */
 export interface DispatcherHost {

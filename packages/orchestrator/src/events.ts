@@ -1,10 +1,9 @@
 import type { HandoffError, ListenAddress } from '@handoff/protocol';
-import type { WorkerState } from './worker-process.js';
-import type { RejectReason } from './dispatcher.js';
+import type { RejectReason } from './refuse.js';
+import type { PrimaryState, WorkerState } from './states.js';
 import type { ProxyRefusal } from './proxy-intake.js';
 
-/** The primary's lifecycle: `new -> starting -> running -> (reloading) -> draining -> stopped`. */
-export type PrimaryState = 'new' | 'starting' | 'running' | 'reloading' | 'draining' | 'stopped';
+export type { PrimaryState } from './states.js';
 
 /** A read-only snapshot of one worker. */
 export interface WorkerInfo {

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { ListenAddress } from '@handoff/protocol';
 import type { WorkerMetrics, WorkerMetricsOptions } from './app-metrics.js';
-import type { RejectReason } from './dispatcher.js';
+import type { RejectReason } from './refuse.js';
 import type { ListeningSocket } from './handover.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 

@@ -1,5 +1,16 @@
 import type { Socket } from 'node:net';
 
+/**
+ * Why the primary answered a connection itself (`stats().rejected`, `connection:rejected`,
+ * `handoff_connections_rejected_total`): its wait queue was full (`maxPending`), it waited past
+ * `queueTimeout`, the primary was closing, no worker took it in 8 tries (`attempts`), or the
+ * primary kept its last file descriptors in reserve. The one list: counters and metrics iterate it.
+ */
+export const REJECT_REASONS = Object.freeze(['queue-full', 'queue-timeout', 'closing', 'attempts', 'descriptors'] as const);
+
+/** One of {@link REJECT_REASONS}. */
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
 /** Seconds a client is told to wait before retrying, in the primary's 503 answers. */
 export const RETRY_AFTER_SECONDS = 1;
 
