@@ -61,7 +61,6 @@ export const TEST_SETS = {
   'packages/cli/test/args.test.ts': 'once', // parseCommandLine, configs, the options table
   'packages/cli/test/control.test.ts': 'once', // the control socket
   'packages/cli/test/cpu-quota.test.ts': 'once', // cgroups, worker count
-  'packages/cli/test/defaults.test.ts': 'once', // the options table against the primary's defaults
   'packages/cli/test/deploy.test.ts': 'once', // --proxy-protocol flags, users, recipes; PROXY on each transport: orchestrator/proxy-protocol
   'packages/cli/test/listen-apps.test.ts': 'node', // apps' own listen()s
   'packages/cli/test/logs.test.ts': 'once', // stdout/stderr lines
@@ -82,9 +81,7 @@ export const TEST_SETS = {
   // metrics
   'packages/metrics/test/docs.test.ts': 'once', // a live /metrics against the dashboard's queries
   'packages/metrics/test/errors.test.ts': 'once',
-  'packages/metrics/test/merge.test.ts': 'once', // the workers' metrics checked and merged; the histogram
   'packages/metrics/test/metrics.test.ts': 'once', // counters over a live primary; moves counted also in shared mode
-  'packages/metrics/test/reasons.test.ts': 'once', // every reject reason and state reaches /metrics (a live primary)
   // orchestrator
   'packages/orchestrator/test/accounting.test.ts': 'once', // AcceptFailures, ReadySet, DescriptorBudget's arithmetic
   'packages/orchestrator/test/activation.test.ts': 'node', // systemd's sockets adopted
@@ -155,7 +152,6 @@ export const TEST_SETS = {
   'packages/worker/test/kinds.test.ts': 'transport', // every server kind's sockets, on each transport
   'packages/worker/test/movable.test.ts': 'node', // mayMove reads http's own parser state
   'packages/worker/test/serve.test.ts': 'node', // serve()'s hooks
-  'packages/worker/test/tracker.test.ts': 'node', // ConnectionTracker on real servers: http's own socket state
 };
 
 /** Which passes run each set (see the top of this file). */
@@ -215,12 +211,12 @@ export function missing() {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [command, ...sets] = process.argv.slice(2);
+  const bad = problems();
+  if (bad.length > 0) {
+    for (const line of bad) console.error(line);
+    process.exit(1);
+  }
   if (command === 'check') {
-    const bad = problems();
-    if (bad.length > 0) {
-      for (const line of bad) console.error(line);
-      process.exit(1);
-    }
     for (const f of missing()) console.warn(`${f}: listed in tools/test-sets.mjs but not found`);
     const counts = Object.fromEntries(Object.keys(PASSES).map((s) => [s, Object.values(TEST_SETS).filter((x) => x === s).length]));
     console.log(`every test file is in a set: ${Object.entries(counts).map(([s, n]) => `${s} ${n}`).join(', ')}`);
