@@ -3,6 +3,7 @@ import type { ListenAddress } from '@handoff/protocol';
 import type { PolicyMode } from '@handoff/policies';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import { adoptListener } from './activation.js';
+import { primaryDefaults } from './defaults.js';
 import type { FdListenOption, ListenOption } from './options.js';
 import type { BoundListener, NativeHandle } from './types.js';
 
@@ -78,8 +79,8 @@ function listenInPrimary(index: number, option: AddressOption): Promise<BoundLis
       const address: ListenAddress = typeof a === 'string' || a === null ? { path: (option as { path: string }).path } : { port: a.port, host: a.address };
       resolve(listenerOf(index, option, { address, mode: 'primary', server, sharedHandle: undefined, close: () => server.close() }));
     };
-    if ('path' in option) server.listen({ path: option.path, backlog: option.backlog ?? 511 }, onListening);
-    else server.listen({ port: option.port, host: option.host, backlog: option.backlog ?? 511, ipv6Only: option.ipv6Only === true }, onListening);
+    if ('path' in option) server.listen({ path: option.path, backlog: option.backlog ?? primaryDefaults.listener.backlog }, onListening);
+    else server.listen({ port: option.port, host: option.host, backlog: option.backlog ?? primaryDefaults.listener.backlog, ipv6Only: option.ipv6Only === true }, onListening);
   });
 }
 
@@ -160,7 +161,7 @@ function reserveReusePort(index: number, option: Extract<ListenOption, { port: n
   return new Promise((resolve, reject) => {
     const server = net.createServer({ pauseOnConnect: true });
     server.once('error', (error: NodeJS.ErrnoException) => reject(bindError(option, error.code ?? 'error', error)));
-    server.listen({ port: option.port, host: option.host, reusePort: true, backlog: option.backlog ?? 511 } as net.ListenOptions, () => {
+    server.listen({ port: option.port, host: option.host, reusePort: true, backlog: option.backlog ?? primaryDefaults.listener.backlog } as net.ListenOptions, () => {
       const a = server.address() as net.AddressInfo;
       const address: ListenAddress = { port: a.port, host: option.host ?? a.address };
       resolve(listenerOf(index, option, { address, mode: 'reuseport', server, sharedHandle: undefined, close: () => server.close() }));

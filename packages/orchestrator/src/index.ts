@@ -1,5 +1,6 @@
 export { createPrimary, type CloseOptions, type Primary, type PrimaryStats } from './primary.js';
 export type { DropInOptions, DropInSocket, ListenOption, PrimaryOptions, ProxyProtocolOptions, RestartOptions } from './options.js';
+export { primaryDefaults, type PrimaryDefaults } from './defaults.js';
 export type { ProxyRefusal } from './proxy-intake.js';
 export type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 export type { WorkerState } from './worker-process.js';

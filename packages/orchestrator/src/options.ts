@@ -1,13 +1,8 @@
-// Longer than most modules: every option of the primary is validated here, in one place, so each
-// mistake names its option the same way (one table, one reason to change: the options).
-import { fileURLToPath } from 'node:url';
-import { roundRobin, type Policy } from '@handoff/policies';
-import { createTrustCheck, HandoffProxyProtocolError } from '@handoff/proxy-protocol';
-import { resolveRegister } from './preload.js';
-import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
-import { resolveIdentity, type Identity } from './identity.js';
-import { activatedSockets } from './activation.js';
-import { countCpus } from './cpus.js';
+// The options of `createPrimary()`: their public types and the shape they have once resolved.
+// Their defaults are in defaults.ts (`primaryDefaults`), their checks in validate-options.ts, and
+// what they leave to the machine (systemd's sockets, users, CPUs) is read at start() by environment.ts.
+import type { Policy } from '@handoff/policies';
+import type { Identity } from './identity.js';
 
 /** One address to listen on: a TCP port (IPv4 or IPv6) or a Unix socket path. */
 export type ListenOption =
@@ -98,11 +93,10 @@ export interface RestartOptions {
   readonly maxDelay?: number;
   /** This many unexpected exits within `crashLoopWindow` ms is a crash loop. @default 5 */
   readonly crashLoopCount?: number;
-  /** @default 10000 */
+  /** The window of `crashLoopCount`, in ms. @default 10000 */
   readonly crashLoopWindow?: number;
 }
 
-/** Options of `createPrimary`. */
 /** Drop-in mode: see the `dropIn` option. */
 export interface DropInOptions {
   /**
@@ -132,6 +126,7 @@ export interface DropInOptions {
  */
 export type DropInSocket = 'systemd' | { readonly fd: number } | { readonly fdName: string };
 
+/** Options of `createPrimary`; their defaults are `primaryDefaults`. */
 export interface PrimaryOptions {
   /** The worker program: a path or `file:` URL of a module that calls `serve()` from `@handoff/worker`. */
   readonly worker: string | URL;
@@ -226,8 +221,8 @@ export interface PrimaryOptions {
    * (Linux, where it built at install; elsewhere `start()` throws `HANDOFF_ERR_FDPASS_UNAVAILABLE`).
    * `'ipc'`: Node's child_process channel, one handle per round trip. `'auto'`: native where the
    * addon loads, else IPC. The choice is published once on the `handoff:transport:selected`
-   * diagnostics channel. Left out: the `HANDOFF_TRANSPORT` environment variable if set, else
-   * `'auto'`. The kernel modes pass no connections and ignore it.
+   * diagnostics channel. Left out: the `HANDOFF_TRANSPORT` environment variable if set (read at
+   * `start()`), else `'auto'`. The kernel modes pass no connections and ignore it.
    * @default 'auto'
    */
   readonly transport?: TransportOption;
@@ -235,12 +230,6 @@ export interface PrimaryOptions {
 
 /** The `transport` option: see {@link PrimaryOptions.transport}. */
 export type TransportOption = 'auto' | 'native' | 'ipc';
-
-/** The environment variable that sets `transport` where the option is left out (tests run the suite on each transport with it). */
-export const TRANSPORT_ENV = 'HANDOFF_TRANSPORT';
-
-/** The `transport` where neither the option nor `HANDOFF_TRANSPORT` says one. */
-export const DEFAULT_TRANSPORT: TransportOption = 'auto';
 
 /** Options after validation, with every default filled in. */
 export interface ResolvedOptions {
@@ -282,243 +271,7 @@ export interface ResolvedOptions {
 }
 
 /**
- * The default drain: with the primary's SIGKILL backstop one second later, a stop finishes in 9 s,
- * inside Docker's default stop grace (10 s) and Kubernetes' (30 s) and systemd's (90 s).
- */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 8000;
-
-function invalid(message: string): never {
-  throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_OPTION, message);
-}
-
-function count(name: string, value: unknown, fallback: number, min = 0): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    invalid(`option ${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-/**
  * What `listen` takes: a listener, `{ fdName }` (a socket systemd passed, by name), or `'systemd'`
  * (every socket systemd passed, in order).
  */
 export type ListenInput = ListenOption | { readonly fdName: string; readonly protocol?: 'http' | 'tcp'; readonly proxyProtocol?: boolean | ProxyProtocolOptions } | 'systemd';
-
-/** `'systemd'` entries expanded into one `{ fd, fdName }` per socket systemd passed. */
-function expandSystemd(list: readonly unknown[]): unknown[] {
-  if (!list.includes('systemd')) return [...list];
-  const sockets = activatedSockets();
-  if (sockets.length === 0) {
-    invalid("option listen is 'systemd' but systemd passed no socket (LISTEN_FDS unset, or LISTEN_PID names another process); start the primary from a .socket unit, or with systemd-socket-activate");
-  }
-  return list.flatMap((entry) => (entry === 'systemd' ? sockets.map((s) => ({ fd: s.fd, fdName: s.name })) : [entry]));
-}
-
-/** `{ fd }` or `{ fdName }`: checked, and named when systemd passed it. */
-function resolveFd(where: string, e: Record<string, unknown>): Record<string, unknown> {
-  for (const key of Object.keys(e)) {
-    if (!FD_KEYS.includes(key)) invalid(`${where}.${key} is not an option of a listener on a passed socket; use ${FD_KEYS.join(', ')}`);
-  }
-  if (e.fdName !== undefined) {
-    if (typeof e.fdName !== 'string' || e.fdName === '') invalid(`${where}.fdName must be a socket's FileDescriptorName=`);
-    const socket = activatedSockets().find((s) => s.name === e.fdName && (e.fd === undefined || s.fd === e.fd));
-    if (socket === undefined) invalid(`${where}.fdName: systemd passed no socket named ${JSON.stringify(e.fdName)} (passed: ${activatedSockets().map((s) => s.name).join(', ') || 'none'})`);
-    return { ...e, fd: socket.fd };
-  }
-  if (typeof e.fd !== 'number' || !Number.isInteger(e.fd) || e.fd < 3) invalid(`${where}.fd must be an integer >= 3 (0-2 are stdin, stdout and stderr), got ${JSON.stringify(e.fd)}`);
-  const named = activatedSockets().find((s) => s.fd === e.fd);
-  return named === undefined || named.name === 'unknown' ? { ...e } : { ...e, fdName: named.name };
-}
-
-function resolveListen(value: unknown, dropIn: boolean): ListenOption[] {
-  const list = expandSystemd(typeof value === 'number' ? [{ port: value }] : Array.isArray(value) ? value : value === undefined ? [] : [value]);
-  if (dropIn) {
-    if (list.length > 0) invalid("option listen must be left out with dropIn: the app's own listen() calls say where to listen (map ports with dropIn.ports)");
-    return [];
-  }
-  if (list.length === 0) invalid('option listen is required: a port (3000), { port, host }, { path } or an array of them');
-  return list.map((entry: unknown, i: number) => {
-    const where = list.length > 1 ? `listen[${i}]` : 'listen';
-    if (typeof entry !== 'object' || entry === null) invalid(`${where} must be { port, host? } or { path }`);
-    const passed = 'fd' in (entry as object) || 'fdName' in (entry as object);
-    const e = passed ? resolveFd(where, entry as Record<string, unknown>) : (entry as Record<string, unknown>);
-    const keys = passed ? FD_KEYS : typeof e.path === 'string' ? PATH_KEYS : TCP_KEYS;
-    for (const key of Object.keys(e)) {
-      if (!keys.includes(key)) invalid(`${where}.${key} is not an option of a listener; use ${keys.join(', ')}`);
-    }
-    if (e.protocol !== undefined && e.protocol !== 'http' && e.protocol !== 'tcp') invalid(`${where}.protocol must be 'http' or 'tcp'`);
-    if (e.backlog !== undefined) count(`${where}.backlog`, e.backlog, 511, 1);
-    const proxyProtocol = resolveProxyProtocol(`${where}.proxyProtocol`, e.proxyProtocol);
-    const copy: Record<string, unknown> = { ...e };
-    if (proxyProtocol === undefined) delete copy.proxyProtocol;
-    else copy.proxyProtocol = proxyProtocol;
-    const resolved = copy as unknown as ListenOption;
-    if (typeof e.path === 'string' || passed) {
-      if (e.path === '') invalid(`${where}.path must not be empty`);
-      return resolved;
-    }
-    if (typeof e.port !== 'number' || !Number.isInteger(e.port) || e.port < 0 || e.port > 65535) {
-      invalid(`${where}.port must be an integer in 0..65535 (0 picks a free port), got ${JSON.stringify(e.port)}`);
-    }
-    if (e.host !== undefined && typeof e.host !== 'string') invalid(`${where}.host must be a string such as '127.0.0.1' or '::'`);
-    return resolved;
-  });
-}
-
-const TCP_KEYS = ['port', 'host', 'backlog', 'protocol', 'proxyProtocol'];
-const PATH_KEYS = ['path', 'backlog', 'protocol', 'proxyProtocol'];
-const FD_KEYS = ['fd', 'fdName', 'protocol', 'proxyProtocol'];
-const PROXY_KEYS = ['trusted', 'timeout', 'maxHeaderBytes', 'maxPending'];
-
-/** Validates a listener's `proxyProtocol` and fills its defaults; undefined when it is off. */
-function resolveProxyProtocol(where: string, value: unknown): ResolvedProxyProtocol | undefined {
-  if (value === undefined || value === false) return undefined;
-  if (value !== true && (typeof value !== 'object' || value === null || Array.isArray(value))) invalid(`${where} must be true, false or { trusted?, timeout?, maxHeaderBytes? }`);
-  const settings = (value === true ? {} : value) as Record<string, unknown>;
-  for (const key of Object.keys(settings)) {
-    if (!PROXY_KEYS.includes(key)) invalid(`${where}.${key} is not an option of proxyProtocol; use ${PROXY_KEYS.join(', ')}`);
-  }
-  const timeout = count(`${where}.timeout`, settings.timeout, 3000, 1);
-  if (timeout > 2_147_483_647) invalid(`${where}.timeout must be at most 2147483647 ms`);
-  const maxHeaderBytes = count(`${where}.maxHeaderBytes`, settings.maxHeaderBytes, 4096, 107);
-  const maxPending = count(`${where}.maxPending`, settings.maxPending, 1024, 1);
-  if (maxHeaderBytes > 65_536) invalid(`${where}.maxHeaderBytes must be at most 65536`);
-  let trusted: readonly string[] | undefined;
-  if (settings.trusted !== undefined) {
-    if (!Array.isArray(settings.trusted) || settings.trusted.some((x) => typeof x !== 'string')) invalid(`${where}.trusted must be an array of CIDR blocks such as '10.0.0.0/8'`);
-    if (settings.trusted.length > 1024) invalid(`${where}.trusted has more than 1024 entries`);
-    try {
-      createTrustCheck(settings.trusted as string[]);
-    } catch (error) {
-      if (error instanceof HandoffProxyProtocolError) invalid(`${where}.${error.message}`);
-      throw error;
-    }
-    trusted = [...(settings.trusted as string[])];
-  }
-  return { trusted, timeout, maxHeaderBytes, maxPending };
-}
-
-/** Every option of `createPrimary`: any other key is an error that names it. */
-const PRIMARY_OPTION_KEYS: readonly (keyof PrimaryOptions)[] = [
-  'worker', 'workers', 'listen', 'dropIn', 'policy', 'args', 'execArgv', 'env', 'readyTimeout', 'drainTimeout', 'maxPending', 'queueTimeout', 'restart',
-  'heartbeatInterval', 'heartbeatTimeout', 'maxRequests', 'maxRequestsJitter', 'maxMemory', 'reloadConcurrency', 'handleSignals', 'reloadOnSighup',
-  'moveOnDrain', 'output', 'user', 'group', 'transport',
-];
-
-function flag(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') invalid(`option ${name} must be a boolean`);
-  return value;
-}
-
-/** Validates `createPrimary`'s options once, up front, and fills in every default. */
-export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) invalid('createPrimary() needs an options object: { worker, listen }');
-  for (const key of Object.keys(options)) {
-    if (!(PRIMARY_OPTION_KEYS as readonly string[]).includes(key)) invalid(`${key} is not an option of createPrimary(); use ${PRIMARY_OPTION_KEYS.join(', ')}`);
-  }
-  const { worker } = options;
-  let workerPath: string;
-  if (worker instanceof URL) workerPath = fileURLToPath(worker);
-  else if (typeof worker === 'string' && worker !== '') workerPath = worker.startsWith('file:') ? fileURLToPath(worker) : worker;
-  else invalid('option worker is required: the path of the worker module, e.g. new URL("./worker.js", import.meta.url)');
-
-  const workers = options.workers === 'auto' || options.workers === undefined ? countCpus().count : count('workers', options.workers, 1, 1);
-  const policy = options.policy ?? roundRobin();
-  if (typeof policy !== 'object' || policy === null || !['primary', 'shared', 'reuseport'].includes((policy as Policy).mode)) {
-    invalid("option policy must be a policy object, e.g. roundRobin() from '@handoff/policies'");
-  }
-  if (policy.mode === 'primary' && typeof policy.pick !== 'function') invalid(`policy ${policy.name} of mode 'primary' must have a pick(workers, info) function`);
-  const restart = options.restart ?? {};
-  const stringArray = (name: string, v: unknown, fallback: readonly string[]): readonly string[] => {
-    if (v === undefined) return fallback;
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) invalid(`option ${name} must be an array of strings`);
-    return v as string[];
-  };
-  const dropIn = resolveDropIn(options.dropIn, workerPath, policy);
-  return {
-    worker: workerPath,
-    workers,
-    listen: resolveListen(options.listen, dropIn !== undefined),
-    dropIn,
-    policy,
-    args: stringArray('args', options.args, []),
-    execArgv: stringArray('execArgv', options.execArgv, process.execArgv),
-    env: options.env ?? {},
-    readyTimeout: count('readyTimeout', options.readyTimeout, 30_000, 1),
-    drainTimeout: count('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT_MS),
-    maxPending: count('maxPending', options.maxPending, 1024),
-    queueTimeout: count('queueTimeout', options.queueTimeout, 5000, 1),
-    restart: {
-      initialDelay: count('restart.initialDelay', restart.initialDelay, 100),
-      maxDelay: count('restart.maxDelay', restart.maxDelay, 10_000),
-      crashLoopCount: count('restart.crashLoopCount', restart.crashLoopCount, 5, 1),
-      crashLoopWindow: count('restart.crashLoopWindow', restart.crashLoopWindow, 10_000, 1),
-    },
-    heartbeatInterval: count('heartbeatInterval', options.heartbeatInterval, 2000, 10),
-    heartbeatTimeout: count('heartbeatTimeout', options.heartbeatTimeout, 10_000),
-    maxRequests: count('maxRequests', options.maxRequests, 0),
-    maxRequestsJitter: count('maxRequestsJitter', options.maxRequestsJitter, Math.floor((options.maxRequests ?? 0) / 10)),
-    maxMemory: count('maxMemory', options.maxMemory, 0),
-    reloadConcurrency: count('reloadConcurrency', options.reloadConcurrency, 1, 1),
-    handleSignals: options.handleSignals !== false,
-    reloadOnSighup: options.reloadOnSighup === true,
-    moveOnDrain: flag('moveOnDrain', options.moveOnDrain, true),
-    output: resolveOutput(options.output),
-    identity: resolveIdentity(options.user, options.group),
-    transport: resolveTransport(options.transport),
-  };
-}
-
-function resolveTransport(value: unknown): TransportOption {
-  const ok = (v: unknown): v is TransportOption => v === 'auto' || v === 'native' || v === 'ipc';
-  if (value !== undefined) {
-    if (!ok(value)) invalid(`option transport must be 'auto', 'native' or 'ipc', got ${JSON.stringify(value)}`);
-    return value;
-  }
-  const env = process.env[TRANSPORT_ENV];
-  if (env === undefined || env === '') return DEFAULT_TRANSPORT;
-  if (!ok(env)) invalid(`option transport is left out and ${TRANSPORT_ENV}=${JSON.stringify(env)} names none: use 'auto', 'native' or 'ipc'`);
-  return env;
-}
-
-function resolveOutput(value: unknown): 'inherit' | 'pipe' {
-  if (value === undefined || value === 'inherit' || value === 'pipe') return value ?? 'inherit';
-  invalid(`option output must be 'inherit' or 'pipe', got ${JSON.stringify(value)}`);
-}
-
-function resolveDropIn(value: unknown, workerPath: string, policy: Policy): ResolvedOptions['dropIn'] {
-  if (value === undefined || value === false) return undefined;
-  if (value !== true && (typeof value !== 'object' || value === null)) invalid('option dropIn must be true, false or { ports?, register? }');
-  if (policy.mode === 'reuseport') invalid('option dropIn works with policies of mode primary and shared, not reusePort()');
-  const settings = value === true ? {} : (value as DropInOptions);
-  const ports = new Map<number, number | { readonly fd: number; readonly fdName?: string }>();
-  for (const [from, to] of Object.entries(settings.ports ?? {}) as [string, unknown][]) {
-    const app = Number(from);
-    if (Number.isInteger(app) && app >= 0 && app <= 65535 && (to === 'systemd' || (typeof to === 'object' && to !== null && !Array.isArray(to)))) {
-      ports.set(app, passedSocketFor(`dropIn.ports[${from}]`, to as DropInSocket));
-      continue;
-    }
-    if (!Number.isInteger(app) || app < 0 || app > 65535 || typeof to !== 'number' || !Number.isInteger(to) || to < 0 || to > 65535) {
-      invalid(`dropIn.ports must map ports to ports (integers in 0..65535) or to passed sockets ('systemd', { fd }, { fdName }), got ${JSON.stringify(from)}: ${JSON.stringify(to)}`);
-    }
-    ports.set(app, to);
-  }
-  if (settings.register !== undefined && (typeof settings.register !== 'string' || settings.register === '')) invalid('dropIn.register must be a module specifier or path');
-  if (settings.host !== undefined && (typeof settings.host !== 'string' || settings.host === '')) invalid("dropIn.host must be a host such as '127.0.0.1' or '::'");
-  return { ports, register: resolveRegister(workerPath, settings.register), host: settings.host, proxyProtocol: resolveProxyProtocol('dropIn.proxyProtocol', settings.proxyProtocol) };
-}
-
-/** A `dropIn.ports` socket: `'systemd'` (the one it passed), `{ fdName }` or `{ fd }`, checked. */
-function passedSocketFor(where: string, value: DropInSocket): { fd: number; fdName?: string } {
-  if (value === 'systemd') {
-    const sockets = activatedSockets();
-    if (sockets.length === 0) invalid(`${where} is 'systemd' but systemd passed no socket (LISTEN_FDS unset, or LISTEN_PID names another process); start the primary from a .socket unit, or with systemd-socket-activate`);
-    if (sockets.length > 1) invalid(`${where} is 'systemd' but systemd passed ${sockets.length} sockets (${sockets.map((s) => s.name).join(', ')}); pick one by name: { fdName }`);
-    return sockets[0]!.name === 'unknown' ? { fd: sockets[0]!.fd } : { fd: sockets[0]!.fd, fdName: sockets[0]!.name };
-  }
-  for (const key of Object.keys(value)) if (key !== 'fd' && key !== 'fdName') invalid(`${where}.${key} is not an option of a passed socket; use fd or fdName`);
-  const resolved = resolveFd(where, value as Record<string, unknown>) as { fd: number; fdName?: string };
-  return resolved.fdName === undefined ? { fd: resolved.fd } : { fd: resolved.fd, fdName: resolved.fdName };
-}

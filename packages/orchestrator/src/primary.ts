@@ -13,7 +13,9 @@ import { DropInBinder } from './drop-in.js';
 import { listeningSockets, type ListeningSocket } from './handover.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
-import { resolveOptions, type PrimaryOptions, type ResolvedOptions } from './options.js';
+import type { PrimaryOptions, ResolvedOptions } from './options.js';
+import { validateOptions, type ValidatedOptions } from './validate-options.js';
+import { resolveEnvironment } from './environment.js';
 import { ReadySet } from './ready-set.js';
 import { installSignalHandlers } from './signals.js';
 import { Supervisor, type SupervisorHost } from './supervisor.js';
@@ -26,7 +28,10 @@ export type { CloseOptions, Primary, PrimaryStats } from './primary-api.js';
 
 class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   private current: PrimaryState = 'new';
-  private readonly options: ResolvedOptions;
+  /** Checked by createPrimary(); start() completes it from the machine into `options`. */
+  private readonly validated: ValidatedOptions;
+  /** Set by start() before anything reads it. */
+  private options!: ResolvedOptions;
   private readonly supervisorHost: SupervisorHost;
   /** The pool, made by start() once the listeners are bound. */
   private supervisor: Supervisor | undefined;
@@ -37,7 +42,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   constructor(options: PrimaryOptions) {
     super();
-    this.options = resolveOptions(options);
+    this.validated = validateOptions(options);
     const primary = this;
     this.supervisorHost = {
       // A worker's events become the primary's here, once, under their public names.
@@ -70,6 +75,13 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
     if (this.current !== 'new') throw new HandoffPrimaryError(PrimaryErrorCode.INVALID_STATE, `start() was already called (state ${this.current}); create a new primary`);
     options.signal?.throwIfAborted();
     this.setState('starting');
+    try {
+      // What depends on the machine (systemd's sockets, users, CPUs, HANDOFF_TRANSPORT) is read now.
+      this.options = resolveEnvironment(this.validated);
+    } catch (error) {
+      this.setState('stopped');
+      throw error;
+    }
     const mode = this.options.policy.mode;
     // Who accepts: the primary's dispatcher in mode primary (and reuseport's start-up hand-over);
     // whether the primary places connections at all: also for the moves of the shared modes.
@@ -160,7 +172,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   }
 
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.doClose(options.timeout ?? this.options.drainTimeout);
+    this.closing ??= this.doClose(options.timeout ?? this.validated.drainTimeout);
     return this.closing;
   }
 
@@ -329,7 +341,9 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 /**
  * Creates the primary: it will bind `listen`, fork `workers` copies of `worker`, and spread
  * connections with `policy`. Options are validated now: a mistake throws a `HandoffPrimaryError`
- * with code `HANDOFF_ERR_INVALID_OPTION` that names the option.
+ * with code `HANDOFF_ERR_INVALID_OPTION` that names the option. What depends on the machine
+ * (systemd's sockets, `user` and `group`, `workers: 'auto'`, `HANDOFF_TRANSPORT`) is read by
+ * `start()`, which rejects with the same error.
  *
  * @example
  * ```js

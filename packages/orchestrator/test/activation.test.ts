@@ -99,11 +99,20 @@ describe.each([
 
 describe('socket activation options', () => {
   it.each([
-    ['systemd', "option listen is 'systemd' but systemd passed no socket"],
-    [{ fdName: 'web' }, 'listen.fdName: systemd passed no socket named "web"'],
     [{ fd: 2 }, 'listen.fd must be an integer >= 3'],
     [{ fd: 3, port: 80 }, 'listen.port is not an option of a listener on a passed socket'],
-  ])('refuses %j', (listen, message) => {
+  ])('refuses %j at createPrimary()', (listen, message) => {
     expect(() => createPrimary({ worker: envApp, listen: listen as never, handleSignals: false })).toThrow(expect.objectContaining({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining(message) }));
+  });
+
+  // systemd's variables are read when the primary starts, not when it is made.
+  it.each([
+    ['systemd', "option listen is 'systemd' but systemd passed no socket"],
+    [{ fdName: 'web' }, 'listen.fdName: systemd passed no socket named "web"'],
+  ])('refuses %j at start(), before any bind or fork', async (listen, message) => {
+    const primary = createPrimary({ worker: envApp, listen: listen as never, handleSignals: false });
+    await expect(primary.start()).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining(message) });
+    expect(primary.state).toBe('stopped');
+    expect(primary.workers()).toEqual([]);
   });
 });

@@ -74,11 +74,20 @@ describe.skipIf((!root || nobody === undefined) && process.env.HANDOFF_REQUIRE_D
   });
 
   it.each([
-    [{ user: 'no-such-user-here' }, 'no user "no-such-user-here" in /etc/passwd'],
-    [{ user: 'nobody', group: 'no-such-group-here' }, 'no group "no-such-group-here" in /etc/group'],
     [{ group: 'nogroup' }, 'option group needs user too'],
     [{ user: -1 }, 'option user must be a user name or a numeric uid'],
-  ])('refuses %j', (options, message) => {
+  ])('refuses %j at createPrimary()', (options, message) => {
     expect(() => createPrimary({ worker: identityApp, listen: 0, handleSignals: false, ...options } as never)).toThrow(expect.objectContaining({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining(message) }));
+  });
+
+  // /etc/passwd and /etc/group are read when the primary starts, not when it is made.
+  it.each([
+    [{ user: 'no-such-user-here' }, 'no user "no-such-user-here" in /etc/passwd'],
+    [{ user: 'nobody', group: 'no-such-group-here' }, 'no group "no-such-group-here" in /etc/group'],
+  ])('refuses %j at start(), before any bind or fork', async (options, message) => {
+    const primary = createPrimary({ worker: identityApp, listen: 0, handleSignals: false, ...options } as never);
+    await expect(primary.start()).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining(message) });
+    expect(primary.state).toBe('stopped');
+    expect(primary.addresses()).toEqual([]);
   });
 });

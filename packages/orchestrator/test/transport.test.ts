@@ -31,11 +31,13 @@ describe('option transport', () => {
     expect(() => createPrimary({ worker: app, listen: 0, transport: 'fast' as PrimaryOptions['transport'] })).toThrow(expect.objectContaining({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('option transport') }));
   });
 
-  it('reads HANDOFF_TRANSPORT where the option is left out, and refuses one that names no transport', () => {
+  it('reads HANDOFF_TRANSPORT where the option is left out, at start(), and refuses one that names no transport', async () => {
     const before = process.env.HANDOFF_TRANSPORT;
     process.env.HANDOFF_TRANSPORT = 'fast';
     try {
-      expect(() => createPrimary({ worker: app, listen: 0 })).toThrow(expect.objectContaining({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('HANDOFF_TRANSPORT') }));
+      const primary = createPrimary({ worker: app, listen: 0 });
+      await expect(primary.start()).rejects.toMatchObject({ code: 'HANDOFF_ERR_INVALID_OPTION', message: expect.stringContaining('HANDOFF_TRANSPORT') });
+      expect(primary.state).toBe('stopped');
       // The option wins over the environment.
       expect(() => createPrimary({ worker: app, listen: 0, transport: 'ipc' })).not.toThrow();
     } finally {
