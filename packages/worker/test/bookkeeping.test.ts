@@ -123,7 +123,9 @@ describe('ListenIndexes', () => {
 
   it('counts as cluster does: listen(0) twice gets 0 and 1; closing one keeps the count; closing both starts over', () => {
     const indexes = new ListenIndexes();
-    const [a, b, c] = [{}, {}, {}] as never[];
+    const a = {} as never;
+    const b = {} as never;
+    const c = {} as never;
     expect(indexes.take(a, ':0')).toBe(0);
     expect(indexes.take(b, ':0')).toBe(1);
     indexes.free(a);
