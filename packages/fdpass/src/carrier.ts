@@ -17,6 +17,8 @@ export interface CarrierHooks {
 export interface Carrier {
   readonly transport: TransportName;
   readonly unacknowledged: number;
+  /** Of `unacknowledged`, those that left in an earlier turn (see `WorkerLink`). */
+  readonly unacknowledgedBeforeThisTurn: number;
   readonly cap: number;
   readonly canSend: boolean;
   readonly closed: boolean;

@@ -74,6 +74,11 @@ export class IpcLink implements Carrier {
     return this.count;
   }
 
+  /** All of them: each handle leaves in its own message at once and costs its own acknowledgement. */
+  get unacknowledgedBeforeThisTurn(): number {
+    return this.count;
+  }
+
   get canSend(): boolean {
     return !this.closed && this.count < this.cap && this.child.connected;
   }

@@ -1,9 +1,10 @@
-import { checkPayload, encodeTag } from './connection.js';
+import { checkPayload, encodeTag, MAX_PAYLOAD_BYTES } from './connection.js';
 import { Fifo } from './fifo.js';
 import type { NativeBinding, NativeSender } from './native.js';
 import type { ChildProcess } from 'node:child_process';
 import type { Carrier, CarrierHooks } from './carrier.js';
 import type { Connection, LinkStats } from './types.js';
+import { currentTurn, usedThisTurn } from './turn.js';
 
 /** Batching and the cap, as the primary transport resolved them. */
 export interface NativeLinkLimits {
@@ -24,8 +25,18 @@ export class NativeLink implements Carrier {
   closed = false;
   private readonly held: Fifo<Connection>;
   private readonly sender: NativeSender;
+  private readonly maxBatch: number;
   private sent = 0;
   private acknowledged = 0;
+  /**
+   * The newest `openCount` of `held` were queued in turn `openTurn` and still wait in the addon's
+   * open batch, with `openBytes` of payload (it leaves whole at the turn's end; sooner once it
+   * holds `maxBatch`, or when a payload would take it over 64 KiB): the JS mirror of that batch,
+   * so that asking costs no call into the addon.
+   */
+  private openTurn = 0;
+  private openCount = 0;
+  private openBytes = 0;
 
   constructor(
     binding: NativeBinding,
@@ -35,6 +46,7 @@ export class NativeLink implements Carrier {
     limits: NativeLinkLimits,
   ) {
     this.cap = limits.cap;
+    this.maxBatch = limits.maxBatch;
     this.held = new Fifo<Connection>(Math.min(limits.cap, 1024));
     this.sender = new binding.Sender(
       fd,
@@ -55,6 +67,13 @@ export class NativeLink implements Carrier {
     return this.held.length;
   }
 
+  /** Of `unacknowledged`, those not in the batch this turn is still filling: they left in an earlier one. */
+  get unacknowledgedBeforeThisTurn(): number {
+    const length = this.held.length;
+    if (this.openTurn !== currentTurn()) return length;
+    return length > this.openCount ? length - this.openCount : 0;
+  }
+
   get canSend(): boolean {
     return !this.closed && this.held.length < this.cap;
   }
@@ -65,7 +84,29 @@ export class NativeLink implements Carrier {
     if (this.sender.queue(connection.fd, encodeTag(connection.listener, connection.kind), connection.payload) !== 1) return false;
     this.held.push(connection);
     this.sent++;
+    this.mirrorQueued(connection.payload?.byteLength ?? 0);
     return true;
+  }
+
+  /** Mirrors what `queue` did to the addon's open batch (native/sender.c, `fp_sender_queue`). */
+  private mirrorQueued(bytes: number): void {
+    const turn = usedThisTurn();
+    if (this.openTurn !== turn) {
+      this.openTurn = turn;
+      this.openCount = 0;
+      this.openBytes = 0;
+    }
+    // A payload that did not fit went first: the batch before it was sealed and written.
+    if (this.openCount > 0 && bytes > 0 && this.openBytes + bytes > MAX_PAYLOAD_BYTES) {
+      this.openCount = 0;
+      this.openBytes = 0;
+    }
+    this.openBytes += bytes;
+    // A batch that reached maxBatch was sealed and written at once: the next one opens.
+    if (++this.openCount >= this.maxBatch) {
+      this.openCount = 0;
+      this.openBytes = 0;
+    }
   }
 
   close(): void {
@@ -86,6 +127,7 @@ export class NativeLink implements Carrier {
   /** The addon ended the link and gives back the `returned` newest connections; the older ones stay the worker's. */
   private onEnd(returned: number, error: string | undefined): void {
     this.closed = true;
+    this.openCount = 0;
     const all = this.held.takeAll();
     this.hooks.onClosed(all.slice(all.length - returned), error);
   }

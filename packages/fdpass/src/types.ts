@@ -120,6 +120,18 @@ export interface WorkerLink {
   readonly transport: TransportName;
   /** Sent (or queued to send) and not yet acknowledged: what `inFlight` policies read. */
   readonly unacknowledged: number;
+  /**
+   * Of `unacknowledged`, those that did not join the batch this event-loop turn of the primary is
+   * filling: what went to the worker in an earlier turn and that it has not taken yet (a worker
+   * that keeps this at 0 takes each batch on its next wake-up). Native: connections queued in
+   * this turn leave together in one message at its end (`flushDelayUs: 0`; with a delay, those of
+   * earlier turns count here though they may not have left yet), unless a batch fills first
+   * (`maxBatch`, 64 KiB of payloads): so they are not here, and one more queued now costs no
+   * message and no acknowledgement of its own. IPC: every one of them, since each handle leaves in
+   * a message of its own at once and Node acknowledges each; so it equals `unacknowledged`. The
+   * dispatcher's `oneInFlight` rule reads it: a worker counts as free while this is 0.
+   */
+  readonly unacknowledgedBeforeThisTurn: number;
   /** The most connections it holds unacknowledged; `send` refuses past it. */
   readonly cap: number;
   /** `send` would take a connection now: open, carrying, and under its cap. */

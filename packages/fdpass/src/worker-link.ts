@@ -77,6 +77,10 @@ export class ChannelLink implements WorkerLink {
     return (this.native?.unacknowledged ?? 0) + (this.ipc?.unacknowledged ?? 0);
   }
 
+  get unacknowledgedBeforeThisTurn(): number {
+    return (this.native?.unacknowledgedBeforeThisTurn ?? 0) + (this.ipc?.unacknowledged ?? 0);
+  }
+
   get canSend(): boolean {
     return !this.closed && this.current !== undefined && this.current.canSend;
   }
