@@ -10,6 +10,7 @@ import { channels, debug } from './diagnostics.js';
 import { refuseConnection, type RejectReason } from './refuse.js';
 import { DescriptorBudget } from './descriptors.js';
 import { WaitQueue } from './wait-queue.js';
+import { offerOneBatch } from './one-batch.js';
 import { proxyProtocolOf } from './options.js';
 import { peerOfPayload, ProxyIntake, type ProxyRefusal } from './proxy-intake.js';
 import type { LinkListener, PendingConnection, WorkerProcess } from './worker-process.js';
@@ -83,6 +84,8 @@ export class Dispatcher implements LinkListener {
     family: undefined,
   };
   private readonly free: WorkerProcess[] = [];
+  /** While `flushQueue` runs: the queued connections it has not placed yet (-1 otherwise). */
+  private flushLeft = -1;
   /** Reads the PROXY header of each connection of a `proxyProtocol` listener, before the pick. */
   private proxyIntake: ProxyIntake | undefined;
   /** The connections held here against the primary's RLIMIT_NOFILE: past it, 503 before EMFILE. */
@@ -211,13 +214,13 @@ export class Dispatcher implements LinkListener {
 
   /**
    * Sends `connection` to a worker the policy picks; false when there is none to pick now (no ready
-   * worker, every worker has one in flight under `oneInFlight`, or the policy declined).
+   * worker, every worker has a batch in flight under `oneInFlight`, or the policy declined).
    */
   private tryPlace(connection: Connection): boolean {
     let workers = this.host.readyWorkers(connection.listener);
     const preferFrom = (connection as PendingConnection).preferFrom;
     if (preferFrom !== undefined) workers = this.fromId(workers, preferFrom);
-    if (this.policy.oneInFlight === true) workers = this.withNothingInFlight(workers);
+    if (this.policy.oneInFlight === true) workers = offerOneBatch(workers, this.flushLeft >= 0 ? this.flushLeft : this.queue.length + 1, this.free);
     if (workers.length === 0) return false;
     const info = this.pickInfo;
     info.listener = connection.listener;
@@ -248,14 +251,6 @@ export class Dispatcher implements LinkListener {
     const free = this.free === workers ? [] : this.free;
     free.length = 0;
     for (let i = 0; i < workers.length; i++) if (workers[i] !== refused && workers[i]!.canTake) free.push(workers[i]!);
-    return free;
-  }
-
-  /** The workers that took every connection sent to them; reuses one array (pick must not keep it). */
-  private withNothingInFlight(workers: readonly WorkerProcess[]): readonly WorkerProcess[] {
-    const free = this.free;
-    free.length = 0;
-    for (let i = 0; i < workers.length; i++) if (workers[i]!.inFlight === 0) free.push(workers[i]!);
     return free;
   }
 
@@ -329,10 +324,20 @@ export class Dispatcher implements LinkListener {
    * `WaitQueue.flush`).
    */
   flushQueue(): void {
-    this.queue.flush(this.tryPlaceBound, this.listeners.length);
+    const outer = this.flushLeft;
+    this.flushLeft = this.queue.length;
+    try {
+      this.queue.flush(this.tryPlaceBound, this.listeners.length);
+    } finally {
+      this.flushLeft = outer;
+    }
   }
 
-  private readonly tryPlaceBound = (connection: Connection): boolean => this.tryPlace(connection);
+  private readonly tryPlaceBound = (connection: Connection): boolean => {
+    if (!this.tryPlace(connection)) return false;
+    this.flushLeft--;
+    return true;
+  };
 
   private reject(connection: Connection, reason: RejectReason): void {
     const listener = this.listeners[connection.listener];

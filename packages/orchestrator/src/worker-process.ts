@@ -260,6 +260,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   get inFlight(): number {
     return this.link === undefined ? 0 : this.link.unacknowledged;
   }
+  /** Of `inFlight`, those sent in an earlier turn of the primary's loop (see `WorkerLink.unacknowledgedBeforeThisTurn`): what `oneInFlight` reads. */
+  get inFlightBeforeThisTurn(): number {
+    return this.link === undefined ? 0 : this.link.unacknowledgedBeforeThisTurn;
+  }
   /** Its link takes one more connection now (open, under its cap of unacknowledged ones). */
   get canTake(): boolean {
     return this.link !== undefined && this.link.canSend;

@@ -19,9 +19,10 @@ export interface WorkerView {
   readonly connections: number;
   /**
    * Connections sent to this worker that its runtime has not taken yet (mode `primary`; 0 in the
-   * kernel modes). Node passes one handle at a time on a worker's channel and the worker takes it on
-   * its next event-loop turn, so a responsive worker holds 0 or 1 here, and a worker busy running
-   * code (a CPU-heavy request, a long GC) holds every connection sent to it since. It is the
+   * kernel modes). A responsive worker takes what was sent on its next event-loop turn, so it holds
+   * few here (0 or 1 on the IPC transport, one handle at a time; under `oneInFlight`, the batch of
+   * the primary's current turn on the native one), and a worker busy running code (a CPU-heavy
+   * request, a long GC) holds every connection sent to it since. It is the
    * earliest sign of a busy worker the primary has: it needs no report, and a connection sent to a
    * worker with some in flight waits behind them.
    */
@@ -80,14 +81,20 @@ export interface PrimaryPolicy {
    */
   readonly readsLoad?: boolean;
   /**
-   * When true, the primary offers `pick` only the workers with no connection in flight
-   * (`inFlight === 0`: they took everything sent to them), and when every worker has one, the
-   * connection waits in the primary (within `maxPending` and `queueTimeout`, else 503) and goes to
-   * the first worker that takes its last one. Connections then queue once, in the primary, for
-   * whichever worker frees up first, instead of in the line of one worker that may be stuck in a
-   * CPU-heavy request (how `node:cluster`'s round-robin keeps its tail latency). Node passes one
-   * handle at a time on a channel anyway, so this costs no throughput. Leave it out for a policy
-   * that must send a connection to one worker in particular (a hash, a strict rotation).
+   * When true, the primary keeps at most one batch in flight per worker: it offers `pick` only the
+   * workers that took everything sent to them before the primary's current event-loop turn, and
+   * when no worker qualifies, the connection waits in the primary (within `maxPending` and
+   * `queueTimeout`, else 503) and goes to the first worker that takes what it holds. Connections
+   * then queue once, in the primary, for whichever worker frees up first, instead of in the line
+   * of one worker that may be stuck in a CPU-heavy request (how `node:cluster`'s round-robin keeps
+   * its tail latency). Within one turn a free worker may be offered again, up to its fair share of
+   * that turn's connections (those placed plus those waiting, over the ready workers), so
+   * `inFlight` in `pick` can be above 0: prefer the lowest. On the native transport the
+   * connections of one turn leave in one batch with one acknowledgement, so a burst costs one
+   * round trip per worker, not one per connection. On the IPC transport every handle travels alone
+   * and Node acknowledges each, so there it is one connection in flight (`inFlight === 0` for
+   * every worker offered). Leave it out for a policy that must send a connection to one worker in
+   * particular (a hash, a strict rotation).
    */
   readonly oneInFlight?: boolean;
   /**
