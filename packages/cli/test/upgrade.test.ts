@@ -346,7 +346,7 @@ describe('handoff upgrade', () => {
       expect((await upgrading).code).not.toBe(0);
       // The survivor becomes the primary of the name on its own, at the generation it was started as.
       let after: Status | undefined;
-      await waitFor(async () => (after = await status('oldkill').catch(() => undefined))?.pid === next && after.state === 'running', 20_000, 50, 'the new primary to serve');
+      await waitFor(async () => (after = await status('oldkill').catch(() => undefined))?.pid === next && after?.state === 'running', 20_000, 50, 'the new primary to serve');
       expect(after!.generation).toBe(2);
       expect(after!.listeners[0]!.port).toBe(port);
       await waitFor(() => first.workers.every((w) => !running(w.pid)), 10_000, 50, "the killed primary's workers to exit");
