@@ -1,3 +1,4 @@
+import { primaryDefaults } from '@handoff/orchestrator';
 import type { Policy } from '@handoff/policies';
 import { resolvePolicy } from './policy.js';
 import { bytes, choice, duration, integer, splitWords, text } from './units.js';
@@ -182,17 +183,45 @@ function account(value: unknown, where: string): string | number {
 
 const START: readonly Command[] = ['start'];
 
+/** A default of the primary as `--help` writes it: a duration in ms as `8s` or `250ms`. */
+function shownDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** A limit whose 0 means none, as `--help` writes it. */
+function shownLimit(value: number): string {
+  return value === 0 ? 'off' : String(value);
+}
+
+/** The defaults `--help` shows, read from the primary's own (`primaryDefaults`), never repeated here. */
+const D = {
+  workers: primaryDefaults.workers,
+  policy: primaryDefaults.policy().name,
+  drainTimeout: shownDuration(primaryDefaults.drainTimeout),
+  moveOnDrain: primaryDefaults.moveOnDrain ? 'on' : 'off',
+  readyTimeout: shownDuration(primaryDefaults.readyTimeout),
+  queueTimeout: shownDuration(primaryDefaults.queueTimeout),
+  maxPending: String(primaryDefaults.maxPending),
+  maxMemory: shownLimit(primaryDefaults.maxMemory),
+  maxRequests: shownLimit(primaryDefaults.maxRequests),
+  heartbeatTimeout: shownDuration(primaryDefaults.heartbeatTimeout),
+  reloadConcurrency: String(primaryDefaults.reloadConcurrency),
+  proxyProtocol: primaryDefaults.listener.proxyProtocol ? 'on' : 'off',
+  proxyTimeout: shownDuration(primaryDefaults.proxyProtocol.timeout),
+  transport: `${primaryDefaults.transport} (or HANDOFF_TRANSPORT)`,
+} as const;
+
 /**
  * The one table of options: flags, `--help`, validation and the config schema all come from it,
  * so they cannot drift apart.
  */
 export const OPTIONS: readonly OptionSpec[] = [
-  { key: 'workers', short: 'w', value: 'N|auto', help: 'worker processes; auto: one per CPU this process may use (affinity, cgroup CPU quota)', defaultText: 'auto', commands: START, inConfig: true, read: (v, w) => (v === 'auto' ? 'auto' : integer(v, w, 1)) },
+  { key: 'workers', short: 'w', value: 'N|auto', help: 'worker processes; auto: one per CPU this process may use (affinity, cgroup CPU quota)', defaultText: D.workers, commands: START, inConfig: true, read: (v, w) => (v === 'auto' ? 'auto' : integer(v, w, 1)) },
   {
     key: 'policy',
     value: 'NAME[:OPTS]',
     help: 'how connections spread: round-robin, least-connections, power-of-two-choices, peak-ewma[:decay=MS], random, weighted:weights=3,1, ip-hash[:vnodes=N], shared, balanced-shared[:tolerance=F,slack=N,busyAfter=MS]',
-    defaultText: 'round-robin',
+    defaultText: D.policy,
     commands: START,
     inConfig: true,
     read: (v, w) => resolvePolicy(v, w),
@@ -218,31 +247,31 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'env', help: 'extra environment variables for each worker', commands: START, inConfig: true, configOnly: true, read: stringRecord },
   { key: 'entry', help: "the app's entry file", commands: START, inConfig: true, configOnly: true, read: text },
   { key: 'args', help: 'arguments for the app', commands: START, inConfig: true, configOnly: true, read: (v, w) => (Array.isArray(v) ? v.map((x) => text(x, w)) : bad(w, 'an array of strings', v)) },
-  { key: 'drainTimeout', value: 'MS', help: 'how long a draining worker may take (500ms, 10s, 2m)', defaultText: '8s', commands: START, inConfig: true, read: duration },
+  { key: 'drainTimeout', value: 'MS', help: 'how long a draining worker may take (500ms, 10s, 2m)', defaultText: D.drainTimeout, commands: START, inConfig: true, read: duration },
   {
     key: 'moveOnDrain',
     value: 'on|off',
     help: 'a drain (reload, scale down) moves HTTP/1 connections between requests to the new workers; off: closes them (clients reconnect)',
-    defaultText: 'on',
+    defaultText: D.moveOnDrain,
     commands: START,
     inConfig: true,
     read: (v, w) => (typeof v === 'boolean' ? v : v === 'on' || v === 'true' ? true : v === 'off' || v === 'false' ? false : bad(w, 'on or off', v)),
   },
-  { key: 'readyTimeout', value: 'MS', help: 'how long a worker may take to become ready', defaultText: '30s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
-  { key: 'queueTimeout', value: 'MS', help: 'how long a connection may wait for a ready worker before a 503', defaultText: '5s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
-  { key: 'maxPending', value: 'N', help: 'connections that may wait for a ready worker; past it, 503', defaultText: '1024', commands: START, inConfig: true, read: integer },
-  { key: 'maxMemory', value: 'SIZE', help: 'recycle a worker whose RSS passes this (512M, 1G)', defaultText: 'off', commands: START, inConfig: true, read: bytes },
-  { key: 'maxRequests', value: 'N', help: 'recycle a worker after about this many requests', defaultText: 'off', commands: START, inConfig: true, read: integer },
-  { key: 'heartbeatTimeout', value: 'MS', help: 'kill a worker whose event loop is stuck this long; 0: off', defaultText: '10s', commands: START, inConfig: true, read: duration },
-  { key: 'reloadConcurrency', value: 'N', help: 'workers a reload replaces at once', defaultText: '1', commands: START, inConfig: true, read: (v, w) => integer(v, w, 1) },
+  { key: 'readyTimeout', value: 'MS', help: 'how long a worker may take to become ready', defaultText: D.readyTimeout, commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
+  { key: 'queueTimeout', value: 'MS', help: 'how long a connection may wait for a ready worker before a 503', defaultText: D.queueTimeout, commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
+  { key: 'maxPending', value: 'N', help: 'connections that may wait for a ready worker; past it, 503', defaultText: D.maxPending, commands: START, inConfig: true, read: integer },
+  { key: 'maxMemory', value: 'SIZE', help: 'recycle a worker whose RSS passes this (512M, 1G)', defaultText: D.maxMemory, commands: START, inConfig: true, read: bytes },
+  { key: 'maxRequests', value: 'N', help: 'recycle a worker after about this many requests', defaultText: D.maxRequests, commands: START, inConfig: true, read: integer },
+  { key: 'heartbeatTimeout', value: 'MS', help: 'kill a worker whose event loop is stuck this long; 0: off', defaultText: D.heartbeatTimeout, commands: START, inConfig: true, read: duration },
+  { key: 'reloadConcurrency', value: 'N', help: 'workers a reload replaces at once', defaultText: D.reloadConcurrency, commands: START, inConfig: true, read: (v, w) => integer(v, w, 1) },
   { key: 'logFormat', value: 'FORMAT', help: 'text (a worker tag before each line), raw, or json (JSON lines)', defaultText: 'text on a terminal, else raw', commands: START, inConfig: true, read: (v, w) => choice(v, w, ['text', 'raw', 'json'] as const) },
   { key: 'watch', help: "reload when a file under the app's folder changes (development)", commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
   { key: 'metrics', value: '[HOST:]PORT', help: 'serve Prometheus /metrics, /healthz and /readyz on this address (never the app\'s port)', defaultText: 'off', commands: START, inConfig: true, read: metricsAddress },
-  { key: 'proxyProtocol', help: 'every connection starts with a PROXY protocol v1/v2 header (HAProxy send-proxy, nginx proxy_protocol on): the app sees the client it names', defaultText: 'off', commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
+  { key: 'proxyProtocol', help: 'every connection starts with a PROXY protocol v1/v2 header (HAProxy send-proxy, nginx proxy_protocol on): the app sees the client it names', defaultText: D.proxyProtocol, commands: START, inConfig: true, read: (v, w) => (typeof v === 'boolean' ? v : bad(w, 'true or false', v)) },
   { key: 'proxyTrusted', value: 'CIDR,...', help: 'with --proxy-protocol: the proxies\' addresses (10.0.0.0/8,::1); a connection from anywhere else is closed unread', defaultText: 'anyone', commands: START, inConfig: true, read: cidrList },
-  { key: 'proxyTimeout', value: 'MS', help: 'with --proxy-protocol: how long a connection may take to send its header', defaultText: '3s', commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
+  { key: 'proxyTimeout', value: 'MS', help: 'with --proxy-protocol: how long a connection may take to send its header', defaultText: D.proxyTimeout, commands: START, inConfig: true, read: (v, w) => Math.max(1, duration(v, w)) },
   { key: 'listen', value: '[APP:]SOCKET', multiple: true, help: "serve the app's port on a socket systemd passed instead of binding it: systemd (its one socket), fd:N, name:NAME (FileDescriptorName=); APP: the app's port, else --port's (repeatable)", commands: START, inConfig: true, read: passedSockets },
-  { key: 'transport', value: 'NAME', help: "how connections cross to the workers: auto (native where @handoff/fdpass built, else ipc), native, ipc", defaultText: 'auto (or HANDOFF_TRANSPORT)', commands: START, inConfig: true, read: (v, w) => choice(v, w, ['auto', 'native', 'ipc'] as const) },
+  { key: 'transport', value: 'NAME', help: "how connections cross to the workers: auto (native where @handoff/fdpass built, else ipc), native, ipc", defaultText: D.transport, commands: START, inConfig: true, read: (v, w) => choice(v, w, ['auto', 'native', 'ipc'] as const) },
   { key: 'user', value: 'USER', help: 'run the workers as this user (name or uid), no supplementary groups; the primary runs as root and binds first', commands: START, inConfig: true, read: account },
   { key: 'group', value: 'GROUP', help: 'with --user: the workers\' group (name or gid)', defaultText: "the user's primary group", commands: START, inConfig: true, read: account },
   { key: 'config', short: 'c', value: 'PATH', help: 'the config file', defaultText: 'handoff.config.{mjs,js,cjs,json} here', commands: START, inConfig: false, read: text },

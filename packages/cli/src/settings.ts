@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseEnv } from 'node:util';
-import { roundRobin, type Policy } from '@handoff/policies';
-import type { PrimaryOptions } from '@handoff/orchestrator';
+import type { Policy } from '@handoff/policies';
+import { primaryDefaults, type PrimaryOptions } from '@handoff/orchestrator';
 import { CliErrorCode, HandoffCliError } from './errors.js';
 import type { LogFormat, MetricsAddress, PassedListen, PortMapping } from './options.js';
 
@@ -43,12 +43,6 @@ export interface StartSettings {
 }
 
 /**
- * The default drain deadline: a stop ends (deadline plus the primary's 1 s backstop) inside the 10 s
- * that Docker and most process managers give before they kill.
- */
-export const DEFAULT_DRAIN_TIMEOUT = 8000;
-
-/**
  * Merges a config file's values (`config`) and the flags (`flags`, which win) into the settings of
  * `start`. `entry` comes from the first positional argument, else the config.
  */
@@ -58,7 +52,7 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
   const entryArg = positionals[0] !== undefined ? resolve(cwd, positionals[0]) : (config.entry as string | undefined);
   if (entryArg === undefined) throw new HandoffCliError(CliErrorCode.USAGE, 'handoff start needs the entry file of your app: handoff start app.js (or entry in handoff.config.mjs)');
   if (!existsSync(entryArg)) throw new HandoffCliError(CliErrorCode.USAGE, `the entry file ${entryArg} does not exist`);
-  const policy = (v.policy as Policy | undefined) ?? roundRobin();
+  const policy = (v.policy as Policy | undefined) ?? primaryDefaults.policy();
   if (policy.mode === 'reuseport') {
     throw new HandoffCliError(CliErrorCode.INVALID_VALUE, "--policy reuseport: handoff start runs apps in drop-in mode, which works with policies of mode primary and shared; choose balanced-shared for kernel-side accepts");
   }
@@ -91,14 +85,14 @@ export function resolveSettings(cwd: string, config: Readonly<Record<string, unk
     entry: entryArg,
     args: appArgs.length > 0 ? appArgs : ((config.args as string[] | undefined) ?? []),
     name: (v.name as string | undefined) ?? (basename(entryArg, extname(entryArg)).replace(/[^A-Za-z0-9._-]/g, '_') || 'app'),
-    workers: (v.workers as number | 'auto' | undefined) ?? 'auto',
+    workers: (v.workers as number | 'auto' | undefined) ?? primaryDefaults.workers,
     policy,
     port: ports?.port,
     portMap: ports?.map ?? [],
     host: v.host as string | undefined,
     nodeArgs: (v.nodeArgs as string[] | undefined) ?? [],
     env,
-    drainTimeout: (v.drainTimeout as number | undefined) ?? DEFAULT_DRAIN_TIMEOUT,
+    drainTimeout: (v.drainTimeout as number | undefined) ?? primaryDefaults.drainTimeout,
     moveOnDrain: v.moveOnDrain as boolean | undefined,
     readyTimeout: v.readyTimeout as number | undefined,
     queueTimeout: v.queueTimeout as number | undefined,

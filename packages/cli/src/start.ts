@@ -1,5 +1,5 @@
 import { subscribe } from 'node:diagnostics_channel';
-import { countCpus, createPrimary, describeCpuCount, HandoffError } from '@handoff/orchestrator';
+import { countCpus, createPrimary, describeCpuCount, HandoffError, primaryDefaults } from '@handoff/orchestrator';
 import { serveMetrics, type MetricsServer } from '@handoff/metrics';
 import { claimOwnedControlDir, controlDir, controlOwner, ensureControlDir, ownerControlDir, socketPath } from './control/paths.js';
 import { listenControl } from './control/server.js';
@@ -104,7 +104,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
         const on = request.node === undefined ? '' : ` on ${request.node}`;
         sink.event('upgrade', `upgrading: starting generation ${generation + 1}${on} with ${plural(sockets.length, 'listening socket')}`, { generation: generation + 1, sockets: sockets.map((s) => s.address) });
         progress(`starting the new primary${on} with ${plural(sockets.length, 'listening socket')}`);
-        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), line, request, settings.readyTimeout ?? 30_000).catch(async (error: unknown) => {
+        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), line, request, settings.readyTimeout ?? primaryDefaults.readyTimeout).catch(async (error: unknown) => {
           // A new primary killed after it took the name: the name is this one's again.
           await control.reclaimName(path).catch((e: Error) => sink.event('warning', `could not take the control socket ${path} back: ${e.message}`));
           throw error;
@@ -167,6 +167,13 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   } catch (error) {
     await metrics?.close();
     const e = error as HandoffError;
+    if (e.code === 'HANDOFF_ERR_INVALID_OPTION' && stopping === undefined) {
+      // start() read what the flags name from the machine (--listen name:web that systemd did not
+      // pass, --user that /etc/passwd lacks): a usage error in the flags' terms, as createPrimary()'s.
+      await control.close();
+      cleanup();
+      throw new HandoffCliError(CliErrorCode.INVALID_VALUE, inFlagTerms(e.message));
+    }
     sink.event('start-failed', `the app failed to start: ${e.message}`, { code: e.code });
     await reportFailedSuccessor(e);
     await control.close();

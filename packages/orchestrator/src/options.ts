@@ -231,7 +231,7 @@ export interface PrimaryOptions {
 /** The `transport` option: see {@link PrimaryOptions.transport}. */
 export type TransportOption = 'auto' | 'native' | 'ipc';
 
-/** Options after validation, with every default filled in. */
+/** Options after validation and `start()`'s reads of the machine, with every default filled in. */
 export interface ResolvedOptions {
   readonly worker: string;
   readonly workers: number;

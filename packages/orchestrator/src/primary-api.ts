@@ -44,7 +44,9 @@ export interface Primary extends EventEmitter<PrimaryEvents> {
   /** Where it is in its lifecycle. */
   readonly state: PrimaryState;
   /**
-   * Binds every listener (a taken port fails here, before any fork), forks the workers and resolves
+   * Reads what the options leave to the machine (systemd's sockets, `user` and `group`, the CPUs for
+   * `workers: 'auto'`, `HANDOFF_TRANSPORT`: a mistake there rejects with `HANDOFF_ERR_INVALID_OPTION`
+   * naming the option), binds every listener (a taken port fails here, before any fork), forks the workers and resolves
    * when each is ready; rejects at `readyTimeout`, or when a worker exits first, with a typed error
    * carrying its exit code and last stderr lines.
    */
