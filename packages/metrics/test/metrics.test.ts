@@ -127,8 +127,11 @@ describe('GET /metrics', () => {
     const s = await started({ policy: leastConnections(), queueTimeout: 10_000 });
     // Both workers busy (their loops blocked): the next connection waits in the primary for one.
     await Promise.all([get(s.appPort, '/hang?ms=800', { connection: 'close' }), get(s.appPort, '/hang?ms=800', { connection: 'close' })]);
-    // One connection goes to each blocked worker (in flight until its loop runs); the third waits.
-    const waited = await Promise.all([1, 2, 3].map(() => get(s.appPort, '/', { connection: 'close' })));
+    // One connection goes to each blocked worker (in flight until its loop runs); the third, sent in
+    // a later turn of the primary's loop, waits (least-connections offers a worker one batch at a time).
+    const first = [1, 2].map(() => get(s.appPort, '/', { connection: 'close' }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const waited = await Promise.all([...first, get(s.appPort, '/', { connection: 'close' })]);
     expect(waited.map((r) => r.status)).toEqual([200, 200, 200]);
     const m = await s.scrape();
     const h = m.get('handoff_queue_wait_seconds')!.metrics[0]!;
