@@ -74,7 +74,14 @@ function runOnce(file, env) {
       try {
         const json = JSON.parse(readFileSync(report, 'utf8'));
         tests = json.numTotalTests;
-        for (const f of json.testResults) for (const t of f.assertionResults) if (t.status === 'failed') failed.push(t.title);
+        for (const f of json.testResults) {
+          for (const t of f.assertionResults) {
+            if (t.status !== 'failed') continue;
+            // The assertion's first line says why: kept short, ANSI colours out.
+            const why = String(t.failureMessages?.[0] ?? '').replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => l.trim() !== '') ?? '';
+            failed.push(`${t.title}: ${why.trim().slice(0, 240)}`);
+          }
+        }
         if (code !== 0 && failed.length === 0) failed = [`exit ${code} (no failed test: a file-level error) ${stderr.trim().split('\n').at(-1) ?? ''}`];
       } catch {
         failed = [`exit ${code}, no report: ${stderr.trim().split('\n').slice(-2).join(' ')}`];

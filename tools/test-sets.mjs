@@ -59,6 +59,7 @@ export const TEST_SETS = {
   // cli
   'packages/cli/test/addon.test.ts': 'node', // the addon in ready/status; picks its transport by flag
   'packages/cli/test/args.test.ts': 'once', // parseCommandLine, configs, the options table
+  'packages/cli/test/control-protocol.test.ts': 'once', // the control protocol's codec
   'packages/cli/test/control.test.ts': 'once', // the control socket
   'packages/cli/test/cpu-quota.test.ts': 'once', // cgroups, worker count
   'packages/cli/test/defaults.test.ts': 'once', // the options table against the primary's defaults
@@ -71,6 +72,7 @@ export const TEST_SETS = {
   'packages/cli/test/top.test.ts': 'once', // renderTop, a pure frame
   'packages/cli/test/typescript.test.ts': 'node', // type stripping differs by Node version
   'packages/cli/test/units.test.ts': 'once', // value readers, word splitting, the edit distance
+  'packages/cli/test/upgrade-failures.test.ts': 'once', // as upgrade.test.ts: primaries killed mid-way, the CLI's processes
   'packages/cli/test/upgrade.test.ts': 'once', // runs native and ipc by --transport itself
   'packages/cli/test/watch.test.ts': 'node', // fs.watch, reload
   // fdpass: the transport itself; HANDOFF_TRANSPORT is not read there (each test names its transport).

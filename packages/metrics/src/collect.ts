@@ -1,11 +1,11 @@
-import type { Primary, WorkerMetrics } from '@handoff/orchestrator';
+import { PRIMARY_STATES, REJECT_REASONS, WORKER_STATES, type Primary, type WorkerMetrics } from '@handoff/orchestrator';
 import { cpuSeconds } from './cpu.js';
 import type { UpgradeCounts } from './options.js';
 import type { Recorder } from './recorder.js';
 import { metric, sample, type MetricJson } from './series.js';
 
-const PRIMARY_STATES = ['new', 'starting', 'running', 'reloading', 'draining', 'stopped'] as const;
-const WORKER_STATES = ['starting', 'ready', 'draining'] as const;
+// The states a live worker can be in: an exited one is no longer listed.
+const LIVE_STATES = WORKER_STATES.filter((s) => s !== 'exited');
 const PROCESS_START_SECONDS = Math.round(Date.now() / 1000 - process.uptime());
 
 /** Every handoff series name this package writes: an app metric of one of these names is left out. */
@@ -86,7 +86,7 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
   const state = metric('handoff_primary_state', 'gauge', "The primary's lifecycle state: 1 for the current one.");
   for (const s of PRIMARY_STATES) sample(state, primary.state === s ? 1 : 0, { state: s });
   const workers = metric('handoff_workers', 'gauge', 'Live worker processes by state.');
-  for (const s of WORKER_STATES) sample(workers, live.filter((w) => w.state === s).length, { state: s });
+  for (const s of LIVE_STATES) sample(workers, live.filter((w) => w.state === s).length, { state: s });
   const primaryRss = metric('handoff_primary_resident_memory_bytes', 'gauge', "The primary process's resident set size.");
   sample(primaryRss, process.memoryUsage.rss());
   const usage = process.cpuUsage();
@@ -137,8 +137,8 @@ export async function ownMetrics(primary: Primary, rec: Recorder, answers: reado
   for (const [reason, n] of rec.redispatched) sample(redispatched, n, { reason });
   const stats = primary.stats();
   const rejected = metric('handoff_connections_rejected_total', 'counter', 'Connections the primary answered itself (503 Service Unavailable, or a close for protocol tcp), by reason.');
-  // Every reason the primary counts, read from it: a copied list had left out 'descriptors'.
-  for (const [reason, n] of Object.entries(stats.rejected)) sample(rejected, n, { reason });
+  // Every reason of the orchestrator's one list (a copied list had left out 'descriptors').
+  for (const reason of REJECT_REASONS) sample(rejected, stats.rejected[reason] ?? 0, { reason });
   const moved = metric('handoff_connections_moved_total', 'counter', 'Connections draining workers gave back between requests, each placed on another worker instead of closed (moveOnDrain).');
   sample(moved, stats.moved);
   const refused = metric('handoff_connections_proxy_refused_total', 'counter', 'Connections closed for want of a valid PROXY protocol header, by code.');

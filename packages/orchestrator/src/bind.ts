@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { linkSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { dirname, join } from 'node:path';
 import type { ListenAddress } from '@handoff/protocol';
 import type { PolicyMode } from '@handoff/policies';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
@@ -34,13 +37,49 @@ function bindError(option: AddressOption, code: string | number, cause?: unknown
   return new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, `could not listen on ${where}: ${String(code)}${hint}`, { cause });
 }
 
-/** What a listener is made of: its socket, and how to close that socket. */
-type ListenerParts = Pick<BoundListener, 'address' | 'mode' | 'server' | 'sharedHandle' | 'close'>;
+/** What a listener is made of: its socket, how to close that socket, and the path it removes then. */
+type ListenerParts = Pick<BoundListener, 'address' | 'mode' | 'server' | 'sharedHandle' | 'close'> & { readonly unlinks?: string | undefined };
+
+/** The longest Unix socket path Linux takes (`sun_path` is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Where to bind a Unix socket that is to appear at `path`: a fresh name beside it, which `named()`
+ * then links to `path`. libuv removes the path a pipe was bound to when the handle closes
+ * (`uv__pipe_close`), which would take the path from the primary an upgrade handed the socket to;
+ * bound under another name, closing removes that name (gone already), and the listener removes
+ * `path` itself unless it was handed over. `link()` fails on an existing path as `bind()` does
+ * (EADDRINUSE), so nothing is replaced. Undefined: bind at `path` itself (an abstract socket, or a
+ * path too long for a name beside it: libuv then removes it at close, handed over or not).
+ */
+function bindingName(path: string): string | undefined {
+  if (path.startsWith('\0') || process.platform === 'win32') return undefined;
+  const beside = join(dirname(path), `.handoff-${randomBytes(4).toString('hex')}`);
+  return Buffer.byteLength(beside) <= MAX_SOCKET_PATH ? beside : undefined;
+}
+
+/** Gives the socket bound at `bound` its name `path` (a taken path: EADDRINUSE), and drops `bound`. */
+function name(option: AddressOption & { readonly path: string }, bound: string, close: () => void): void {
+  try {
+    linkSync(bound, option.path);
+  } catch (error) {
+    close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw bindError(option, code === 'EEXIST' ? 'EADDRINUSE' : (code ?? 'error'), error);
+  } finally {
+    try {
+      unlinkSync(bound);
+    } catch {
+      // Not there.
+    }
+  }
+}
 
 /** The listener record: `close()` closes what `closeWith()` tied to it, then `parts`' socket. */
 function listenerOf(index: number, option: ListenOption, parts: ListenerParts): BoundListener {
   const tied: Array<{ close(): void; readonly fd?: number | undefined }> = [];
   let closed = false;
+  let unlinks = parts.unlinks;
   return {
     index,
     option,
@@ -56,10 +95,20 @@ function listenerOf(index: number, option: ListenOption, parts: ListenerParts): 
       for (const resource of tied) if (typeof resource.fd === 'number' && resource.fd >= 0) return resource.fd;
       return undefined;
     },
+    unlinksPath: () => unlinks,
+    unlinkOnClose: (path) => void (unlinks = path),
     // Once: a drop-in listener no worker holds any more is closed before the primary closes the rest.
     close: () => {
       if (closed) return;
       closed = true;
+      // The path first, as libuv does: once the socket is closed, the path may be another's.
+      if (unlinks !== undefined) {
+        try {
+          unlinkSync(unlinks);
+        } catch {
+          // Removed already.
+        }
+      }
       for (const resource of tied.splice(0)) resource.close();
       parts.close();
     },
@@ -74,12 +123,21 @@ function listenInPrimary(index: number, option: AddressOption): Promise<BoundLis
   return new Promise((resolve, reject) => {
     const server = net.createServer({ pauseOnConnect: true });
     server.once('error', (error: NodeJS.ErrnoException) => reject(bindError(option, error.code ?? 'error', error)));
+    const at = 'path' in option ? bindingName(option.path) : undefined;
     const onListening = (): void => {
       const a = server.address();
+      if ('path' in option && at !== undefined) {
+        try {
+          name(option, at, () => server.close());
+        } catch (error) {
+          return reject(error);
+        }
+      }
       const address: ListenAddress = typeof a === 'string' || a === null ? { path: (option as { path: string }).path } : { port: a.port, host: a.address };
-      resolve(listenerOf(index, option, { address, mode: 'primary', server, sharedHandle: undefined, close: () => server.close() }));
+      const unlinks = at === undefined ? undefined : (option as { path: string }).path;
+      resolve(listenerOf(index, option, { address, mode: 'primary', server, sharedHandle: undefined, close: () => server.close(), unlinks }));
     };
-    if ('path' in option) server.listen({ path: option.path, backlog: option.backlog ?? primaryDefaults.listener.backlog }, onListening);
+    if ('path' in option) server.listen({ path: at ?? option.path, backlog: option.backlog ?? primaryDefaults.listener.backlog }, onListening);
     else server.listen({ port: option.port, host: option.host, backlog: option.backlog ?? primaryDefaults.listener.backlog, ipv6Only: option.ipv6Only === true }, onListening);
   });
 }
@@ -95,8 +153,9 @@ type CreateServerHandle = (address: string | null, port: number, addressType: nu
 function bindShared(index: number, option: AddressOption): BoundListener {
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
   if (typeof create !== 'function') throw new HandoffPrimaryError(PrimaryErrorCode.LISTEN_FAILED, 'this Node.js runtime lacks net._createServerHandle, needed by mode shared');
+  const at = 'path' in option ? bindingName(option.path) : undefined;
   const handle =
-    'path' in option ? create(option.path, -1, -1, undefined, 0) : create(option.host ?? null, option.port, option.host === undefined ? 0 : net.isIP(option.host), undefined, option.ipv6Only === true ? UV_TCP_IPV6ONLY : 0);
+    'path' in option ? create(at ?? option.path, -1, -1, undefined, 0) : create(option.host ?? null, option.port, option.host === undefined ? 0 : net.isIP(option.host), undefined, option.ipv6Only === true ? UV_TCP_IPV6ONLY : 0);
   if (typeof handle === 'number') throw bindError(option, handle);
   // libuv reports EADDRINUSE of a TCP bind late (at listen); getsockname surfaces it now.
   const out: Record<string, unknown> = {};
@@ -105,8 +164,10 @@ function bindShared(index: number, option: AddressOption): BoundListener {
     handle.close();
     throw bindError(option, err);
   }
+  if ('path' in option && at !== undefined) name(option, at, () => handle.close());
   const address: ListenAddress = 'path' in option ? { path: option.path } : { port: out.port as number, host: out.address as string };
-  return listenerOf(index, option, { address, mode: 'shared', server: undefined, sharedHandle: handle, close: () => handle.close() });
+  const unlinks = at === undefined ? undefined : (option as { path: string }).path;
+  return listenerOf(index, option, { address, mode: 'shared', server: undefined, sharedHandle: handle, close: () => handle.close(), unlinks });
 }
 
 /** True when this Node has `reusePort` in `net.Server.listen` (22.12+ / 23.1+) on an OS that has SO_REUSEPORT. */

@@ -4,7 +4,7 @@ import { bindListener } from './bind.js';
 import type { BoundListener } from './types.js';
 import { debug } from './diagnostics.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
-import type { ListenOption, ResolvedProxyProtocol } from './options.js';
+import type { DropInAddressSocket, ListenOption, ResolvedProxyProtocol } from './options.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /** Drop-in mode: the most different addresses the primary binds for the apps (a hostile one asks without end). */
@@ -20,6 +20,18 @@ export interface DropInHost {
 
 function keyOf(address: ListenAddress): string {
   return isPathAddress(address) ? `unix:${address.path}` : `tcp:${address.host ?? ''}:${address.port}`;
+}
+
+/** An app's `listen()` as handed sockets are matched to it: its address and its count of servers on it. */
+function handedKey(address: ListenAddress, index: number | undefined): string {
+  return `${keyOf(address)}#${index ?? 0}`;
+}
+
+/** What an app's `listen()` asked for, kept per listener: an upgrade hands the socket on by it. */
+export interface AppListen {
+  readonly address: ListenAddress;
+  /** How many of the worker's open servers had asked for `address` before (`node:cluster`'s index). */
+  readonly index: number;
 }
 
 /**
@@ -42,8 +54,12 @@ export class DropInBinder {
   private readonly holders = new Map<string, Map<WorkerProcess, number>>();
   /** The key of each listener index bound here. */
   private readonly keys = new Map<number, string>();
-  /** The address the app asked for, of each listener index bound here (an upgrade maps it to the socket). */
-  private readonly apps = new Map<number, ListenAddress>();
+  /** What the app asked for, of each listener index bound here (an upgrade maps it to the socket). */
+  private readonly apps = new Map<number, AppListen>();
+  /** `dropIn.sockets` not adopted yet, by {@link handedKey}: each serves the first `listen()` that matches it. */
+  private readonly handed = new Map<string, DropInAddressSocket>();
+  /** Listener indexes adopted from `dropIn.sockets`: this primary's to close when no app holds them. */
+  private readonly adopted = new Set<number>();
   /** Workers whose `unlisten` and exit the binder follows. */
   private readonly followed = new WeakSet<WorkerProcess>();
   private queue: Promise<void> = Promise.resolve();
@@ -63,7 +79,11 @@ export class DropInBinder {
     private readonly restricted = false,
     /** `dropIn.proxyProtocol`: every listener bound for an app reads a PROXY header first. */
     private readonly proxyProtocol?: ResolvedProxyProtocol,
-  ) {}
+    /** `dropIn.sockets`: listening sockets that serve app addresses (an upgrade's). */
+    sockets: readonly DropInAddressSocket[] = [],
+  ) {
+    for (const s of sockets) this.handed.set(handedKey(s.app, s.index), s);
+  }
 
   /** Why an app of a worker with dropped privileges may not have `address` bound; undefined: it may. */
   private refusal(address: ListenAddress): string | undefined {
@@ -89,18 +109,21 @@ export class DropInBinder {
       worker.post(createMessage('bind-error', { request: message.request, code: 'EACCES', message: refused }));
       return;
     }
-    const option = this.optionFor(message.address, message.backlog, message.ipv6Only);
     const key = this.keyFor(message, worker);
+    // A socket handed over for this address serves it, once: after it closes, the address binds anew.
+    const handed = this.byAddress.has(key) ? undefined : this.takeHanded(message);
+    const option: ListenOption = handed === undefined ? this.optionFor(message.address, message.backlog, message.ipv6Only) : { fd: handed.fd, ...(this.proxyProtocol === undefined ? {} : { proxyProtocol: this.proxyProtocol }) };
     this.follow(worker);
     this.hold(key, worker, 1);
     let listener = this.byAddress.get(key);
     if (listener === undefined) {
       // One bind at a time, so listener indexes stay dense (a failed bind takes none).
       listener = this.queue.then(() =>
-        bindListener(this.host.listeners.length, option, this.mode).then((bound) => {
+        bindListener(this.host.listeners.length, option, this.mode).then((made) => {
+          const bound = handed === undefined ? made : this.adopt(made, message.address, handed);
           this.host.listeners.push(bound);
           this.keys.set(bound.index, key);
-          this.apps.set(bound.index, message.address);
+          this.apps.set(bound.index, { address: message.address, index: message.index ?? 0 });
           this.host.attach(bound);
           debug('drop-in: bound listener %d at %o for worker %d', bound.index, bound.address, worker.id);
           return bound;
@@ -139,9 +162,28 @@ export class DropInBinder {
     );
   }
 
-  /** The address an app's `listen()` asked for, that listener `index` serves; undefined: not bound here. */
-  appAddress(index: number): ListenAddress | undefined {
+  /** What the app's `listen()` asked for, that listener `index` serves; undefined: not bound here. */
+  appListen(index: number): AppListen | undefined {
     return this.apps.get(index);
+  }
+
+  /** The `dropIn.sockets` entry for `message`'s address, if one is left; it serves that one listener. */
+  private takeHanded(message: BindMessage): DropInAddressSocket | undefined {
+    const key = handedKey(message.address, message.index);
+    const handed = this.handed.get(key);
+    this.handed.delete(key);
+    return handed;
+  }
+
+  /**
+   * A socket of `dropIn.sockets`, adopted: it says the path the app asked for (not `fd:N`), removes
+   * that path when it closes if it was handed with it (`unlink`), and closes when no app holds it.
+   */
+  private adopt(bound: BoundListener, address: ListenAddress, handed: DropInAddressSocket): BoundListener {
+    this.adopted.add(bound.index);
+    if (!isPathAddress(address)) return bound;
+    if (handed.unlink === true) bound.unlinkOnClose(address.path);
+    return { ...bound, address: { path: address.path } };
   }
 
   /** Counts `worker`'s servers on `key` up or down; `undefined`: the worker holds none of it any more. */
@@ -200,7 +242,7 @@ export class DropInBinder {
     return listener.then(
       (bound) => {
         // A socket systemd passed outlives the primary's use of it: never closed here.
-        if ('fd' in bound.option) return;
+        if ('fd' in bound.option && !this.adopted.has(bound.index)) return;
         this.keys.delete(bound.index);
         this.apps.delete(bound.index);
         bound.close();

@@ -77,7 +77,7 @@ function placeDropIn(dropIn: ValidatedDropIn | undefined, worker: string, env: N
   if (dropIn === undefined) return undefined;
   const ports = new Map<number, number | { readonly fd: number; readonly fdName?: string }>();
   for (const [app, to] of dropIn.ports) ports.set(app, typeof to === 'number' ? to : dropInSocket(`dropIn.ports[${app}]`, to, env));
-  return { ports, register: resolveRegister(worker, dropIn.register), host: dropIn.host, proxyProtocol: dropIn.proxyProtocol };
+  return { ports, register: resolveRegister(worker, dropIn.register), host: dropIn.host, proxyProtocol: dropIn.proxyProtocol, sockets: dropIn.sockets };
 }
 
 /** A `dropIn.ports` socket: `'systemd'` is the one socket it passed (two or more: pick one by name). */

@@ -3,6 +3,7 @@ import type { RejectReason } from './refuse.js';
 import type { PrimaryState, WorkerState } from './states.js';
 import type { ProxyRefusal } from './proxy-intake.js';
 
+// Until primary.ts reads it from states.ts.
 export type { PrimaryState } from './states.js';
 
 /** A read-only snapshot of one worker. */

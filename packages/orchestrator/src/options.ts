@@ -117,6 +117,24 @@ export interface DropInOptions {
   readonly register?: string;
   /** Host to bind where the app's `listen()` names none (Node's default is every interface). */
   readonly host?: string;
+  /**
+   * Sockets already listening that serve app addresses a port number cannot name: a Unix socket
+   * path, or the n-th `listen(0)` of each worker. An upgrade hands them to the new primary this way
+   * (`primary.listeningSockets()`), so that the path stays and the port-0 port does not change.
+   */
+  readonly sockets?: readonly DropInAddressSocket[];
+}
+
+/** Drop-in mode: a socket already listening that serves one app address: see `dropIn.sockets`. */
+export interface DropInAddressSocket {
+  /** The address the app's `listen()` asks for: `{ path }`, or `{ port, host? }` (`port` 0 included). */
+  readonly app: { readonly port: number; readonly host?: string } | { readonly path: string };
+  /** Which of a worker's open servers on `app` it serves: 0 (the default) for the first, 1 for a second `listen(0)`… */
+  readonly index?: number;
+  /** The listening descriptor, inherited by this process. */
+  readonly fd: number;
+  /** A Unix socket: its path is this primary's to remove when it closes it (the primary that bound it handed it over); false by default. */
+  readonly unlink?: boolean;
 }
 
 /**
@@ -244,6 +262,7 @@ export interface ResolvedOptions {
         readonly register: string;
         readonly host: string | undefined;
         readonly proxyProtocol: ResolvedProxyProtocol | undefined;
+        readonly sockets: readonly DropInAddressSocket[];
       }
     | undefined;
   readonly policy: Policy;

@@ -3,7 +3,8 @@ import type { ListenAddress } from '@handoff/protocol';
 import type { WorkerMetrics, WorkerMetricsOptions } from './app-metrics.js';
 import type { RejectReason } from './refuse.js';
 import type { ListeningSocket } from './handover.js';
-import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
+import type { PrimaryEvents, WorkerInfo } from './events.js';
+import type { PrimaryState } from './states.js';
 
 // The primary's public face: what `createPrimary()` returns (implemented in primary.ts).
 
@@ -11,6 +12,11 @@ import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
 export interface CloseOptions {
   /** How long workers may take to finish their connections before they are killed, in ms. @default options.drainTimeout */
   readonly timeout?: number;
+  /**
+   * The sockets of `listeningSockets()` that another primary serves now (an upgrade): closing
+   * leaves their Unix socket paths in place, for that primary to serve and remove.
+   */
+  readonly handedOver?: readonly ListeningSocket[];
 }
 
 /** What {@link Primary.stats} returns. */

@@ -8,11 +8,13 @@ import { AcceptFailures } from './accept-failures.js';
 import { bindListener } from './bind.js';
 import type { BoundListener } from './types.js';
 import { channels } from './diagnostics.js';
-import { Dispatcher, ipcConnectionMessage, type RejectReason } from './dispatcher.js';
+import { Dispatcher, ipcConnectionMessage } from './dispatcher.js';
 import { DropInBinder } from './drop-in.js';
-import { listeningSockets, type ListeningSocket } from './handover.js';
+import { leavePaths, listeningSockets, type ListeningSocket } from './handover.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
-import type { PrimaryEvents, PrimaryState, WorkerInfo } from './events.js';
+import type { PrimaryEvents, WorkerInfo } from './events.js';
+import { REJECT_REASONS, type RejectReason } from './refuse.js';
+import type { PrimaryState } from './states.js';
 import type { PrimaryOptions, ResolvedOptions } from './options.js';
 import { validateOptions, type ValidatedOptions } from './validate-options.js';
 import { resolveEnvironment } from './environment.js';
@@ -108,7 +110,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
           if (accepts) this.dispatcher?.attach(l);
           this.emit('listener:bound', { listener: l.index, address: l.address });
         },
-      }, this.options.dropIn.host, this.options.identity !== undefined, this.options.dropIn.proxyProtocol);
+      }, this.options.dropIn.host, this.options.identity !== undefined, this.options.dropIn.proxyProtocol, this.options.dropIn.sockets);
     }
     if (places) {
       // reuseport: what lands on the primary's reserving socket before the workers' sockets listen
@@ -172,6 +174,7 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
   }
 
   close(options: CloseOptions = {}): Promise<void> {
+    if (options.handedOver !== undefined) leavePaths(this.bound, options.handedOver);
     this.closing ??= this.doClose(options.timeout ?? this.validated.drainTimeout);
     return this.closing;
   }
@@ -292,10 +295,11 @@ class PrimaryImpl extends EventEmitter<PrimaryEvents> implements Primary {
 
   listeningSockets(): readonly ListeningSocket[] {
     if (this.current === 'new' || this.current === 'stopped' || this.current === 'draining') return [];
-    return listeningSockets(this.bound, (i) => this.binder?.appAddress(i));
+    return listeningSockets(this.bound, this.binder);
   }
 
-  private readonly rejected: Record<RejectReason, number> = { 'queue-full': 0, 'queue-timeout': 0, closing: 0, attempts: 0, descriptors: 0 };
+  /** Every reason counted from 0, so stats() and /metrics show each one before it happens. */
+  private readonly rejected = Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 0])) as Record<RejectReason, number>;
 
   private readonly acceptFailures = new AcceptFailures();
 

@@ -35,6 +35,14 @@ export interface BoundListener {
    * native acceptor closed that) the acceptor's duplicate; undefined once closed.
    */
   descriptor(): number | undefined;
+  /**
+   * The Unix socket path `close()` removes: the one this primary bound, or one it took over with the
+   * socket in an upgrade; undefined: none (TCP, a socket systemd passed, or handed over: another
+   * primary serves it now and removes it).
+   */
+  unlinksPath(): string | undefined;
+  /** Sets what {@link unlinksPath} says. */
+  unlinkOnClose(path: string | undefined): void;
   /** Closes what was tied to it, then its socket. */
   close(): void;
 }

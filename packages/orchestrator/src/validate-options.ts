@@ -8,7 +8,7 @@ import { createTrustCheck, HandoffProxyProtocolError } from '@handoff/proxy-prot
 import { primaryDefaults } from './defaults.js';
 import { HandoffPrimaryError, PrimaryErrorCode } from './errors.js';
 import { validateAccount, type Account } from './identity.js';
-import type { DropInSocket, FdListenOption, ListenOption, PrimaryOptions, ResolvedOptions, ResolvedProxyProtocol, TransportOption } from './options.js';
+import type { DropInAddressSocket, DropInSocket, FdListenOption, ListenOption, PrimaryOptions, ResolvedOptions, ResolvedProxyProtocol, TransportOption } from './options.js';
 
 /** A `listen` entry on a passed socket, checked, that systemd's variables will name or find at `start()`. */
 export interface PassedListenRequest {
@@ -29,6 +29,7 @@ export interface ValidatedDropIn {
   readonly register: string | undefined;
   readonly host: string | undefined;
   readonly proxyProtocol: ResolvedProxyProtocol | undefined;
+  readonly sockets: readonly DropInAddressSocket[];
 }
 
 /** The options after validation, every default filled in, with what depends on the machine still to read. */
@@ -52,7 +53,7 @@ export const PRIMARY_OPTION_KEYS: readonly (keyof PrimaryOptions)[] = [
   'moveOnDrain', 'output', 'user', 'group', 'transport',
 ];
 const RESTART_KEYS = ['initialDelay', 'maxDelay', 'crashLoopCount', 'crashLoopWindow'];
-const DROP_IN_KEYS = ['ports', 'proxyProtocol', 'register', 'host'];
+const DROP_IN_KEYS = ['ports', 'proxyProtocol', 'register', 'host', 'sockets'];
 const TCP_KEYS = ['port', 'host', 'backlog', 'ipv6Only', 'protocol', 'proxyProtocol'];
 const PATH_KEYS = ['path', 'backlog', 'protocol', 'proxyProtocol'];
 const FD_KEYS = ['fd', 'fdName', 'protocol', 'proxyProtocol'];
@@ -81,6 +82,8 @@ function flag(name: string, value: unknown, fallback: boolean): boolean {
   if (typeof value !== 'boolean') invalid(`option ${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
+
+const isInt = (x: unknown, min: number, max: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -250,7 +253,7 @@ function validateProxyProtocol(where: string, value: unknown): ResolvedProxyProt
 
 function validateDropIn(value: unknown, policy: Policy): ValidatedDropIn | undefined {
   if (value === undefined || value === false) return undefined;
-  if (value !== true && !isRecord(value)) invalid('option dropIn must be true, false or { ports?, register?, host?, proxyProtocol? }');
+  if (value !== true && !isRecord(value)) invalid('option dropIn must be true, false or { ports?, register?, host?, proxyProtocol?, sockets? }');
   if (policy.mode === 'reuseport') invalid('option dropIn works with policies of mode primary and shared, not reusePort()');
   const settings = value === true ? {} : value;
   onlyKeys('dropIn', settings, DROP_IN_KEYS, 'dropIn');
@@ -270,7 +273,27 @@ function validateDropIn(value: unknown, policy: Policy): ValidatedDropIn | undef
   }
   if (settings.register !== undefined && (typeof settings.register !== 'string' || settings.register === '')) invalid('dropIn.register must be a module specifier or path');
   if (settings.host !== undefined && (typeof settings.host !== 'string' || settings.host === '')) invalid("dropIn.host must be a host such as '127.0.0.1' or '::'");
-  return { ports, register: settings.register as string | undefined, host: settings.host as string | undefined, proxyProtocol: validateProxyProtocol('dropIn.proxyProtocol', settings.proxyProtocol) };
+  const sockets = validateAddressSockets(settings.sockets);
+  return { ports, register: settings.register as string | undefined, host: settings.host as string | undefined, proxyProtocol: validateProxyProtocol('dropIn.proxyProtocol', settings.proxyProtocol), sockets };
+}
+
+/** `dropIn.sockets`: each `{ app: { path } | { port, host? }, index?, fd, unlink? }`. */
+function validateAddressSockets(value: unknown): DropInAddressSocket[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) invalid('dropIn.sockets must be an array of { app, index?, fd, unlink? }');
+  return value.map((entry: unknown, i) => {
+    const where = `dropIn.sockets[${i}]`;
+    if (!isRecord(entry)) invalid(`${where} must be { app, index?, fd, unlink? }`);
+    onlyKeys(where, entry, ['app', 'index', 'fd', 'unlink'], 'a drop-in socket');
+    const app = entry.app;
+    const path = isRecord(app) && typeof app.path === 'string' && app.path !== '' && Object.keys(app).length === 1;
+    const tcp = isRecord(app) && isInt(app.port, 0, 65535) && (app.host === undefined || (typeof app.host === 'string' && app.host !== '')) && Object.keys(app).every((k) => k === 'port' || k === 'host');
+    if (!path && !tcp) invalid(`${where}.app must be { path } or { port, host? }, got ${JSON.stringify(app)}`);
+    if (entry.index !== undefined && !isInt(entry.index, 0, 1_000_000)) invalid(`${where}.index must be an integer >= 0`);
+    if (!isInt(entry.fd, 0, 2 ** 31 - 1)) invalid(`${where}.fd must be a file descriptor (an integer >= 0)`);
+    if (entry.unlink !== undefined && typeof entry.unlink !== 'boolean') invalid(`${where}.unlink must be a boolean`);
+    return entry as unknown as DropInAddressSocket;
+  });
 }
 
 /** A `dropIn.ports` socket: `'systemd'` (the one it passed), `{ fdName }` or `{ fd }`. */

@@ -239,7 +239,7 @@ describe('validateOptions: refusals name the option', () => {
   it('any unknown key of restart, dropIn, a listener or proxyProtocol is refused by its path', () => {
     const places: Array<[readonly string[], (key: string) => object, (key: string) => string]> = [
       [['initialDelay', 'maxDelay', 'crashLoopCount', 'crashLoopWindow'], (k) => ({ worker, listen: 0, restart: { [k]: 1 } }), (k) => `restart.${k} is not an option of restart`],
-      [['ports', 'proxyProtocol', 'register', 'host'], (k) => ({ worker, dropIn: { [k]: 1 } }), (k) => `dropIn.${k} is not an option of dropIn`],
+      [['ports', 'proxyProtocol', 'register', 'host', 'sockets'], (k) => ({ worker, dropIn: { [k]: 1 } }), (k) => `dropIn.${k} is not an option of dropIn`],
       // fd and fdName make a listener one on a passed socket: their own case below.
       [['port', 'host', 'backlog', 'ipv6Only', 'protocol', 'proxyProtocol', 'fd', 'fdName'], (k) => ({ worker, listen: { port: 0, [k]: 1 } }), (k) => `listen.${k} is not an option of a listener`],
       [['path', 'backlog', 'protocol', 'proxyProtocol', 'fd', 'fdName'], (k) => ({ worker, listen: [{ port: 0 }, { path: '/run/a.sock', [k]: 1 }] }), (k) => `listen[1].${k} is not an option of a listener`],
@@ -429,9 +429,17 @@ describe('the docs say what primaryDefaults holds', () => {
     expect(topLevel.filter((k) => !seen.has(k))).toEqual([]);
   });
 
-  it('docs/errors.md says the proxyProtocol defaults it names', () => {
-    const errors = read('../../../docs/errors.md');
-    expect(errors).toContain(`\`proxyProtocol.maxHeaderBytes\` (default ${primaryDefaults.proxyProtocol.maxHeaderBytes})`);
-    expect(errors).toContain(`\`proxyProtocol.timeout\` (default ${primaryDefaults.proxyProtocol.timeout / 1000} s)`);
+  it('the prose that names a default says its value (errors, deploy recipes, stop timings)', () => {
+    const drain = primaryDefaults.drainTimeout / 1000;
+    const said: Array<[string, string]> = [
+      ['../../../docs/errors.md', `\`proxyProtocol.maxHeaderBytes\` (default ${primaryDefaults.proxyProtocol.maxHeaderBytes})`],
+      ['../../../docs/errors.md', `\`proxyProtocol.timeout\` (default ${primaryDefaults.proxyProtocol.timeout / 1000} s)`],
+      ['../../../docs/deploy/README.md', `\`timeout\` (${primaryDefaults.proxyProtocol.timeout / 1000} s by default)`],
+      ['../../../docs/deploy/README.md', `(\`drainTimeout\` ${drain} s by default)`],
+      ['../../../docs/deploy/Dockerfile', `(drainTimeout ${drain} s, then`],
+      ['../../../docs/deploy/handoff.service', `(--drain-timeout, ${drain} s by default)`],
+      ['../README.md', `\`drainTimeout\` (default ${drain} s)`],
+    ];
+    for (const [file, text] of said) expect(read(file), file).toContain(text);
   });
 });

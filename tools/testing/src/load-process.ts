@@ -16,7 +16,10 @@ export interface LoadProcessResult {
 
 /** Options of {@link startLoadProcess}. */
 export interface LoadProcessOptions {
+  /** The port to load (ignored with `socketPath`). */
   readonly port: number;
+  /** A Unix socket to load instead of a TCP port. */
+  readonly socketPath?: string;
   readonly host?: string;
   /** Loops that each keep one connection and send requests on it one after another. */
   readonly keepAlive?: number;
