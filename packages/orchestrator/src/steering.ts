@@ -8,24 +8,48 @@
  * next `load` report. The primary re-arms it (sends the socket again, with a fresh limit) as soon as
  * it is below the limit again, and probes and lends while a worker is paused (work conservation).
  *
- * The decisions are `@handoff/policies`' (`fairLimit`, `decide`, `standing`, `probeDue`: pure, see
- * `balance.ts` there); this module keeps one record per worker, carries out what they answer
- * (re-arm, tighten, probe) and owns the one timer that ticks them.
+ * Only while connections are long-lived: from the closes the workers report, the steering measures
+ * the pool's mean connection lifetime (Little's law, `turnover`); while it is short (churn: each
+ * connection gone before a paused worker would be re-armed), it lets go (`release`: every worker
+ * armed with `NO_LIMIT`) and the kernel spreads the connections, as in mode `shared`.
+ *
+ * The decisions are `@handoff/policies`' (`fairLimit`, `decide`, `standing`, `probeDue`, `turnover`,
+ * `shortLived`, `release`: pure, see `balance.ts` there); this module keeps one record per worker,
+ * carries out what they answer (re-arm, tighten, probe) and owns the one timer that ticks them.
  */
-import { decide, fairLimit, MIN_PAUSE_MS, probeDue, probeInterval, standing, type BalanceSettings, type SteeringClock, type SteeringRecord } from '@handoff/policies';
+import {
+  decide,
+  fairLimit,
+  freshTurnover,
+  MIN_PAUSE_MS,
+  NO_LIMIT,
+  probeDue,
+  probeInterval,
+  release,
+  shortLived,
+  standing,
+  turnover,
+  type BalanceSettings,
+  type SteeringClock,
+  type SteeringRecord,
+  type Turnover,
+} from '@handoff/policies';
+import { debug } from './diagnostics.js';
 
 /** What the steering needs to know of a worker. */
 export interface SteeredWorker {
   readonly id: number;
   /** Open connections, as last reported. */
   readonly connections: number;
+  /** Connections it reported closed since it started (the `closed` of every `load` summed): the turnover. */
+  readonly closes: number;
 }
 
 /** What the steering asks the primary to do. */
 export interface SteeringActions<W extends SteeredWorker> {
   /** Send `worker` the listening socket(s) again, with this limit. */
   rearm(worker: W, limit: number): void;
-  /** Tell an armed `worker` its new limit (lower, or a loan called back). */
+  /** Tell an armed `worker` its new limit: lower (a loan called back), or `NO_LIMIT` (the steering lets go). */
   tighten(worker: W, limit: number): void;
   /** Ping `worker`; its answer goes to {@link AcceptSteering.pong} with this `seq`. */
   probe?(worker: W, seq: number): void;
@@ -45,6 +69,8 @@ interface State<W> extends SteeringRecord {
   probeSeq: number;
   /** What it held when it was lent: a loan called back with no more took nothing. */
   lentAt: number;
+  /** Its `closes` when the turnover last counted them. */
+  closesSeen: number;
 }
 
 /** Keeps every worker's share of open connections near the fair share, without per-connection IPC. */
@@ -62,6 +88,10 @@ export class AcceptSteering<W extends SteeredWorker> {
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private timerDue = 0;
+  /** The pool's turnover, from which the connections' lifetime is judged; undefined before the first look. */
+  private flow: Turnover | undefined;
+  /** True while the connections are short-lived: every worker armed with NO_LIMIT, nothing steered. */
+  private loose = false;
 
   /** `pool`: the ready workers, read when the timer ticks. */
   constructor(
@@ -98,9 +128,9 @@ export class AcceptSteering<W extends SteeredWorker> {
     );
   }
 
-  /** The limit to give a worker joining `workers` (it is armed from the start). */
+  /** The limit to give a worker joining `workers` (it is armed from the start); `NO_LIMIT` while the steering lets go. */
   armed(worker: W, workers: readonly W[]): number {
-    const limit = this.limit(workers);
+    const limit = this.loose ? NO_LIMIT : this.limit(workers);
     this.state(worker).told = limit;
     return limit;
   }
@@ -108,6 +138,11 @@ export class AcceptSteering<W extends SteeredWorker> {
   /** True while `worker` is paused (its socket copy closed) and not yet re-armed. */
   isPaused(worker: W): boolean {
     return this.states.get(worker.id)?.pausedAt !== undefined;
+  }
+
+  /** True while the connections are short-lived and the steering lets the kernel spread them (`shortLived`). */
+  get releasing(): boolean {
+    return this.loose;
   }
 
   /** True while `worker` accepts over its limit because the others were busy. */
@@ -150,11 +185,13 @@ export class AcceptSteering<W extends SteeredWorker> {
 
   /** The pool changed (a worker left or joined): re-arms and tightens as {@link report} does. */
   rebalance(workers: readonly W[], now = Date.now()): void {
-    const limit = this.limit(workers);
     const states = workers.map((w) => this.state(w));
+    this.observe(states, workers, now);
+    const limit = this.limit(workers);
     const clock = this.clock(now);
     const pool = states.map((s, i) => standing(s, workers[i]!.connections, clock));
-    for (const move of decide(pool, limit, now, this.settings)) {
+    const moves = this.loose ? release(pool) : decide(pool, limit, now, this.settings);
+    for (const move of moves) {
       const s = states[move.index]!;
       const w = s.worker;
       if (move.kind === 'rearm') {
@@ -182,6 +219,34 @@ export class AcceptSteering<W extends SteeredWorker> {
       this.actions.tighten(w, move.limit);
     }
     this.schedule(workers, now);
+  }
+
+  /**
+   * Counts the pool's closes since the last look into its turnover; at a window's end, lets go or
+   * takes up steering again as the connections' lifetime says (`shortLived`). Letting go forgets
+   * every pause and loan (`release` re-arms them all); taking up again leaves the workers told
+   * `NO_LIMIT`, which `decide` tightens to the fair limit.
+   */
+  private observe(states: ReadonlyArray<State<W>>, workers: readonly W[], now: number): void {
+    let open = 0;
+    let closed = 0;
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i]!;
+      const w = workers[i]!;
+      open += w.connections;
+      closed += Math.max(0, w.closes - s.closesSeen);
+      s.closesSeen = w.closes;
+    }
+    if (this.flow === undefined) {
+      this.flow = freshTurnover(now, open);
+      return;
+    }
+    const before = this.flow.since;
+    this.flow = turnover(this.flow, open, closed, now);
+    if (this.flow.since === before) return;
+    const loose = shortLived(this.flow);
+    if (loose !== this.loose) debug('balanced shared: mean connection lifetime %s ms, %s', Math.round(this.flow.lifetime), loose ? 'short-lived: the kernel spreads them' : 'long-lived: steering');
+    this.loose = loose;
   }
 
   /** `worker` is no longer in the pool (draining, exited). */
@@ -279,6 +344,7 @@ export class AcceptSteering<W extends SteeredWorker> {
         unused: Number.NEGATIVE_INFINITY,
         probeSeq: 0,
         lentAt: 0,
+        closesSeen: worker.closes,
       };
       this.states.set(worker.id, s);
     }

@@ -174,6 +174,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   private resident = 0;
   private heap = 0;
   private pausedNow = false;
+  /** Connections it reported closed, summed over its `load` reports. */
+  private closedTotal = 0;
   /**
    * The transport's link to this worker (`@handoff/fdpass`), where connections cross (mode
    * primary; in the shared modes only the ones a drain moves). It holds the connections sent and not
@@ -255,6 +257,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
   /** Open connections as the primary knows them. */
   get connections(): number {
     return this.open;
+  }
+  /** Connections it reported closed since it started (every `load`'s `closed`, summed). */
+  get closes(): number {
+    return this.closedTotal;
   }
   /** Connections sent and not yet acknowledged by the worker: what `inFlight` / `oneInFlight` policies read. */
   get inFlight(): number {
@@ -420,6 +426,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> implements 
     if (message.rss > 0) this.resident = message.rss;
     if (message.heapUsed > 0) this.heap = message.heapUsed;
     this.pausedNow = message.paused === true;
+    this.closedTotal += message.closed;
     // In mode primary, connections are counted as they are sent and the worker reports the closes,
     // so the count is current between reports; in the kernel modes only the worker knows.
     this.open = this.countsDispatch ? Math.max(0, this.open - message.closed) : message.open;

@@ -1,18 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { MAX_EXCESS, MIN_PAUSE_MS, PRESSURE_MS, PRESSURE_PROBE_MS, QUIET_PROBE_MS, SUGGESTED_BUSY_AFTER_MS } from '@handoff/policies';
+import { MAX_EXCESS, MIN_PAUSE_MS, NO_LIMIT, PRESSURE_MS, PRESSURE_PROBE_MS, QUIET_PROBE_MS, SHORT_WINDOWS, SUGGESTED_BUSY_AFTER_MS, TURNOVER_WINDOW_MS } from '@handoff/policies';
 import { AcceptSteering } from '../src/steering.js';
 
 interface W {
   id: number;
   connections: number;
+  closes: number;
   armed: boolean;
   limit: number;
 }
 
 /** A pool where the kernel hands each new connection to an armed worker chosen by `choose`. */
 function simulate(n: number, arrivals: number, choose: (armed: W[], step: number) => W, settings = { tolerance: 0.05, slack: 0 }) {
-  const workers: W[] = Array.from({ length: n }, (_, i) => ({ id: i + 1, connections: 0, armed: true, limit: 0 }));
+  const workers: W[] = Array.from({ length: n }, (_, i) => ({ id: i + 1, connections: 0, closes: 0, armed: true, limit: 0 }));
   let rearms = 0;
   let stalls = 0;
   const steering = new AcceptSteering<W>(settings, {
@@ -66,15 +67,15 @@ describe('AcceptSteering', () => {
   });
 
   it('keeps the excess over the share to a few connections when thousands are open (idle ones dominate the count)', () => {
-    const a = { id: 1, connections: 2500 };
-    const b = { id: 2, connections: 2500 };
+    const a = { id: 1, connections: 2500, closes: 0 };
+    const b = { id: 2, connections: 2500, closes: 0 };
     const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: () => {}, tighten: () => {} }, () => [a, b]);
     expect(steering.limit([a, b])).toBe(2500 + MAX_EXCESS);
   });
 
   it('re-arms a paused worker once it is below the limit again, and tightens an armed one whose limit fell a lot', () => {
-    const a = { id: 1, connections: 40 };
-    const b = { id: 2, connections: 40 };
+    const a = { id: 1, connections: 40, closes: 0 };
+    const b = { id: 2, connections: 40, closes: 0 };
     const rearmed: number[] = [];
     const tightened: Array<[number, number]> = [];
     const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: (w) => rearmed.push(w.id), tighten: (w, l) => tightened.push([w.id, l]) }, () => [a, b]);
@@ -100,6 +101,7 @@ describe('AcceptSteering (probes and loans)', () => {
   interface P {
     id: number;
     connections: number;
+    closes: number;
   }
   function rig(busyAfter = SUGGESTED_BUSY_AFTER_MS) {
     const log: string[] = [];
@@ -119,8 +121,8 @@ describe('AcceptSteering (probes and loans)', () => {
 
   it('lends to a paused worker over its share once the other leaves a probe unanswered, and calls it back on the answer', () => {
     const { steering, log, probes } = rig();
-    const a = { id: 1, connections: 0 };
-    const b = { id: 2, connections: 0 };
+    const a = { id: 1, connections: 0, closes: 0 };
+    const b = { id: 2, connections: 0, closes: 0 };
     steering.armed(a, [a, b]);
     steering.armed(b, [a, b]);
     a.connections = 3;
@@ -166,11 +168,11 @@ describe('AcceptSteering (probes and loans)', () => {
 
   it('offers no loan again to a worker whose loan took nothing, until connections arrive', () => {
     const { steering, log, probes } = rig();
-    const a = { id: 1, connections: 3 };
-    const b = { id: 2, connections: 2 };
+    const a = { id: 1, connections: 3, closes: 0 };
+    const b = { id: 2, connections: 2, closes: 0 };
     steering.armed(a, [a, b]);
     steering.armed(b, [a, b]);
-    const answer = (w: { id: number; connections: number }, t: number): void => steering.pong(w, probes.get(w.id)!, [a, b], t);
+    const answer = (w: { id: number; connections: number; closes: number }, t: number): void => steering.pong(w, probes.get(w.id)!, [a, b], t);
     steering.report(a, true, [a, b], 0);
     answer(a, 1);
     // b is slow (a loop turn past busyAfter, no connection arriving): a is lent, takes nothing, is called back.
@@ -194,8 +196,8 @@ describe('AcceptSteering (probes and loans)', () => {
 
   it('re-arms a rested worker below the limit on its tick, with no report to wait for', () => {
     const { steering, log, probes, wake } = rig();
-    const a = { id: 1, connections: 4 };
-    const b = { id: 2, connections: 4 };
+    const a = { id: 1, connections: 4, closes: 0 };
+    const b = { id: 2, connections: 4, closes: 0 };
     steering.armed(a, [a, b]);
     steering.armed(b, [a, b]);
     steering.report(a, true, [a, b], 0);
@@ -213,8 +215,8 @@ describe('AcceptSteering (probes and loans)', () => {
 
   it('never probes nor lends with busyAfter 0, and asks for no tick while every worker accepts', () => {
     const { steering, log, probes, wake } = rig(0);
-    const a = { id: 1, connections: 3 };
-    const b = { id: 2, connections: 2 };
+    const a = { id: 1, connections: 3, closes: 0 };
+    const b = { id: 2, connections: 2, closes: 0 };
     steering.armed(a, [a, b]);
     steering.armed(b, [a, b]);
     steering.report(b, false, [a, b], 0);
@@ -227,8 +229,8 @@ describe('AcceptSteering (probes and loans)', () => {
 
   it('probes seldom once nothing paused for a while (a steady pool of keep-alive connections)', () => {
     const { steering, probes } = rig();
-    const a = { id: 1, connections: 34 };
-    const b = { id: 2, connections: 30 };
+    const a = { id: 1, connections: 34, closes: 0 };
+    const b = { id: 2, connections: 30, closes: 0 };
     steering.armed(a, [a, b]);
     steering.armed(b, [a, b]);
     steering.report(a, true, [a, b], 0);
@@ -252,8 +254,8 @@ describe('AcceptSteering (probes and loans)', () => {
 
 describe('AcceptSteering (its timer and its records)', () => {
   it('once started, ticks on its own timer: a rested worker below the limit is re-armed with no report; stopped, it ticks no more', async () => {
-    const a = { id: 1, connections: 4 };
-    const b = { id: 2, connections: 4 };
+    const a = { id: 1, connections: 4, closes: 0 };
+    const b = { id: 2, connections: 4, closes: 0 };
     const rearmed: number[] = [];
     let ticks = 0;
     const steering = new AcceptSteering({ tolerance: 0.05, slack: 0 }, { rearm: (w) => rearmed.push(w.id), tighten: () => {} }, () => {
@@ -286,8 +288,8 @@ describe('AcceptSteering (its timer and its records)', () => {
 
   it('forgets a worker that leaves: it comes back armed, with no loan, pause or probe of before', () => {
     const probes: number[] = [];
-    const a = { id: 1, connections: 3 };
-    const b = { id: 2, connections: 2 };
+    const a = { id: 1, connections: 3, closes: 0 };
+    const b = { id: 2, connections: 2, closes: 0 };
     const steering = new AcceptSteering({ tolerance: 0.05, slack: 0, busyAfter: SUGGESTED_BUSY_AFTER_MS }, { rearm: () => {}, tighten: () => {}, probe: (w) => probes.push(w.id) }, () => [a, b]);
     steering.armed(a, [a, b]);
     steering.armed(b, [a, b]);
@@ -301,5 +303,92 @@ describe('AcceptSteering (its timer and its records)', () => {
     expect(steering.nextTick).toBeUndefined();
     steering.armed(a, [a, b]);
     expect(steering.isPaused(a) || steering.isLent(a)).toBe(false);
+  });
+});
+
+describe('AcceptSteering (short-lived connections)', () => {
+  interface C {
+    id: number;
+    connections: number;
+    closes: number;
+  }
+  function rig() {
+    const log: string[] = [];
+    const steering = new AcceptSteering<C>(
+      { tolerance: 0.05, slack: 0 },
+      {
+        rearm: (w, limit) => log.push(`rearm ${w.id} ${limit === NO_LIMIT ? 'none' : limit}`),
+        tighten: (w, limit) => log.push(`tighten ${w.id} ${limit === NO_LIMIT ? 'none' : limit}`),
+      },
+      () => [],
+    );
+    const a = { id: 1, connections: 0, closes: 0 };
+    const b = { id: 2, connections: 0, closes: 0 };
+    steering.armed(a, [a, b]);
+    steering.armed(b, [a, b]);
+    return { steering, log, a, b };
+  }
+  /** Every 10 ms from `from` to `to`, each worker reports `closed` more closed; a, with `pausedA`, paused until re-armed. */
+  function reports(steering: AcceptSteering<C>, ws: C[], from: number, to: number, closed: number, pausedA = false): void {
+    for (let t = from; t < to; t += 10) {
+      for (const w of ws) {
+        w.closes += closed;
+        steering.report(w, pausedA && w.id === 1 && steering.isPaused(w), ws, t);
+      }
+    }
+  }
+
+  it('lets go under churn (connections that live a few ms): the paused worker is re-armed at once and every one is told no limit', () => {
+    const { steering, log, a, b } = rig();
+    a.connections = 3;
+    b.connections = 3;
+    // a at its limit (4 of 3 + 3) pauses, as under churn it keeps doing.
+    a.connections = 4;
+    steering.report(a, true, [a, b], 0);
+    expect(steering.isPaused(a)).toBe(true);
+    // 30 closes a worker every 10 ms with 3-4 open: connections live about 1 ms.
+    reports(steering, [a, b], 1, (SHORT_WINDOWS - 1) * TURNOVER_WINDOW_MS, 30, true);
+    expect(steering.releasing).toBe(false);
+    reports(steering, [a, b], (SHORT_WINDOWS - 1) * TURNOVER_WINDOW_MS, (SHORT_WINDOWS + 1) * TURNOVER_WINDOW_MS, 30, true);
+    expect(steering.releasing).toBe(true);
+    expect(steering.isPaused(a)).toBe(false);
+    expect(log.slice(-2).sort()).toEqual(['rearm 1 none', 'tighten 2 none']);
+    // No pause, no rest, no tick while it lets go: the kernel spreads the connections, as in mode shared.
+    expect(steering.nextTick).toBeUndefined();
+    const before = log.length;
+    reports(steering, [a, b], (SHORT_WINDOWS + 1) * TURNOVER_WINDOW_MS, 2000, 30);
+    expect(log.length).toBe(before);
+    // A worker joining meanwhile gets no limit either.
+    expect(steering.armed({ id: 3, connections: 0, closes: 0 }, [a, b])).toBe(NO_LIMIT);
+  });
+
+  it('takes up steering as soon as the connections live long again (a burst of keep-alive clients after the churn)', () => {
+    const { steering, log, a, b } = rig();
+    a.connections = 3;
+    b.connections = 3;
+    reports(steering, [a, b], 0, (SHORT_WINDOWS + 1) * TURNOVER_WINDOW_MS, 30);
+    expect(steering.releasing).toBe(true);
+    log.length = 0;
+    // The churn stops; 60 keep-alive connections arrive, the kernel puts 40 on a. No closes.
+    a.connections = 40;
+    b.connections = 20;
+    const t = (SHORT_WINDOWS + 1) * TURNOVER_WINDOW_MS;
+    reports(steering, [a, b], t, t + TURNOVER_WINDOW_MS + 10, 0);
+    expect(steering.releasing).toBe(false);
+    // Every worker told the fair limit again (30 + 5 %): a, over it, pauses on that message.
+    expect(log.sort()).toEqual(['tighten 1 32', 'tighten 2 32']);
+  });
+
+  it('keeps steering connections that close now and then (keep-alive clients that come and go)', () => {
+    const { steering, log, a, b } = rig();
+    a.connections = 32;
+    b.connections = 32;
+    // One closed and one opened a worker every 10 ms, 64 open: they live 320 ms.
+    reports(steering, [a, b], 0, 20 * TURNOVER_WINDOW_MS, 1);
+    expect(steering.releasing).toBe(false);
+    a.connections = 34;
+    steering.report(a, true, [a, b], 20 * TURNOVER_WINDOW_MS);
+    expect(steering.isPaused(a)).toBe(true);
+    expect(log).toEqual([]);
   });
 });

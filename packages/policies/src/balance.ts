@@ -49,6 +49,28 @@ export const PRESSURE_PROBE_MS = 10;
 /** The probe interval while no worker paused for {@link PRESSURE_MS}, in ms. */
 export const QUIET_PROBE_MS = 100;
 
+/**
+ * The limit a worker is told while the steering lets go (short-lived connections, see
+ * `turnover.ts`): one it never reaches, so it never pauses and the kernel alone spreads the
+ * connections, as in mode `shared`. A whole number, so the wire's `limit` carries it as any other.
+ */
+export const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The moves that let go of a pool (`shortLived`, `turnover.ts`: its connections are short-lived): every paused worker re-armed and every armed
+ * one told {@link NO_LIMIT}, unless it was already; loans end (none is needed with no limit). Pure;
+ * once carried out, it asks for nothing more.
+ */
+export function release(pool: readonly Standing[]): Move[] {
+  const moves: Move[] = [];
+  for (let i = 0; i < pool.length; i++) {
+    const w = pool[i]!;
+    if (w.pausedAt !== undefined) moves.push({ kind: 'rearm', index: i, limit: NO_LIMIT, lent: false });
+    else if (w.told !== NO_LIMIT || w.lent) moves.push({ kind: 'tighten', index: i, limit: NO_LIMIT });
+  }
+  return moves;
+}
+
 /** One ready worker as {@link decide} sees it. */
 export interface Standing {
   /** Open connections, as last reported. */
@@ -69,7 +91,7 @@ export interface Standing {
 export type Move =
   /** Re-arm the paused worker `index` with `limit`; `lent`: over the fair limit, while the others are busy. */
   | { readonly kind: 'rearm'; readonly index: number; readonly limit: number; readonly lent: boolean }
-  /** Tell the armed worker `index` this lower limit (a loan called back, or a limit that fell). */
+  /** Tell the armed worker `index` this limit: lower (a loan called back, a limit that fell), or {@link NO_LIMIT} ({@link release}). */
   | { readonly kind: 'tighten'; readonly index: number; readonly limit: number };
 
 /** What the steering remembers of one worker between two decisions, as {@link standing} and {@link probeDue} read it. */

@@ -17,7 +17,9 @@ export {
   probeDue,
   probeInterval,
   standing,
+  release,
   MAX_EXCESS,
+  NO_LIMIT,
   MIN_PAUSE_MS,
   PRESSURE_MS,
   PRESSURE_PROBE_MS,
@@ -28,4 +30,5 @@ export {
   type SteeringClock,
   type SteeringRecord,
 } from './balance.js';
+export { freshTurnover, lifetimeOf, shortLived, turnover, LONG_LIVED_MS, SHORT_LIVED_MS, SHORT_WINDOWS, TURNOVER_WINDOW_MS, type Turnover } from './turnover.js';
 export { builtinPolicies, builtinPolicyUsage, isBuiltinPolicy, type BuiltinOption, type BuiltinPolicy, type BuiltinPolicyName } from './registry.js';

@@ -3,20 +3,31 @@ import fc from 'fast-check';
 import {
   decide,
   fairLimit,
+  freshTurnover,
+  lifetimeOf,
   loanLimit,
+  LONG_LIVED_MS,
   MAX_EXCESS,
+  NO_LIMIT,
   MIN_PAUSE_MS,
   PRESSURE_MS,
   PRESSURE_PROBE_MS,
   probeDue,
   probeInterval,
   QUIET_PROBE_MS,
+  release,
+  SHORT_LIVED_MS,
+  SHORT_WINDOWS,
+  shortLived,
   standing,
   SUGGESTED_BUSY_AFTER_MS,
+  turnover,
+  TURNOVER_WINDOW_MS,
   type Move,
   type Standing,
   type SteeringClock,
   type SteeringRecord,
+  type Turnover,
 } from '@handoff/policies';
 
 /** A pool for `decide`: each worker paused (since `pausedAt`), lent, busy, as fast-check draws it. */
@@ -281,6 +292,147 @@ describe('standing and probeDue', () => {
         expect(due).toBeGreaterThanOrEqual(0);
         expect(due).toBeLessThanOrEqual(Math.max(interval, busyAfter + 1));
         if (sentAt !== undefined) expect(due).toBeGreaterThan(0);
+      }),
+    );
+  });
+});
+
+/**
+ * A pool where a connection arrives every `gap` ms and lives `life` ms, looked at every `step` ms
+ * (as load reports come) for `ms`: the turnover after each look.
+ */
+function churn(life: number, gap: number, step: number, ms: number): Turnover[] {
+  const seen: Turnover[] = [];
+  let t = freshTurnover(0, 0);
+  let closedBefore = 0;
+  for (let now = step; now <= ms; now += step) {
+    // Arrivals at 0, gap, 2 gap, …; each gone at its arrival + life.
+    const arrived = Math.floor(now / gap) + 1;
+    const closed = now < life ? 0 : Math.floor((now - life) / gap) + 1;
+    t = turnover(t, arrived - closed, closed - closedBefore, now);
+    closedBefore = closed;
+    seen.push(t);
+  }
+  return seen;
+}
+
+describe('turnover and shortLived (Little\'s law on the reported closes)', () => {
+  it('measures the mean lifetime as connection-ms over the connections that came and went', () => {
+    expect(lifetimeOf(1000, 100, 100)).toBe(10);
+    expect(lifetimeOf(1000, 100, 50)).toBe(20);
+    // A burst of new keep-alive connections, or a pool that closes at once, turns nothing over.
+    expect(lifetimeOf(5000, 64, 0)).toBe(Number.POSITIVE_INFINITY);
+    expect(lifetimeOf(5000, 0, 64)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('accumulates a window, then judges it at its end and begins the next', () => {
+    let t = freshTurnover(0, 10);
+    t = turnover(t, 10, 5, 50);
+    expect(t).toMatchObject({ since: 0, closes: 5, area: 500, at: 50, open: 10, lifetime: Number.POSITIVE_INFINITY, short: 0 });
+    t = turnover(t, 10, 5, TURNOVER_WINDOW_MS);
+    // 10 open all along: 1000 connection-ms; 10 closed and 10 accepted: 100 ms each.
+    expect(t).toMatchObject({ since: TURNOVER_WINDOW_MS, openAtStart: 10, closes: 0, area: 0, lifetime: 100 });
+  });
+
+  it('is short-lived after SHORT_WINDOWS short windows in a row; one long-lived window ends it, one in between changes nothing', () => {
+    const window = (t: Turnover, life: number): Turnover => {
+      // 10 connections open all along, turned over every `life` ms.
+      const n = (10 * TURNOVER_WINDOW_MS) / life;
+      return turnover(t, 10, n, t.since + TURNOVER_WINDOW_MS);
+    };
+    let t = freshTurnover(0, 10);
+    for (let i = 1; i < SHORT_WINDOWS; i++) {
+      t = window(t, 2);
+      expect(shortLived(t)).toBe(false);
+    }
+    t = window(t, 2);
+    expect(shortLived(t)).toBe(true);
+    t = window(t, (SHORT_LIVED_MS + LONG_LIVED_MS) / 2);
+    expect(shortLived(t)).toBe(true);
+    t = window(t, LONG_LIVED_MS);
+    expect(shortLived(t)).toBe(false);
+  });
+
+  it('finds churn short-lived, and connections that live LONG_LIVED_MS or more never (property)', () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0.1, max: SHORT_LIVED_MS / 2, noNaN: true }), fc.double({ min: 0.05, max: 5, noNaN: true }), fc.integer({ min: 1, max: 10 }), (life, gap, step) => {
+        const seen = churn(life, gap, step, (SHORT_WINDOWS + 2) * TURNOVER_WINDOW_MS + 2 * step);
+        expect(shortLived(seen.at(-1)!)).toBe(true);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.double({ min: LONG_LIVED_MS, max: 10_000, noNaN: true }), fc.double({ min: 0.2, max: 50, noNaN: true }), fc.integer({ min: 1, max: 10 }), (life, gap, step) => {
+        for (const t of churn(life, gap, step, 10 * TURNOVER_WINDOW_MS)) expect(shortLived(t)).toBe(false);
+      }),
+    );
+  });
+
+  it('never takes a burst of new connections, nor a pool closing, for churn, however fast (property)', () => {
+    // Each look some connections opened, none closed (keep-alive clients arriving), or the reverse.
+    const looks = fc.array(fc.record({ after: fc.integer({ min: 1, max: 30 }), n: fc.nat({ max: 500 }) }), { minLength: 1, maxLength: 200 });
+    fc.assert(
+      fc.property(looks, fc.boolean(), fc.nat({ max: 100_000 }), (ls, closing, start) => {
+        let open = start;
+        let t = freshTurnover(0, open);
+        let now = 0;
+        for (const l of ls) {
+          now += l.after;
+          const closed = closing ? Math.min(open, l.n) : 0;
+          open += closing ? -closed : l.n;
+          t = turnover(t, open, closed, now);
+          expect(t.lifetime).toBe(Number.POSITIVE_INFINITY);
+          expect(shortLived(t)).toBe(false);
+        }
+      }),
+    );
+  });
+
+  it('is pure: the same looks give the same turnover (property)', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 1000 }), fc.nat({ max: 1000 }), fc.nat({ max: 1000 }), (open, closed, now) => {
+        const t = freshTurnover(0, 5);
+        expect(turnover(t, open, closed, now)).toEqual(turnover(structuredClone(t), open, closed, now));
+      }),
+    );
+  });
+});
+
+describe('release', () => {
+  const at = (connections: number, over: Partial<Standing> = {}): Standing => ({ connections, pausedAt: undefined, lent: false, busy: false, idle: false, told: undefined, ...over });
+
+  it('re-arms every paused worker and lifts every armed one\'s limit, loans included', () => {
+    const ws = [at(40, { pausedAt: NOW - 1 }), at(3, { told: 42 }), at(3, { told: NO_LIMIT }), at(50, { told: 50, lent: true })];
+    expect(release(ws)).toEqual([
+      { kind: 'rearm', index: 0, limit: NO_LIMIT, lent: false },
+      { kind: 'tighten', index: 1, limit: NO_LIMIT },
+      { kind: 'tighten', index: 3, limit: NO_LIMIT },
+    ]);
+  });
+
+  it('short-lived connections: nobody stays paused, nobody can pause, and once carried out it asks for nothing (property)', () => {
+    fc.assert(
+      fc.property(pool, (ws) => {
+        const moves = release(ws);
+        expect(accepting(ws, moves).size).toBe(ws.length);
+        const after = ws.map((w) => ({ ...w }));
+        for (const m of moves) {
+          expect(m.limit).toBe(NO_LIMIT);
+          after[m.index] = { ...after[m.index]!, pausedAt: undefined, lent: false, told: m.limit };
+        }
+        for (const w of after) expect(w.told === NO_LIMIT || w.connections < NO_LIMIT).toBe(true);
+        expect(release(after)).toEqual([]);
+        // NO_LIMIT travels as the wire's positive whole `limit`.
+        expect(Number.isSafeInteger(NO_LIMIT)).toBe(true);
+      }),
+    );
+  });
+
+  it('long-lived again: decide tightens every worker released to NO_LIMIT back to the fair limit, as before (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: 200 }), { minLength: 1, maxLength: 12 }), (cs) => {
+        const ws = cs.map((c) => at(c, { told: NO_LIMIT }));
+        const limit = fairLimit(cs, settings);
+        expect(decide(ws, limit, NOW, settings)).toEqual(ws.map((_, index) => ({ kind: 'tighten', index, limit })));
       }),
     );
   });
