@@ -241,7 +241,7 @@ class Reloads {
   }
 }
 
-/** The slow-worker workload: pauses `victim` for `plan.pauseMs` of every `plan.everyMs` until stopped. */
+/** The slow-worker and throttled-worker workloads: pause `victim` for `plan.pauseMs` of every `plan.everyMs` until stopped. */
 class Pauses {
   private readonly timer: NodeJS.Timeout;
   private resume: NodeJS.Timeout | undefined;

@@ -24,6 +24,14 @@ export interface PausePlan {
 /** The slow-worker workload's plan: 200 ms of every second. */
 export const PAUSES: PausePlan = { pauseMs: 200, everyMs: 1000 };
 
+/**
+ * The throttled-worker workload's plan: 9 ms of every 10 ms, a tenth of its speed (as a CPU quota
+ * of 10 % would leave it). Stopped for less than a request's burn, it still takes what it is sent
+ * within 9 ms, so a primary's count of unacknowledged connections (`inFlight`) hardly sees it:
+ * slow, not stopped.
+ */
+export const THROTTLE: PausePlan = { pauseMs: 9, everyMs: 10 };
+
 /** When the reload workload asks the server for a rolling reload, in seconds of the measured window. */
 export interface ReloadPlan {
   /** The first reload, this far into the window. */
@@ -74,6 +82,7 @@ export const WORKLOADS: readonly Workload[] = [
   { name: 'mixed', description: 'churn where 10% of requests burn 10 ms of CPU', load: { kind: 'churn', connections: 64, burnFraction: 0.1 } },
   { name: 'mixed-rate', description: 'the same mix arriving at a fixed 1,000 req/s (about three quarters of what 2 workers can burn): where picking a free worker shows in p99', load: { kind: 'churn', connections: 64, burnFraction: 0.1, rate: 1000 } },
   { name: 'slow-worker', description: 'the mixed-rate mix at 600 req/s on 4 workers, one of them paused (SIGSTOP) for 200 ms of every second: where a latency-aware policy shows', load: { kind: 'churn', connections: 64, burnFraction: 0.1, rate: 600 }, workers: 4, pauses: PAUSES },
+  { name: 'throttled-worker', description: 'the slow-worker mix and rate on 4 workers, one of them throttled to a tenth of its speed throughout (SIGSTOPped 9 ms of every 10 ms): slow, not stopped, it still takes what it is sent', load: { kind: 'churn', connections: 64, burnFraction: 0.1, rate: 600 }, workers: 4, pauses: THROTTLE },
   { name: 'fairness', description: '8 workers, 64 keep-alive connections at a fixed 2,000 req/s', load: { kind: 'keep-alive', connections: 64, rate: 2000 }, workers: 8 },
   { name: 'crash', description: 'churn; one worker SIGSTOPped at 30% of the window, SIGKILLed at 60%: failed requests against what it had taken, and hung ones', load: { kind: 'churn', connections: 64, settle: true }, crash: CRASH },
   { name: 'reload', description: '32 keep-alive clients and 32 churn clients at once; a rolling reload 1 s into the window and every 2 s after: failed requests and keep-alive reconnects per reload', load: { kind: 'keep-alive-and-churn', connections: 32, churnConnections: 32 }, reload: RELOAD },
