@@ -23,9 +23,9 @@ export const MIN_PAUSE_MS = 20;
 export const MAX_EXCESS = 8;
 
 /**
- * A `busyAfter` for apps with CPU-heavy requests on short connections: longer than a turn of a
- * loaded event loop that serves keep-alive requests (well under a millisecond here), shorter than
- * most CPU-heavy requests. Not the default (0, off): on a loaded machine every worker answers a
+ * A `busyAfter` for apps with CPU-heavy requests on long-lived connections (short-lived ones are not
+ * steered, see `turnover.ts`): longer than a turn of a loaded event loop that serves keep-alive
+ * requests (well under a millisecond here), shorter than most CPU-heavy requests. Not the default (0, off): on a loaded machine every worker answers a
  * probe late in a burst of new connections, and the loans then spread it past the tolerance
  * (measured: 36-38 of 64 on one of 2 workers, with the CPU saturated by other work).
  */

@@ -11,9 +11,9 @@ export interface BalancedSharedOptions {
    * Work conservation, off by default (0; at most 1000): how long, in ms, every worker that accepts
    * must have been busy (its event loop leaving the primary's probe unanswered) before a worker at
    * its share may accept again, over its limit, until one of them answers. Off, a worker at its share
-   * waits however busy the others are: the strictest spread, and under CPU-heavy requests on short
-   * connections about 0.4-0.45x the throughput of `sharedHandle()`; 3 (for CPU-heavy apps) measured
-   * 0.48-0.54x, and 20 keeps connections from waiting out a long request (a blocked loop). On, a burst
+   * waits however busy the others are: the strictest spread; 20 keeps connections from waiting out a
+   * long request (a blocked loop). It matters for long-lived connections only: short-lived ones (churn,
+   * CPU-heavy or not) are not steered, so no worker waits for them. On, a burst
    * of new connections on a machine whose CPU is saturated may spread past the tolerance (every
    * worker answers late then, and looks busy): 36-38 of 64 on one of 2 workers.
    */
@@ -33,7 +33,10 @@ const OPTIONS = ['tolerance', 'slack', 'busyAfter'];
  * long-lived connections (keep-alive, WebSockets) where `sharedHandle()` piles them on one worker,
  * when you want no per-connection dispatch cost. It balances open connections, not requests or CPU:
  * a worker with few but busy connections is not relieved (use `leastConnections()` or
- * `powerOfTwoChoices()`).
+ * `powerOfTwoChoices()`). It steers long-lived connections only: while the connections' mean lifetime,
+ * measured by the primary from the closes the workers report, is under 100 ms (churn: a connection
+ * per request), every worker accepts with no limit and the kernel spreads them, as with
+ * `sharedHandle()` and at its cost; a pause would outlast them and only send every new one elsewhere.
  */
 export function balancedShared(options: BalancedSharedOptions = {}): SharedPolicy {
   checkOptionNames('balancedShared', options, OPTIONS);
