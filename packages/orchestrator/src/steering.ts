@@ -29,6 +29,7 @@ import {
   shortLived,
   standing,
   turnover,
+  TURNOVER_WINDOW_MS,
   type BalanceSettings,
   type SteeringClock,
   type SteeringRecord,
@@ -257,12 +258,14 @@ export class AcceptSteering<W extends SteeredWorker> {
   /**
    * While a worker is paused or on a loan, probes every worker not on a loan (one probe in flight
    * each, and at most one per interval: `probeDue`) and asks for the next tick, in time to see a
-   * probe go unanswered and a paused worker's rest end. While every worker accepts, nothing: then
-   * the steering costs the primary no work at all.
+   * probe go unanswered and a paused worker's rest end. While every worker accepts, nothing (then
+   * the steering costs the primary no work at all), but a tick a window while it lets go.
    */
   private schedule(workers: readonly W[], now: number): void {
     if (!this.any((s) => s.pausedAt !== undefined || s.lent)) {
-      this.wake(undefined);
+      // Letting go: a tick at each window's end, so that once the churn stops (and the reports with
+      // it) the steering takes up again within two windows, before a burst of keep-alive clients.
+      this.wake(this.loose && this.flow !== undefined ? Math.max(1, Math.ceil(this.flow.since + TURNOVER_WINDOW_MS - now)) : undefined);
       return;
     }
     let next = Number.POSITIVE_INFINITY;

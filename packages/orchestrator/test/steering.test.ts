@@ -353,13 +353,40 @@ describe('AcceptSteering (short-lived connections)', () => {
     expect(steering.releasing).toBe(true);
     expect(steering.isPaused(a)).toBe(false);
     expect(log.slice(-2).sort()).toEqual(['rearm 1 none', 'tighten 2 none']);
-    // No pause, no rest, no tick while it lets go: the kernel spreads the connections, as in mode shared.
-    expect(steering.nextTick).toBeUndefined();
+    // No pause, no rest, no probe while it lets go (the kernel spreads the connections, as in mode
+    // shared): only a tick at the window's end.
+    expect(steering.nextTick).toBeLessThanOrEqual(TURNOVER_WINDOW_MS);
     const before = log.length;
     reports(steering, [a, b], (SHORT_WINDOWS + 1) * TURNOVER_WINDOW_MS, 2000, 30);
     expect(log.length).toBe(before);
     // A worker joining meanwhile gets no limit either.
     expect(steering.armed({ id: 3, connections: 0, closes: 0 }, [a, b])).toBe(NO_LIMIT);
+  });
+
+  it('while it lets go, ticks once a window: when the churn stops (and the reports with it), it takes up steering within two windows', () => {
+    const { steering, log, a, b } = rig();
+    a.connections = 3;
+    b.connections = 3;
+    const end = (SHORT_WINDOWS + 1) * TURNOVER_WINDOW_MS;
+    reports(steering, [a, b], 0, end, 30);
+    expect(steering.releasing).toBe(true);
+    log.length = 0;
+    // The last reports: nothing open. From now on only the ticks it asks for.
+    a.connections = 0;
+    b.connections = 0;
+    let now = end;
+    for (let i = 0; i < 3 && steering.releasing; i++) {
+      const next = steering.nextTick;
+      expect(next).toBeGreaterThan(0);
+      expect(next).toBeLessThanOrEqual(TURNOVER_WINDOW_MS);
+      now += next!;
+      steering.tick([a, b], now);
+    }
+    expect(steering.releasing).toBe(false);
+    expect(now - end).toBeLessThanOrEqual(2 * TURNOVER_WINDOW_MS);
+    expect(log.sort()).toEqual(['tighten 1 1', 'tighten 2 1']);
+    // Steering again, with nobody paused: no tick.
+    expect(steering.nextTick).toBeUndefined();
   });
 
   it('takes up steering as soon as the connections live long again (a burst of keep-alive clients after the churn)', () => {
