@@ -88,6 +88,23 @@ describe('balancedShared()', () => {
     expect(served.some((s) => !s.early)).toBe(true);
   });
 
+  it('lets the kernel spread churn, and takes up steering once it stops: a burst of 64 keep-alive connections after it holds the busiest of 2 to 55 %', async () => {
+    current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared() });
+    const stop = new AbortController();
+    const churn = runLoad({ port: current.port, concurrency: 16, keepAlive: false, signal: stop.signal });
+    // Connections that live a few ms, for many turnover windows: the steering lets go.
+    await new Promise((r) => setTimeout(r, 1000));
+    stop.abort();
+    const result = await churn;
+    expect({ failed: result.failed, non2xx: result.non2xx }).toEqual({ failed: 0, non2xx: 0 });
+    // Two windows with nothing turned over (it ticks once a window while it lets go), with room for a
+    // loaded machine's late timers; then steering holds a burst as it does on a fresh pool.
+    await new Promise((r) => setTimeout(r, 600));
+    const pids = await burst(current.port, 64);
+    expect(new Set(pids).size).toBe(2);
+    expect(busiest(pids)).toBeLessThanOrEqual(35);
+  });
+
   it('holds each of 4 workers within 1.2x its fair share, and serves churn with no failure', async () => {
     current = await startTestPrimary({ worker: app, workers: 4, policy: balancedShared() });
     const pids = await burst(current.port, 64);
