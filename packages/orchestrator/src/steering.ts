@@ -91,8 +91,6 @@ export class AcceptSteering<W extends SteeredWorker> {
   private timerDue = 0;
   /** The pool's turnover, from which the connections' lifetime is judged; undefined before the first look. */
   private flow: Turnover | undefined;
-  /** True while the connections are short-lived: every worker armed with NO_LIMIT, nothing steered. */
-  private loose = false;
 
   /** `pool`: the ready workers, read when the timer ticks. */
   constructor(
@@ -131,7 +129,7 @@ export class AcceptSteering<W extends SteeredWorker> {
 
   /** The limit to give a worker joining `workers` (it is armed from the start); `NO_LIMIT` while the steering lets go. */
   armed(worker: W, workers: readonly W[]): number {
-    const limit = this.loose ? NO_LIMIT : this.limit(workers);
+    const limit = this.releasing ? NO_LIMIT : this.limit(workers);
     this.state(worker).told = limit;
     return limit;
   }
@@ -141,9 +139,9 @@ export class AcceptSteering<W extends SteeredWorker> {
     return this.states.get(worker.id)?.pausedAt !== undefined;
   }
 
-  /** True while the connections are short-lived and the steering lets the kernel spread them (`shortLived`). */
+  /** True while the connections are short-lived and the steering lets the kernel spread them (`shortLived`): every worker armed with `NO_LIMIT`, nothing steered. */
   get releasing(): boolean {
-    return this.loose;
+    return this.flow !== undefined && shortLived(this.flow);
   }
 
   /** True while `worker` accepts over its limit because the others were busy. */
@@ -191,7 +189,7 @@ export class AcceptSteering<W extends SteeredWorker> {
     const limit = this.limit(workers);
     const clock = this.clock(now);
     const pool = states.map((s, i) => standing(s, workers[i]!.connections, clock));
-    const moves = this.loose ? release(pool) : decide(pool, limit, now, this.settings);
+    const moves = this.releasing ? release(pool) : decide(pool, limit, now, this.settings);
     for (const move of moves) {
       const s = states[move.index]!;
       const w = s.worker;
@@ -242,12 +240,9 @@ export class AcceptSteering<W extends SteeredWorker> {
       this.flow = freshTurnover(now, open);
       return;
     }
-    const before = this.flow.since;
+    const was = this.releasing;
     this.flow = turnover(this.flow, open, closed, now);
-    if (this.flow.since === before) return;
-    const loose = shortLived(this.flow);
-    if (loose !== this.loose) debug('balanced shared: mean connection lifetime %s ms, %s', Math.round(this.flow.lifetime), loose ? 'short-lived: the kernel spreads them' : 'long-lived: steering');
-    this.loose = loose;
+    if (this.releasing !== was) debug('balanced shared: mean connection lifetime %s ms, %s', Math.round(this.flow.lifetime), was ? 'long-lived: steering' : 'short-lived: the kernel spreads them');
   }
 
   /** `worker` is no longer in the pool (draining, exited). */
@@ -265,7 +260,7 @@ export class AcceptSteering<W extends SteeredWorker> {
     if (!this.any((s) => s.pausedAt !== undefined || s.lent)) {
       // Letting go: a tick at each window's end, so that once the churn stops (and the reports with
       // it) the steering takes up again within two windows, before a burst of keep-alive clients.
-      this.wake(this.loose && this.flow !== undefined ? Math.max(1, Math.ceil(this.flow.since + TURNOVER_WINDOW_MS - now)) : undefined);
+      this.wake(this.releasing && this.flow !== undefined ? Math.max(1, Math.ceil(this.flow.since + TURNOVER_WINDOW_MS - now)) : undefined);
       return;
     }
     let next = Number.POSITIVE_INFINITY;

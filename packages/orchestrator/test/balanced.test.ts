@@ -55,6 +55,15 @@ async function whileOneBlocks(port: number, count: number): Promise<{ blocked: n
   return { blocked: await done, served };
 }
 
+/** Churn (a new connection per request) from `concurrency` loops for `ms`; resolves with what the loops counted. */
+async function churnFor(port: number, concurrency: number, ms: number): ReturnType<typeof runLoad> {
+  const stop = new AbortController();
+  const churn = runLoad({ port, concurrency, keepAlive: false, signal: stop.signal });
+  await new Promise((r) => setTimeout(r, ms));
+  stop.abort();
+  return churn;
+}
+
 function busiest(pids: number[]): number {
   const counts = new Map<number, number>();
   for (const p of pids) counts.set(p, (counts.get(p) ?? 0) + 1);
@@ -90,12 +99,8 @@ describe('balancedShared()', () => {
 
   it('lets the kernel spread churn, and takes up steering once it stops: a burst of 64 keep-alive connections after it holds the busiest of 2 to 55 %', async () => {
     current = await startTestPrimary({ worker: app, workers: 2, policy: balancedShared() });
-    const stop = new AbortController();
-    const churn = runLoad({ port: current.port, concurrency: 16, keepAlive: false, signal: stop.signal });
     // Connections that live a few ms, for many turnover windows: the steering lets go.
-    await new Promise((r) => setTimeout(r, 1000));
-    stop.abort();
-    const result = await churn;
+    const result = await churnFor(current.port, 16, 1000);
     expect({ failed: result.failed, non2xx: result.non2xx }).toEqual({ failed: 0, non2xx: 0 });
     // Two windows with nothing turned over (it ticks once a window while it lets go), with room for a
     // loaded machine's late timers; then steering holds a burst as it does on a fresh pool.
@@ -109,11 +114,7 @@ describe('balancedShared()', () => {
     current = await startTestPrimary({ worker: app, workers: 4, policy: balancedShared() });
     const pids = await burst(current.port, 64);
     expect(busiest(pids)).toBeLessThanOrEqual(Math.floor(16 * 1.2));
-    const stop = new AbortController();
-    const churn = runLoad({ port: current.port, concurrency: 8, keepAlive: false, signal: stop.signal });
-    await new Promise((r) => setTimeout(r, 1500));
-    stop.abort();
-    const result = await churn;
+    const result = await churnFor(current.port, 8, 1500);
     expect({ failed: result.failed, non2xx: result.non2xx }).toEqual({ failed: 0, non2xx: 0 });
     expect(result.ok).toBeGreaterThan(50);
   });

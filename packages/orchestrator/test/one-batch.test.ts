@@ -1,6 +1,7 @@
 // The oneInFlight rule as a pure decision: which workers a oneInFlight policy is offered, from each
 // worker's unacknowledged connections and those of them sent in an earlier turn of the loop.
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '@handoff/policies/testkit';
 import { offerOneBatch, type InFlightView } from '../src/one-batch.js';
 
 interface W extends InFlightView {
@@ -11,18 +12,6 @@ interface W extends InFlightView {
 
 const worker = (id: number, inFlight = 0, inFlightBeforeThisTurn = inFlight): W => ({ id, inFlight, inFlightBeforeThisTurn });
 const ids = (ws: readonly W[]): number[] => ws.map((w) => w.id);
-
-/** A tiny deterministic generator (mulberry32), so the property below needs no library. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('offerOneBatch', () => {
   it('offers nobody when there is nobody', () => {
@@ -65,7 +54,7 @@ describe('offerOneBatch', () => {
   });
 
   it('property: never offers a worker with earlier work in flight; offers someone whenever nobody has any', () => {
-    const next = rng(26);
+    const next = seededRandom(26);
     for (let run = 0; run < 2000; run++) {
       const n = 1 + Math.floor(next() * 8);
       const ws = Array.from({ length: n }, (_, i) => {
@@ -83,7 +72,7 @@ describe('offerOneBatch', () => {
   });
 
   it('property: placing one connection after another in one turn, as the dispatcher does, spreads them within one of even', () => {
-    const next = rng(7);
+    const next = seededRandom(7);
     for (let run = 0; run < 500; run++) {
       const n = 1 + Math.floor(next() * 6);
       const ws = Array.from({ length: n }, (_, i) => worker(i + 1, 0, 0));

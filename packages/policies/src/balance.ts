@@ -25,8 +25,8 @@ export const MAX_EXCESS = 8;
 /**
  * A `busyAfter` for apps with CPU-heavy requests on long-lived connections (short-lived ones are not
  * steered, see `turnover.ts`): longer than a turn of a loaded event loop that serves keep-alive
- * requests (well under a millisecond here), shorter than most CPU-heavy requests. Not the default (0, off): on a loaded machine every worker answers a
- * probe late in a burst of new connections, and the loans then spread it past the tolerance
+ * requests (well under a millisecond here), shorter than most CPU-heavy requests. Not the default
+ * (0, off): on a loaded machine every worker answers a probe late in a burst of new connections, and the loans then spread it past the tolerance
  * (measured: 36-38 of 64 on one of 2 workers, with the CPU saturated by other work).
  */
 export const SUGGESTED_BUSY_AFTER_MS = 3;
@@ -57,9 +57,9 @@ export const QUIET_PROBE_MS = 100;
 export const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
 /**
- * The moves that let go of a pool (`shortLived`, `turnover.ts`: its connections are short-lived): every paused worker re-armed and every armed
- * one told {@link NO_LIMIT}, unless it was already; loans end (none is needed with no limit). Pure;
- * once carried out, it asks for nothing more.
+ * The moves that let go of a pool whose connections are short-lived (`shortLived`, `turnover.ts`):
+ * every paused worker re-armed and every armed one told {@link NO_LIMIT}, unless it was already;
+ * loans end (none is needed with no limit). Pure; once carried out, it asks for nothing more.
  */
 export function release(pool: readonly Standing[]): Move[] {
   const moves: Move[] = [];
